@@ -1,0 +1,3 @@
+"""reconciler: GitOps for Huawei Cloud MetaStudio digital assets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Everything that talks MetaStudio: models, auth, the HTTP client, API errors."""

@@ -1,0 +1,85 @@
+"""The ``reconciler`` command group: global options, logging, and the error boundary."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler import __version__
+from reconciler.cli.context import GlobalOptions
+from reconciler.errors import ReconcilerError
+from reconciler.logs import configure_logging
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconciler")
+@click.option("--config", type=click.Path(path_type=Path), help="Path to reconciler.yaml.")
+@click.option("--target", help="A target named in reconciler.yaml.")
+@click.option("--endpoint", help="MetaStudio endpoint URL (overrides the region's).")
+@click.option("--project-id", help="Project ID (overrides config and environment).")
+@click.option("--region", help="Region, e.g. cn-north-4.")
+@click.option("--no-color", is_flag=True, help="No colour in output (also: NO_COLOR).")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config: Path | None,
+    target: str | None,
+    endpoint: str | None,
+    project_id: str | None,
+    region: str | None,
+    no_color: bool,
+    verbose: int,
+    log_format: str,
+) -> None:
+    """GitOps for Huawei Cloud MetaStudio digital assets."""
+    ctx.obj = GlobalOptions(
+        config=config,
+        target=target,
+        endpoint=endpoint,
+        project_id=project_id,
+        region=region,
+        no_color=no_color,
+        verbose=verbose,
+        log_format=log_format,
+    )
+    configure_logging(verbose, log_format)
+
+
+def _register() -> None:
+    from reconciler.cli import commands
+
+    for command in commands.ALL:
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: expected failures print one clear message and exit non-zero."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ReconcilerError as exc:
+        logging.getLogger("reconciler").debug("failure", exc_info=True)
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    else:
+        sys.exit(0)
