@@ -57,11 +57,14 @@ def signed_header_names(headers: Mapping[str, str]) -> list[str]:
 
 
 def payload_hash(headers: Mapping[str, str], body: bytes) -> str:
+    """As the SDK: an empty body hashes to EMPTY_SHA256 even when X-Sdk-Content-Sha256 is set."""
+    if not body:
+        return EMPTY_SHA256
     lowered = {k.lower(): v for k, v in headers.items()}
     preset = lowered.get(CONTENT_SHA256_HEADER.lower())
     if preset:
         return preset
-    return hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    return hashlib.sha256(body).hexdigest()
 
 
 def canonical_request(

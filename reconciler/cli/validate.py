@@ -1,18 +1,37 @@
-"""``reconciler validate`` and ``reconciler schema``."""
+"""``reconciler validate`` and ``reconciler schema``: offline checks of manifests."""
 
 from __future__ import annotations
 
+import json
+
 import click
+
+from reconciler.errors import ReconcilerError
+from reconciler.manifest.loader import ManifestError, load_manifests, summary
+from reconciler.manifest.schema import manifest_json_schema
+
+DEFAULT_PATHS = ("manifests",)
+
+
+class ValidationFailed(ReconcilerError):
+    """Manifests have problems; they were printed one per line before this summary."""
 
 
 @click.command()
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 def validate(paths: tuple[str, ...]) -> None:
-    """Check manifests offline (exit 0 valid, 1 not)."""
-    raise click.ClickException("validate is not available yet")
+    """Check manifests offline (default path: manifests/). Exit 0 valid, 1 not."""
+    try:
+        loaded = load_manifests(paths or DEFAULT_PATHS)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise ValidationFailed(summary(exc.problems)) from None
+    noun = "manifest" if len(loaded) == 1 else "manifests"
+    click.echo(f"{len(loaded)} {noun} valid.")
 
 
 @click.command()
 def schema() -> None:
-    """Print the JSON Schema of a manifest."""
-    raise click.ClickException("schema is not available yet")
+    """Print the JSON Schema of a manifest (for editors: see docs/manifests.md)."""
+    click.echo(json.dumps(manifest_json_schema(), indent=2))

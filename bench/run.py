@@ -1,0 +1,272 @@
+"""``make bench``: plan and apply over 1,000 and 10,000 assets against a real emulator process.
+
+For each size: generate live assets, seed an emulator (its own process, published rate limits,
+realistic latency), write manifests that match except for 1% drifted, then time
+``reconciler plan`` and ``reconciler apply --auto-approve`` as whole processes, and a final plan
+that must show no changes.  Requests are counted from the emulator's request log; the rate-limit
+floor is what the service's limits alone would cost.  The table is printed and written to
+bench/results.md between markers, leaving the hand-written findings there untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import process, workload
+
+RESULTS = Path(__file__).with_name("results.md")
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+DEFAULT_RATES = {"list": 20.0, "show": 20.0, "update": 10.0}
+# Targets of design.md 9 / issue 8 for a plan of 10,000 assets.
+TARGET_RATIO, TARGET_CPU_MS, TARGET_RSS_MB = 1.3, 0.5, 300.0
+
+
+@dataclass
+class Row:
+    assets: int
+    command: str
+    counts: dict[str, int]
+    wall_s: float
+    floor_s: float
+    cpu_s: float
+    max_rss_mb: float
+    returncode: int
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_s / self.floor_s if self.floor_s else float("nan")
+
+    @property
+    def cpu_ms_per_asset(self) -> float:
+        return self.cpu_s * 1000 / self.assets
+
+
+def floor_seconds(counts: dict[str, int], rates: dict[str, float]) -> float:
+    """Time the service's per-API limits alone impose: requests / allowed rate, summed."""
+    return sum(counts.get(kind, 0) / rate for kind, rate in rates.items())
+
+
+def load_generator() -> Callable[..., list[dict[str, Any]]]:
+    """The emulator's realistic asset generator (one source of truth for test data)."""
+    from reconciler.emulator import generate_assets
+
+    return generate_assets
+
+
+def bench_size(
+    n: int, root: Path, *, latency_ms: int, rates: dict[str, float], profile: bool
+) -> list[Row]:
+    work = root / f"n{n}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    live = workload.make_updatable(load_generator()(n, seed=n, project_id=process.PROJECT_ID))
+    seed = work / "seed.json"
+    workload.write_seed(live, seed)
+    load = workload.write_manifests(live, work / "manifests", drift_ratio=0.01, seed=n)
+    rate_arg = ",".join(f"{k}={v:g}" for k, v in rates.items())
+    env = process.credentials_env()
+    rows: list[Row] = []
+    with process.emulator(work, seed=seed, latency_ms=latency_ms, rate_limits=rate_arg) as emu:
+        log = process.RequestLog(emu.record)
+        log.read_new()  # readiness probes are not part of any phase
+
+        def phase(name: str, *args: str, expect: Sequence[int]) -> process.Timed:
+            timed = process.run_timed(
+                process.reconciler_argv(emu.endpoint, *args), env=env, cwd=work
+            )
+            counts = dict(process.count_kinds(log.read_new()))
+            row = Row(
+                assets=n,
+                command=name,
+                counts=counts,
+                wall_s=timed.wall_s,
+                floor_s=floor_seconds(counts, rates),
+                cpu_s=timed.cpu_s,
+                max_rss_mb=timed.max_rss_mb,
+                returncode=timed.returncode,
+            )
+            rows.append(row)
+            print(format_row(row), flush=True)
+            if timed.returncode not in expect:
+                print(f"  unexpected exit {timed.returncode} from {name}:", file=sys.stderr)
+                print(_tail(timed.stderr) or _tail(timed.stdout), file=sys.stderr)
+            return timed
+
+        phase("plan", "plan", "manifests", "--detailed-exitcode", expect=(2,))
+        if profile:
+            _profile_plan(emu.endpoint, work, env)
+            log.read_new()
+        applied = phase("apply", "apply", "manifests", "--auto-approve", expect=(0,))
+        if applied.returncode == 0 and len(load.drifted) > 0:
+            changed = sum(1 for e in log.entries if process.request_kind(e) == "update")
+            if changed != len(load.drifted):
+                print(f"  expected {len(load.drifted)} PUTs, saw {changed}", file=sys.stderr)
+        phase("re-plan", "plan", "manifests", "--detailed-exitcode", expect=(0,))
+    return rows
+
+
+def _profile_plan(endpoint: str, work: Path, env: dict[str, str]) -> None:
+    """A plan under pyinstrument; the text report lands in the work directory."""
+    out = work / "plan-profile.txt"
+    argv = [
+        sys.executable,
+        "-m",
+        "pyinstrument",
+        "-r",
+        "text",
+        "--show-all",
+        "-o",
+        str(out),
+        "-m",
+        *process.reconciler_argv(endpoint, "plan", "manifests")[2:],
+    ]
+    timed = process.run_timed(argv, env=env, cwd=work)
+    print(f"  profile of plan ({timed.wall_s:.1f} s wall) written to {out}", flush=True)
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+HEADER = (
+    "| assets | command | list | show | update | 429 | wall s | floor s | ratio "
+    "| CPU ms/asset | peak RSS MB | exit |"
+)
+RULE = "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+
+
+def format_row(row: Row) -> str:
+    c = row.counts
+    return (
+        f"| {row.assets:,} | {row.command} | {c.get('list', 0)} | {c.get('show', 0)} "
+        f"| {c.get('update', 0)} | {c.get('throttled', 0)} | {row.wall_s:.2f} "
+        f"| {row.floor_s:.2f} | {row.ratio:.2f} | {row.cpu_ms_per_asset:.3f} "
+        f"| {row.max_rss_mb:.0f} | {row.returncode} |"
+    )
+
+
+def verdicts(rows: Sequence[Row]) -> list[str]:
+    """The issue's targets, judged on the largest plan measured."""
+    plans = [r for r in rows if r.command == "plan"]
+    if not plans:
+        return []
+    big = max(plans, key=lambda r: r.assets)
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    return [
+        f"- plan of {big.assets:,} within {TARGET_RATIO}x of its rate-limit floor: "
+        f"{big.ratio:.2f}x ({mark(big.ratio <= TARGET_RATIO)})",
+        f"- under {TARGET_CPU_MS} ms CPU per asset: {big.cpu_ms_per_asset:.3f} ms "
+        f"({mark(big.cpu_ms_per_asset < TARGET_CPU_MS)})",
+        f"- peak RSS under {TARGET_RSS_MB:.0f} MB: {big.max_rss_mb:.0f} MB "
+        f"({mark(big.max_rss_mb < TARGET_RSS_MB)})",
+    ]
+
+
+def machine_info() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}){mem}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def report(rows: Sequence[Row], *, latency_ms: int, rates: dict[str, float]) -> str:
+    rate_text = ", ".join(f"{k} {v:g}/s" for k, v in rates.items())
+    lines = [
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_info()}.",
+        f"Emulator: its own process, rate limits {rate_text}, latency {latency_ms} ms; "
+        "1% of manifests drifted.",
+        "",
+        HEADER,
+        RULE,
+        *(format_row(r) for r in rows),
+        "",
+        "Targets (plan, largest size):",
+        *verdicts(rows),
+    ]
+    return "\n".join(lines)
+
+
+def write_results(section: str, path: Path = RESULTS) -> None:
+    """Replace the generated section of results.md, keeping the findings written around it."""
+    block = f"{BEGIN}\n{section}\n{END}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated asset counts")
+    parser.add_argument("--latency-ms", type=int, default=30)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile plan with pyinstrument (implies --keep)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep bench/out/ for inspection")
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/results.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    keep = args.keep or args.profile  # the profile report lives in the work directory
+    root = Path(__file__).parent / "out" if keep else Path(tempfile.mkdtemp(prefix="bench-"))
+    rows: list[Row] = []
+    print(HEADER)
+    print(RULE, flush=True)
+    try:
+        for n in sizes:
+            rows.extend(
+                bench_size(
+                    n, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES, profile=args.profile
+                )
+            )
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    section = report(rows, latency_ms=args.latency_ms, rates=DEFAULT_RATES)
+    print()
+    print("\n".join(verdicts(rows)))
+    if not args.no_write:
+        write_results(section)
+        print(f"\nwritten to {RESULTS}")
+    failed = [r for r in rows if r.returncode not in (0, 2)]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Credentials from the environment and the ``httpx.Auth`` flows that put them on requests.
+
+Credentials come from the environment only (never from files in the repository), under the names
+the official SDK uses, with the Huawei Cloud Terraform provider's names as fallbacks, or an IAM
+token.  Every secret value is registered with the log redactor as soon as it is read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+import httpx
+
+from reconciler.api import signing
+from reconciler.errors import ConfigError
+from reconciler.logs import register_secret
+
+SDK_ENV = ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+TERRAFORM_ENV = ("HW_ACCESS_KEY", "HW_SECRET_KEY", "HW_SECURITY_TOKEN")
+TOKEN_ENV = "HW_AUTH_TOKEN"
+PROJECT_ENV = ("HUAWEICLOUD_SDK_PROJECT_ID", "HW_PROJECT_ID")
+
+# Headers the HTTP stack may add, drop or rewrite on the way (hop-by-hop and transfer-level).
+# The SDK's HTTP library adds them after signing, so they are not signed here either.
+UNSIGNED_HEADERS = frozenset(
+    {"connection", "keep-alive", "accept-encoding", "content-length", "transfer-encoding"}
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """AK/SK (optionally temporary, with a security token) or an IAM token."""
+
+    ak: str | None = None
+    sk: str | None = None
+    security_token: str | None = None
+    token: str | None = None
+    project_id: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"aksk"`` or ``"token"``: which auth flow these credentials use."""
+        return "aksk" if self.ak and self.sk else "token"
+
+    def __repr__(self) -> str:
+        def shown(value: str | None) -> str:
+            return "None" if value is None else "'***'"
+
+        return (
+            f"Credentials(ak={shown(self.ak)}, sk={shown(self.sk)}, "
+            f"security_token={shown(self.security_token)}, token={shown(self.token)}, "
+            f"project_id={self.project_id!r})"
+        )
+
+    __str__ = __repr__
+
+    def auth(self, project_id: str, clock: Callable[[], datetime] | None = None) -> httpx.Auth:
+        """The auth flow for these credentials, scoped to ``project_id``."""
+        if self.kind == "aksk":
+            return AkSkAuth(self, project_id, clock=clock)
+        return TokenAuth(self, project_id)
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
+    """Read credentials: SDK names first, then Terraform-provider names, then an IAM token.
+
+    Within a family the AK and SK must both be set; a half-set pair is an error naming the
+    missing variable rather than a silent fall-through to another family.
+    """
+    env = os.environ if env is None else env
+    project_id = next((v for name in PROJECT_ENV if (v := _get(env, name))), None)
+    for ak_name, sk_name, st_name in (SDK_ENV, TERRAFORM_ENV):
+        ak, sk = _get(env, ak_name), _get(env, sk_name)
+        if ak and not sk:
+            raise ConfigError(f"incomplete credentials: {ak_name} is set, set {sk_name} too")
+        if sk and not ak:
+            raise ConfigError(f"incomplete credentials: {sk_name} is set, set {ak_name} too")
+        if ak and sk:
+            security_token = _get(env, st_name)
+            for secret in (ak, sk, security_token):
+                register_secret(secret)
+            return Credentials(ak=ak, sk=sk, security_token=security_token, project_id=project_id)
+    token = _get(env, TOKEN_ENV)
+    if token:
+        register_secret(token)
+        return Credentials(token=token, project_id=project_id)
+    raise ConfigError(
+        "no credentials: set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (or HW_AUTH_TOKEN)"
+    )
+
+
+def split_target(url: httpx.URL) -> tuple[str, list[tuple[str, str]]]:
+    """The raw (still percent-encoded) path and the decoded query pairs of a request URL."""
+    raw = url.raw_path.decode("ascii")
+    path, _, query = raw.partition("?")
+    return path, parse_qsl(query, keep_blank_values=True)
+
+
+class AkSkAuth(httpx.Auth):
+    """SDK-HMAC-SHA256 over the exact method, path, query, headers and body httpx sends."""
+
+    requires_request_body = True
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        project_id: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not (credentials.ak and credentials.sk):
+            raise ConfigError("AK/SK signing needs both an AK and an SK")
+        self._ak = credentials.ak
+        self._sk = credentials.sk
+        self._security_token = credentials.security_token
+        self._project_id = project_id
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def __repr__(self) -> str:
+        return f"AkSkAuth(ak='***', project_id={self._project_id!r})"
+
+    def sign(self, request: httpx.Request) -> None:
+        """Add the auth headers to ``request`` in place (the same order the SDK uses)."""
+        request.headers["X-Project-Id"] = self._project_id
+        if self._security_token:
+            request.headers["X-Security-Token"] = self._security_token
+        request.headers[signing.DATE_HEADER] = signing.sdk_date(self._clock())
+        if "host" not in request.headers:
+            request.headers["Host"] = request.url.netloc.decode("ascii")
+        request.headers.pop("Authorization", None)
+        signed = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in UNSIGNED_HEADERS
+        }
+        path, query = split_target(request.url)
+        request.headers["Authorization"] = signing.authorization(
+            self._ak, self._sk, request.method, path, query, signed, request.content
+        )
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.sign(request)
+        yield request
+
+
+class TokenAuth(httpx.Auth):
+    """IAM token auth: ``X-Auth-Token`` instead of a signature."""
+
+    def __init__(self, credentials: Credentials, project_id: str) -> None:
+        if not credentials.token:
+            raise ConfigError(f"token auth needs a token: set {TOKEN_ENV}")
+        self._token = credentials.token
+        self._project_id = project_id
+
+    def __repr__(self) -> str:
+        return f"TokenAuth(token='***', project_id={self._project_id!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Project-Id"] = self._project_id
+        request.headers["X-Auth-Token"] = self._token
+        yield request

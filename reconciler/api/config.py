@@ -1,0 +1,339 @@
+"""Targets: which MetaStudio endpoint and project a run talks to, and how fast.
+
+A target combines, in order of precedence, command-line flags, ``reconciler.yaml`` and the
+environment.  The file never holds credentials (they belong in the environment or a secret store,
+not in git), so credential-looking keys in it are an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from reconciler.cli.context import GlobalOptions
+from reconciler.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path("reconciler.yaml")
+ENDPOINT_PATTERN = "https://metastudio.{region}.myhuaweicloud.com"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per second allowed per API (per tenant); ``0`` means unpaced."""
+
+    list: float
+    show: float
+    update: float
+
+    def for_api(self, api: str) -> float:
+        return float(getattr(self, api))
+
+
+# The service's published per-tenant flow control (facts file, section 6). The show API's row was
+# not published; it is assumed to match the list API's.
+REGION_RATE_LIMITS: dict[str, RateLimits] = {
+    "cn-north-4": RateLimits(list=20, show=20, update=10),
+    "cn-east-3": RateLimits(list=10, show=10, update=5),
+    "ap-southeast-3": RateLimits(list=10, show=10, update=5),
+}
+CONSERVATIVE_LIMITS = RateLimits(list=10, show=10, update=5)
+
+_TARGET_KEYS = {
+    "region",
+    "project_id",
+    "endpoint",
+    "verify_tls",
+    "rate_limits",
+    "timeout",
+    "max_retries",
+}
+_TOP_KEYS = {"default_target", "state", "targets"}
+_CREDENTIAL_KEYS = {
+    "ak",
+    "sk",
+    "access_key",
+    "secret_key",
+    "security_token",
+    "token",
+    "auth_token",
+    "password",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything the client needs to reach one MetaStudio project, except the credentials."""
+
+    name: str
+    region: str | None
+    project_id: str
+    endpoint: str
+    verify_tls: bool = True
+    rate_limits: RateLimits = field(default_factory=lambda: REGION_RATE_LIMITS["cn-north-4"])
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+
+@dataclass(frozen=True)
+class ReconcilerConfig:
+    """The parsed ``reconciler.yaml``; target entries are kept raw until resolved."""
+
+    path: Path | None = None
+    default_target: str | None = None
+    state: Path | None = None  # relative paths in the file are relative to the file's folder
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def _fail(path: Path, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {problem}")
+
+
+def config_path(options: GlobalOptions) -> Path | None:
+    """``--config`` (must exist), else ``./reconciler.yaml`` when present, else none."""
+    if options.config is not None:
+        if not options.config.is_file():
+            raise ConfigError(f"config file {options.config} not found (from --config)")
+        return options.config
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def load_config(path: Path | None) -> ReconcilerConfig:
+    """Parse and check ``reconciler.yaml``; ``None`` gives an empty configuration."""
+    if path is None:
+        return ReconcilerConfig()
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    if data is None:
+        return ReconcilerConfig(path=path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    _reject_credentials(path, data, "")
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise _fail(path, str(key), f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    targets = data.get("targets") or {}
+    if not isinstance(targets, dict):
+        raise _fail(path, "targets", "expected a mapping of target name to settings")
+    for name, settings in targets.items():
+        _check_target(path, str(name), settings)
+    default = data.get("default_target")
+    if default is not None and (not isinstance(default, str) or default not in targets):
+        known = ", ".join(sorted(map(str, targets))) or "none defined"
+        raise _fail(path, "default_target", f"no target named {default!r} (targets: {known})")
+    state = data.get("state")
+    if state is not None and not isinstance(state, str):
+        raise _fail(path, "state", "expected a file path")
+    return ReconcilerConfig(
+        path=path,
+        default_target=default,
+        state=(path.parent / state) if state else None,
+        targets={str(k): (v or {}) for k, v in targets.items()},
+    )
+
+
+def _reject_credentials(path: Path, node: Any, prefix: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{prefix}{key}"
+            if str(key).lower() in _CREDENTIAL_KEYS:
+                raise _fail(
+                    path,
+                    where,
+                    "credentials are not allowed in the config file; set HUAWEICLOUD_SDK_AK and "
+                    "HUAWEICLOUD_SDK_SK (or HW_AUTH_TOKEN) in the environment",
+                )
+            _reject_credentials(path, value, where + ".")
+
+
+def _check_target(path: Path, name: str, settings: Any) -> None:
+    where = f"targets.{name}"
+    if settings is None:
+        return
+    if not isinstance(settings, dict):
+        raise _fail(path, where, "expected a mapping of settings")
+    for key, value in settings.items():
+        key_path = f"{where}.{key}"
+        if key not in _TARGET_KEYS:
+            allowed = ", ".join(sorted(_TARGET_KEYS))
+            raise _fail(path, key_path, f"unknown key (allowed: {allowed})")
+        if key in ("region", "project_id", "endpoint") and not (
+            isinstance(value, str) and value.strip()
+        ):
+            raise _fail(path, key_path, "expected a non-empty string")
+        if key == "verify_tls" and not isinstance(value, bool):
+            raise _fail(path, key_path, "expected true or false")
+        if key == "timeout" and not _positive_number(value):
+            raise _fail(path, key_path, "expected a number of seconds greater than 0")
+        if key == "max_retries" and not (
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 20
+        ):
+            raise _fail(path, key_path, "expected a whole number from 0 to 20")
+        if key == "endpoint":
+            _check_endpoint(value, f"{path}: {key_path}")
+        if key == "rate_limits":
+            if not isinstance(value, dict):
+                raise _fail(
+                    path, key_path, "expected a mapping like {list: 20, show: 20, update: 10}"
+                )
+            for api, rate in value.items():
+                if api not in ("list", "show", "update"):
+                    raise _fail(
+                        path, f"{key_path}.{api}", "unknown API (allowed: list, show, update)"
+                    )
+                if not (_positive_number(rate) or rate == 0):
+                    raise _fail(
+                        path, f"{key_path}.{api}", "expected requests per second (0 = unpaced)"
+                    )
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _check_endpoint(url: str, origin: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{origin}: endpoint {url!r} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{origin}: endpoint {url!r} must not have a query or fragment")
+    return url.rstrip("/")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_target(
+    options: GlobalOptions,
+    target_name: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    config: ReconcilerConfig | None = None,
+) -> Target:
+    """The target to use: flags over ``reconciler.yaml`` over the environment.
+
+    ``target_name`` (e.g. a manifest's ``metadata.target``) wins over ``--target``, which wins
+    over ``default_target`` and over the only target when the file defines exactly one.
+    """
+    env = os.environ if env is None else env
+    if config is None:
+        config = load_config(config_path(options))
+    name = target_name or options.target or config.default_target
+    if name is None and len(config.targets) == 1:
+        name = next(iter(config.targets))
+    origin = str(config.path) if config.path else "reconciler.yaml"
+    if name is not None and name not in config.targets:
+        if config.path is None:
+            raise ConfigError(f"target {name!r} needs a reconciler.yaml defining it (none found)")
+        known = ", ".join(sorted(config.targets)) or "none defined"
+        raise ConfigError(f"{origin}: targets: no target named {name!r} (targets: {known})")
+    settings: Mapping[str, Any] = config.targets.get(name, {}) if name else {}
+    key = f"targets.{name}" if name else "targets"
+
+    region = options.region or settings.get("region") or _env(env, "HW_REGION_NAME")
+    project_id = (
+        options.project_id
+        or settings.get("project_id")
+        or _env(env, "HUAWEICLOUD_SDK_PROJECT_ID")
+        or _env(env, "HW_PROJECT_ID")
+    )
+    if not project_id:
+        raise ConfigError(
+            "no project id: pass --project-id or set HUAWEICLOUD_SDK_PROJECT_ID "
+            f"(or project_id under {key} in {origin})"
+        )
+
+    if options.endpoint:
+        endpoint = _check_endpoint(options.endpoint, "--endpoint")
+    elif settings.get("endpoint"):
+        endpoint = _check_endpoint(settings["endpoint"], f"{origin}: {key}.endpoint")
+    elif region:
+        endpoint = _endpoint_for_region(region, env)
+    else:
+        raise ConfigError(
+            "no region: pass --region or --endpoint, set HW_REGION_NAME, "
+            f"or set region under {key} in {origin}"
+        )
+
+    limits = _rate_limits(region, settings.get("rate_limits") or {})
+    verify_tls = bool(settings.get("verify_tls", True))
+    if _truthy(env.get("HW_INSECURE")):
+        verify_tls = False
+    if not verify_tls and endpoint.startswith("https:"):
+        log.warning("TLS certificate verification is OFF for %s", endpoint)
+    host = urlsplit(endpoint).hostname or ""
+    if endpoint.startswith("http:") and host not in LOOPBACK_HOSTS:
+        log.warning("endpoint %s is plain HTTP: requests are not encrypted", endpoint)
+
+    max_retries = settings.get("max_retries")
+    if max_retries is None:
+        max_retries = _env_int(env, "HW_MAX_RETRIES", DEFAULT_MAX_RETRIES)
+    return Target(
+        name=name or "default",
+        region=region,
+        project_id=project_id,
+        endpoint=endpoint,
+        verify_tls=verify_tls,
+        rate_limits=limits,
+        timeout=float(settings.get("timeout", DEFAULT_TIMEOUT)),
+        max_retries=int(max_retries),
+    )
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _env(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not 0 <= value <= 20:
+        raise ConfigError(f"{name}={raw!r} must be from 0 to 20")
+    return value
+
+
+def _endpoint_for_region(region: str, env: Mapping[str, str]) -> str:
+    """The SDK's per-region override variable if set, else the documented host pattern."""
+    override = _env(env, "HUAWEICLOUD_SDK_REGION_METASTUDIO_" + region.upper().replace("-", "_"))
+    if override:
+        first = override.split(",")[0].strip()
+        return _check_endpoint(first, "HUAWEICLOUD_SDK_REGION_METASTUDIO_*")
+    if region not in REGION_RATE_LIMITS:
+        log.warning(
+            "region %s is not one MetaStudio is documented in (%s); using %s",
+            region,
+            ", ".join(REGION_RATE_LIMITS),
+            ENDPOINT_PATTERN.format(region=region),
+        )
+    return ENDPOINT_PATTERN.format(region=region)
+
+
+def _rate_limits(region: str | None, overrides: Mapping[str, float]) -> RateLimits:
+    base = REGION_RATE_LIMITS.get(region or "", CONSERVATIVE_LIMITS)
+    return RateLimits(
+        list=float(overrides.get("list", base.list)),
+        show=float(overrides.get("show", base.show)),
+        update=float(overrides.get("update", base.update)),
+    )

@@ -1,0 +1,81 @@
+"""Client-side pacing so that a run stays under the service's per-tenant rate limits.
+
+One token bucket per API, shared by every concurrent task of a client.  The bucket holds at most
+``burst`` tokens (default 1) and starts full, so requests leave evenly spaced at ``1/rate``
+seconds measured from the previous *grant*, never closer: a server counting requests in any
+one-second window sees no more than ``rate``.  A 429 pauses the whole bucket, so that the other
+tasks do not keep hitting the limit while one of them backs off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from reconciler.api.config import RateLimits
+
+APIS = ("list", "show", "update")
+
+
+class RateLimiter:
+    """An asyncio token bucket: ``await acquire()`` before each request."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate_per_s < 0 or burst < 1:
+            raise ValueError("rate must be >= 0 and burst >= 1")
+        self.rate = rate_per_s
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._updated = clock()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent; waiters are served first come, first served."""
+        if self.rate == 0:
+            return
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+                self._refill(now)
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await self._sleep((1 - self._tokens) / self.rate)
+
+    def pause(self, seconds: float) -> None:
+        """Let no request through for ``seconds`` (the service asked us to back off)."""
+        now = self._clock()
+        self._paused_until = max(self._paused_until, now + seconds)
+        self._tokens = 0.0
+        self._updated = max(self._updated, self._paused_until)
+
+
+class Pacer:
+    """The rate limiters of one client, one per API."""
+
+    def __init__(self, limits: RateLimits, burst: int = 1) -> None:
+        self.limiters = {api: RateLimiter(limits.for_api(api), burst) for api in APIS}
+
+    async def acquire(self, api: str) -> None:
+        await self.limiters[api].acquire()
+
+    def pause(self, api: str, seconds: float) -> None:
+        self.limiters[api].pause(seconds)

@@ -1,0 +1,119 @@
+"""``reconciler emulator serve``: run the local MetaStudio service in the foreground."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from reconciler.emulator.app import create_app
+from reconciler.emulator.config import EmulatorConfig, Faults, parse_rate_limits
+from reconciler.emulator.demo_seed import demo_assets
+from reconciler.emulator.server import bind, serve_forever
+from reconciler.emulator.store import AssetStore, load_seed_file
+from reconciler.logs import register_secret
+
+log = logging.getLogger("reconciler.emulator")
+
+
+@click.group()
+def emulator() -> None:
+    """A local MetaStudio digital-asset service (for tests, demos and benchmarks)."""
+
+
+@emulator.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8090, show_default=True, help="Port (0 picks a free one).")
+@click.option("--db", type=click.Path(path_type=Path), help="SQLite file (default: in memory).")
+@click.option(
+    "--seed",
+    "seed_file",
+    type=click.Path(path_type=Path),
+    help="JSON or YAML list of DigitalAssetInfo records to load ('demo' for the demo assets).",
+)
+@click.option("--latency-ms", default=0.0, show_default=True, help="Added to every response.")
+@click.option("--jitter-ms", default=0.0, show_default=True, help="Random extra latency, up to.")
+@click.option("--fail-rate", default=0.0, show_default=True, help="Share of requests answered 500.")
+@click.option("--drop-rate", default=0.0, show_default=True, help="Share of connections dropped.")
+@click.option(
+    "--rate-limits",
+    default="list=20,show=20,update=10",
+    show_default=True,
+    help="Requests per second per API; 0 = unlimited.",
+)
+@click.option("--record", type=click.Path(path_type=Path), help="Append a JSON line per request.")
+@click.option("--ak", help="Accepted access key [env: HUAWEICLOUD_SDK_AK, HW_ACCESS_KEY].")
+@click.option("--sk", help="Its secret key [env: HUAWEICLOUD_SDK_SK, HW_SECRET_KEY].")
+@click.option(
+    "--security-token", help="Required with the AK/SK [env: HUAWEICLOUD_SDK_SECURITY_TOKEN]."
+)
+@click.option("--token", help="Accepted X-Auth-Token [env: HW_AUTH_TOKEN].")
+@click.option("--project-id", "emulated_project", help="Project [env: HUAWEICLOUD_SDK_PROJECT_ID].")
+@click.option(
+    "--ready-file",
+    type=click.Path(path_type=Path),
+    help="Write the base URL here once listening (for scripts).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    db: Path | None,
+    seed_file: Path | None,
+    latency_ms: float,
+    jitter_ms: float,
+    fail_rate: float,
+    drop_rate: float,
+    rate_limits: str,
+    record: Path | None,
+    ak: str | None,
+    sk: str | None,
+    security_token: str | None,
+    token: str | None,
+    emulated_project: str | None,
+    ready_file: Path | None,
+) -> None:
+    """Serve list/show/update of digital assets on HOST:PORT until interrupted."""
+    for secret in (ak, sk, security_token, token):
+        register_secret(secret)
+    global_project = getattr(ctx.obj, "project_id", None)
+    config = EmulatorConfig.from_env(
+        ak=ak,
+        sk=sk,
+        security_token=security_token,
+        token=token,
+        project_id=emulated_project or global_project,
+        rate_limits=parse_rate_limits(rate_limits),
+        faults=Faults(latency_ms, jitter_ms, fail_rate, drop_rate),
+        record_path=record,
+        random_seed=None,
+    )
+    store = AssetStore(db)
+    if seed_file is not None:
+        records = (
+            demo_assets(config.project_id)
+            if str(seed_file) == "demo"
+            else load_seed_file(seed_file)
+        )
+        count = store.seed(records, config.project_id, source=str(seed_file))
+        click.echo(f"Seeded {count} assets from {seed_file}.", err=True)
+    sock = bind(host, port)
+    actual_port = sock.getsockname()[1]
+    url_host = f"[{host}]" if ":" in host else host
+    base_url = f"http://{url_host}:{actual_port}"
+    auth = [kind for kind, on in (("AK/SK", config.ak), ("token", config.token)) if on]
+    click.echo(
+        f"MetaStudio emulator on {base_url} (project {config.project_id}, "
+        f"{store.count()} assets, auth: {' and '.join(auth)}). Ctrl-C stops it.",
+        err=True,
+    )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: the emulator is reachable beyond loopback", host)
+    if ready_file is not None:
+        ready_file.write_text(base_url + "\n", encoding="utf-8")
+    try:
+        serve_forever(create_app(config, store), sock)
+    finally:
+        store.close()

@@ -1,0 +1,375 @@
+"""The emulator's ASGI app: a gateway layer (faults, auth, throttling, request log) in front of
+the three digital-asset routes (list, show, update)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reconciler.api.models import UpdateDigitalAssetRequestBody
+from reconciler.emulator import errors
+from reconciler.emulator.auth import authenticate, check_project
+from reconciler.emulator.config import EmulatorConfig
+from reconciler.emulator.errors import ApiError
+from reconciler.emulator.ratelimit import RateLimiter, retry_after_header
+from reconciler.emulator.recorder import RequestRecorder, body_for_log, safe_headers
+from reconciler.emulator.store import AssetQuery, AssetStore
+from reconciler.emulator.times import format_time
+from reconciler.emulator.update import UpdateOutcome, apply_update
+
+log = logging.getLogger("reconciler.emulator")
+
+_COLLECTION = re.compile(r"^/v1/([^/]+)/digital-assets/?$")
+_ITEM = re.compile(r"^/v1/([^/]+)/digital-assets/([^/]+)$")
+_PROJECT = re.compile(r"^/v1/([^/]+)/")
+MAX_OFFSET = 2147483647
+
+
+class ConnectionDropped(Exception):
+    """Raised instead of dropping when the server gives no transport to abort (in-process use)."""
+
+
+@dataclass
+class EmulatorState:
+    """What the running app shares between requests; tests change faults and limits live."""
+
+    config: EmulatorConfig
+    store: AssetStore
+    limiter: RateLimiter
+    recorder: RequestRecorder | None
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def classify(method: str, path: str) -> str | None:
+    """Which throttled API a request is (list/show/update), or None."""
+    if method == "GET" and _COLLECTION.match(path):
+        return "list"
+    if _ITEM.match(path):
+        return {"GET": "show", "PUT": "update"}.get(method)
+    return None
+
+
+def error_response(error: ApiError, request_id: str) -> JSONResponse:
+    body: dict[str, str] = {"error_code": error.code, "error_msg": error.message}
+    if error.gateway:
+        body["request_id"] = request_id
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _drop_connection(scope: Scope) -> None:
+    """Close the client's connection without any response, as a network failure would."""
+    raw_send = scope.get("emulator.raw_send")
+    transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionDropped("connection dropped by fault injection")
+    transport.abort()
+    # Let the server notice the disconnect before we return, so it sends nothing.
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+class Gateway:
+    """ASGI middleware doing what the API gateway does before a request reaches the service."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        request_id = uuid.uuid4().hex
+        scope["emulator.request_id"] = request_id
+        body = await _read_body(receive)
+        method: str = scope["method"]
+        path: str = scope["path"]
+        raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
+        raw_query: bytes = scope.get("query_string", b"")
+        entry: dict[str, Any] = {
+            "time": format_time(datetime.now(UTC)),
+            "method": method,
+            "path": path,
+            "query": [list(pair) for pair in _pairs(raw_query)],
+            "headers": safe_headers(scope.get("headers", [])),
+            "body": body_for_log(body),
+            "status": None,
+            "request_id": request_id,
+        }
+        captured: dict[str, Any] = {"chunks": [], "written": False}
+
+        def finish() -> None:
+            """Log the request once, before the client can see the end of the response."""
+            if captured["written"]:
+                return
+            captured["written"] = True
+            entry["status"] = captured.get("status")
+            if captured["chunks"]:
+                answer = body_for_log(b"".join(captured["chunks"]))
+                if isinstance(answer, dict) and "error_code" in answer:
+                    entry["error_code"] = answer["error_code"]
+            if "emulator.ignored" in scope:
+                entry["ignored"] = scope["emulator.ignored"]
+            log.info("%s %s -> %s (%s)", method, path, entry["status"], request_id)
+            if state.recorder is not None:
+                state.recorder.write(entry)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            elif message["type"] == "http.response.body":
+                if captured.get("status", 200) >= 400:
+                    captured["chunks"].append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finish()
+            await send(message)
+
+        sent_body = False
+
+        async def replay() -> Message:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        faults = state.config.faults
+        try:
+            delay = faults.latency_ms + (
+                state.rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0
+            )
+            if delay > 0:
+                await asyncio.sleep(delay / 1000)
+            if faults.drop_rate and state.rng.random() < faults.drop_rate:
+                entry["dropped"] = True
+                finish()
+                await _drop_connection(scope)
+                return
+            try:
+                self._admit(method, path, raw_path, raw_query, Headers(scope=scope), body)
+                if faults.fail_rate and state.rng.random() < faults.fail_rate:
+                    raise ApiError(500, errors.INTERNAL_ERROR, "Internal error (injected fault)")
+            except ApiError as error:
+                await error_response(error, request_id)(scope, replay, send_with_id)
+                return
+            await self.app(scope, replay, send_with_id)
+        finally:
+            finish()
+
+    def _admit(
+        self, method: str, path: str, raw_path: str, raw_query: bytes, headers: Headers, body: bytes
+    ) -> None:
+        config = self.state.config
+        authenticate(config, method, raw_path, raw_query, headers, body)
+        project = _PROJECT.match(path)
+        if project:
+            check_project(config, project.group(1))
+        api = classify(method, path)
+        if api is None:
+            return
+        wait = self.state.limiter.acquire(api)
+        if wait is not None:
+            limit = self.state.limiter.limit_of(api)
+            raise ApiError(
+                429,
+                errors.THROTTLED,
+                "The throttling threshold has been reached: policy user over ratelimit,"
+                f"limit:{limit:g},time:1 second",
+                headers={"Retry-After": retry_after_header(wait)},
+                gateway=True,
+            )
+
+
+def _pairs(raw_query: bytes) -> list[tuple[str, str]]:
+    from reconciler.emulator.auth import query_pairs
+
+    return query_pairs(raw_query)
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ApiError(
+            400,
+            errors.INVALID_PARAMETER,
+            f"Invalid parameter: {name} must be an integer from {low} to {high}",
+        )
+    return value
+
+
+def _csv(request: Request, name: str) -> list[str]:
+    values: list[str] = []
+    for raw in request.query_params.getlist(name):
+        values.extend(part.strip() for part in raw.split(",") if part.strip())
+    return values
+
+
+async def list_assets(request: Request) -> Response:
+    params = request.query_params
+    sort_dir = params.get("sort_dir", "asc")
+    sort_key = params.get("sort_key", "create_time")
+    if sort_dir not in ("asc", "desc") or sort_key not in (
+        "create_time",
+        "update_time",
+        "asset_order",
+    ):
+        raise ApiError(400, errors.INVALID_PARAMETER, "Invalid parameter: sort_key or sort_dir")
+    combination = params.get("tag_combination_type", "UNION_SET")
+    if combination not in ("UNION_SET", "INTERSECTION"):
+        raise ApiError(400, errors.INVALID_PARAMETER, "Invalid parameter: tag_combination_type")
+    query = AssetQuery(
+        asset_ids=_csv(request, "asset_id"),
+        name=params.get("name") or None,
+        tags=_csv(request, "tag"),
+        tag_intersection=combination == "INTERSECTION",
+        asset_types=_csv(request, "asset_type"),
+        asset_states=_csv(request, "asset_state"),
+        sort_key=sort_key,
+        descending=sort_dir == "desc",
+        limit=_int_param(request, "limit", 10, 1, 100),
+        offset=_int_param(request, "offset", 0, 0, MAX_OFFSET),
+    )
+    count, assets = _state(request).store.query(query)
+    return JSONResponse({"count": count, "assets": assets})
+
+
+async def show_asset(request: Request) -> Response:
+    asset = _state(request).store.get(request.path_params["asset_id"])
+    if asset is None:
+        raise errors.asset_not_found()
+    return JSONResponse(asset)
+
+
+def _parse_update_body(raw: bytes) -> UpdateDigitalAssetRequestBody:
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, errors.REQUEST_JSON, "Request JSON exception") from None
+    if not isinstance(parsed, dict):
+        raise ApiError(
+            400, errors.REQUEST_JSON, "Request JSON exception: the body must be an object"
+        )
+    try:
+        return UpdateDigitalAssetRequestBody.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        problems = []
+        for problem in exc.errors()[:5]:
+            where = ".".join(str(part) for part in problem["loc"]) or "body"
+            problems.append(f"{where}: {problem['msg']}")
+        raise errors.validation("; ".join(problems)) from None
+
+
+async def update_asset(request: Request) -> Response:
+    asset_id = request.path_params["asset_id"]
+    state = _state(request)
+    body = _parse_update_body(await request.body())
+    outcome: list[UpdateOutcome] = []
+
+    def change(
+        asset: dict[str, Any], hidden: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        result = apply_update(asset, hidden, body)
+        outcome.append(result)
+        return (result.asset, result.write_only) if result.changed else None
+
+    stored = state.store.update(asset_id, change)
+    if stored is None:
+        raise errors.asset_not_found()
+    if outcome and outcome[0].ignored:
+        request.scope["emulator.ignored"] = outcome[0].ignored
+        log.info("update %s ignored: %s", asset_id, ", ".join(outcome[0].ignored))
+    return JSONResponse(stored[0])
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc, request.scope.get("emulator.request_id", ""))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    request_id = request.scope.get("emulator.request_id", "")
+    if exc.status_code == 405:
+        return error_response(
+            ApiError(400, errors.METHOD_NOT_ALLOWED, "SR.method not allowed"), request_id
+        )
+    return error_response(ApiError(400, errors.API_NOT_FOUND, "SR.api not found"), request_id)
+
+
+class EmulatorApp(Starlette):
+    """Keeps the server's own ``send`` so that a dropped request can abort the socket."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["emulator.raw_send"] = send
+        await super().__call__(scope, receive, send)
+
+
+def create_app(config: EmulatorConfig, store: AssetStore | None = None) -> Starlette:
+    """The emulator as an ASGI app; ``store`` defaults to a fresh in-memory database."""
+    state = EmulatorState(
+        config=config,
+        store=store if store is not None else AssetStore(),
+        limiter=RateLimiter(config.rate_limits),
+        recorder=RequestRecorder(config.record_path) if config.record_path else None,
+        rng=random.Random(config.random_seed),
+    )
+    routes = [
+        Route("/v1/{project_id}/digital-assets", list_assets, methods=["GET"]),
+        Route("/v1/{project_id}/digital-assets/{asset_id}", show_asset, methods=["GET"]),
+        Route("/v1/{project_id}/digital-assets/{asset_id}", update_asset, methods=["PUT"]),
+    ]
+    app = EmulatorApp(
+        routes=routes,
+        middleware=[Middleware(Gateway, state=state)],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.state.emulator = state
+    return app

@@ -1,0 +1,1 @@
+"""The engine: field policies, diff, plan, apply and drift."""

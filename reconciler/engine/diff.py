@@ -1,0 +1,313 @@
+"""One asset's diff: desired spec vs live JSON -> AssetPlan with field changes and the PUT body.
+
+An in-sync asset costs one canonicalisation and one equality check.  Only the top-level fields
+that differ are looked at further, with deepdiff inside nested blocks to name the changed leaves.
+The body is minimal: changed top-level fields only; a changed asset_extra_meta block is sent
+whole (live's other writable fields + the declared ones); ``system_properties`` as ADD/DELETE
+operations; write-only fields when their fingerprint differs from the last applied one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.api.enums import NON_UPDATABLE_STATES
+from reconciler.engine import fingerprint, normalize, policy
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, format_path
+from reconciler.engine.state import Record
+
+Path = tuple[str | int, ...]
+NOT_FOUND_CODE = "MSS.10001001"
+_SP = policy.SYSTEM_PROPERTIES
+_XM = "asset_extra_meta"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One manifest's intent, in plain data: what the engine needs and nothing else."""
+
+    asset_id: str
+    desired: dict[str, Any]  # the spec: only keys present in the manifest
+    app_user_id: str | None = None
+    source: str | None = None  # "manifests/a.yaml:3:1"
+    name: str | None = None  # display name; defaults to the declared asset_name
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality of canonical values that also tells ``true`` from ``1``."""
+    if a != b:
+        return False
+    if a is b or isinstance(a, str):
+        return True
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def count_leaves(path: Path, value: Any) -> int:
+    """Managed leaf fields under ``path`` (a list or a system property is one leaf)."""
+    if path == (_SP,):
+        return max(1, len(normalize.system_properties_map(value)))
+    if isinstance(value, Mapping) and value:
+        return sum(count_leaves((*path, k), v) for k, v in value.items())
+    return 1
+
+
+def _get(value: Any, rel: Path) -> Any:
+    for part in rel:
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; nested maps merged, everything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_only_paths(spec: Mapping[str, Any]) -> Iterator[Path]:
+    extra = spec.get(_XM)
+    if not isinstance(extra, Mapping):
+        return
+    for block, body in extra.items():
+        if policy.is_read_only((_XM, block)):
+            yield (_XM, block)
+        elif isinstance(body, Mapping):
+            yield from ((_XM, block, key) for key in body if policy.is_read_only((_XM, block, key)))
+
+
+def _block_errors(spec: Mapping[str, Any], asset_type: str | None) -> list[str]:
+    extra = spec.get(_XM)
+    if not isinstance(extra, Mapping):
+        return []
+    expected = policy.expected_block(asset_type)
+    hint = f"; use {_XM}.{expected}" if expected else "; it has no writable block"
+    return [
+        f"{_XM}.{block} does not apply to an asset of type {asset_type}{hint}"
+        for block in extra
+        if block != expected
+    ]
+
+
+def leaf_change(path: Path, desired: Any, live: Any) -> FieldChange:
+    """The FieldChange for one differing value (live is the raw value, None when absent)."""
+    if policy.pattern(path) in policy.SET_LIKE:
+        want = list(dict.fromkeys(desired or ()))
+        have = list(dict.fromkeys(live or ()))
+        return FieldChange(
+            path,
+            ChangeKind.SET,
+            before=live,
+            after=desired,
+            added=tuple(x for x in want if x not in have),
+            removed=tuple(x for x in have if x not in want),
+        )
+    if normalize.is_empty(live) and not normalize.is_empty(desired):
+        return FieldChange(path, ChangeKind.ADD, before=live, after=desired)
+    if normalize.is_empty(desired):
+        return FieldChange(path, ChangeKind.REMOVE, before=live, after=desired)
+    return FieldChange(path, ChangeKind.UPDATE, before=live, after=desired)
+
+
+def _changed_leaves(live: Any, desired: Any) -> list[Path]:
+    """Paths (relative) of the leaves that differ, cut at lists (lists are compared whole)."""
+    report = DeepDiff(live, desired, view="tree", verbose_level=0)
+    seen: dict[Path, None] = {}
+    for items in report.values():
+        for item in items:
+            rel: list[str | int] = []
+            for part in item.path(output_format="list"):
+                if isinstance(part, int):
+                    break
+                rel.append(part)
+            seen[tuple(rel)] = None
+    return sorted(seen, key=lambda p: _order(desired, p))
+
+
+def _order(tree: Any, path: Path) -> tuple[int, ...]:
+    """Position of ``path`` in the manifest's own key order, so changes read top to bottom."""
+    out: list[int] = []
+    for part in path:
+        keys = list(tree) if isinstance(tree, Mapping) else []
+        out.append(keys.index(part) if part in keys else len(keys))
+        tree = tree.get(part) if isinstance(tree, Mapping) else None
+    return tuple(out)
+
+
+class _AssetDiff:
+    """Accumulates the changes, the body and the unchanged count of one asset."""
+
+    def __init__(self, spec: dict[str, Any], live: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.live = live
+        self.changes: list[FieldChange] = []
+        self.body: dict[str, Any] = {}
+        self.unchanged = 0
+
+    def readable(self, fields: dict[str, Any]) -> None:
+        desired_c = normalize.canon((), fields)
+        live_c = normalize.project_live((), fields, self.live)
+        if same(desired_c, live_c):  # the common case: in sync
+            self.unchanged += sum(count_leaves((k,), v) for k, v in fields.items())
+            return
+        for key, value in fields.items():
+            if same(desired_c[key], live_c[key]):
+                self.unchanged += count_leaves((key,), value)
+            elif key == _XM:
+                self._extra_meta(value, desired_c[key], live_c[key])
+            elif key == _SP:
+                self._system_properties(value)
+            else:
+                self.changes.append(leaf_change((key,), value, self.live.get(key)))
+                self.body[key] = value
+
+    def _extra_meta(
+        self, blocks: Mapping[str, Any], desired_c: Mapping[str, Any], live_c: Mapping[str, Any]
+    ) -> None:
+        live_extra = self.live.get(_XM)
+        live_extra = live_extra if isinstance(live_extra, Mapping) else {}
+        for block, declared in blocks.items():
+            leaves = count_leaves((_XM, block), declared)
+            if same(desired_c[block], live_c[block]):
+                self.unchanged += leaves
+                continue
+            live_block = live_extra.get(block)
+            children = tuple(
+                leaf_change((_XM, block, *rel), _get(declared, rel), _get(live_block, rel))
+                for rel in _changed_leaves(live_c[block], desired_c[block])
+            )
+            current = policy.writable_view(live_block or {}, policy.WRITABLE_BLOCKS.get(block))
+            sent = deep_merge(current, declared)
+            kind = ChangeKind.ADD if not current else ChangeKind.UPDATE
+            self.changes.append(
+                FieldChange((_XM, block), kind, current or None, sent, children=children)
+            )
+            self.body.setdefault(_XM, {})[block] = sent
+            self.unchanged += max(0, leaves - len(children))
+
+    def _system_properties(self, declared: Any) -> None:
+        want = normalize.system_properties_map(declared)
+        have = normalize.system_properties_map(self.live.get(_SP))
+        ops: list[dict[str, Any]] = []
+        children: list[FieldChange] = []
+        for key, value in want.items():
+            if key not in have:
+                children.append(FieldChange((_SP, key), ChangeKind.ADD, None, value))
+            elif not same(
+                normalize.canon((_SP, key), value), normalize.canon((_SP, key), have[key])
+            ):
+                children.append(FieldChange((_SP, key), ChangeKind.UPDATE, have[key], value))
+            else:
+                continue
+            ops.append({"action": "ADD", "key": key, "value": value})
+        changed_declared = len(children)
+        for key, value in have.items():
+            if key not in want:
+                children.append(FieldChange((_SP, key), ChangeKind.REMOVE, value, None))
+                op = {"action": "DELETE", "key": key}
+                if value is not None:
+                    op["value"] = value
+                ops.append(op)
+        self.changes.append(
+            FieldChange((_SP,), ChangeKind.UPDATE, have or None, want, children=tuple(children))
+        )
+        self.body[_SP] = ops
+        self.unchanged += len(want) - changed_declared
+
+    def write_only(self, plan: AssetPlan, fields: dict[str, Any], record: Record | None) -> None:
+        recorded = fingerprint.parse_write_only_fingerprint(record.fingerprint if record else None)
+        sent = False
+        for key, value in fields.items():
+            if record is not None and recorded.get(key) == fingerprint.field_fingerprint(
+                key, value
+            ):
+                plan.write_only.append(key)
+                plan.write_only_applied_at = record.applied_at
+                continue
+            self.changes.append(FieldChange((key,), ChangeKind.WRITE_ONLY, None, value))
+            self.body[key] = value
+            sent = True
+        if sent:
+            plan.write_only_fingerprint = fingerprint.write_only_fingerprint(fields)
+
+
+def _error(plan: AssetPlan, message: str | list[str], code: str | None = None) -> AssetPlan:
+    plan.action = Action.ERROR
+    plan.errors.extend([message] if isinstance(message, str) else message)
+    plan.error_code = code
+    return plan
+
+
+def diff_asset(
+    desired: Desired,
+    live: Mapping[str, Any] | None,
+    *,
+    write_only_record: Record | None = None,
+    project_id: str | None = None,
+) -> AssetPlan:
+    """Plan one asset: what differs, the exact PUT body, or why it cannot be planned."""
+    spec: dict[str, Any] = normalize.prune_none(desired.desired)
+    live_name = live.get("asset_name") if live else None
+    plan = AssetPlan(
+        asset_id=desired.asset_id,
+        action=Action.NOOP,
+        name=desired.name or spec.get("asset_name") or live_name,
+        asset_type=spec.get("asset_type") or (live.get("asset_type") if live else None),
+        source=desired.source,
+        app_user_id=desired.app_user_id,
+    )
+    read_only = [format_path(p) for p in _read_only_paths(spec)]
+    if read_only:
+        return _error(
+            plan,
+            [f"{p} is read-only: the service fills it and it cannot be set" for p in read_only],
+        )
+    if live is None:
+        where = f" in project {project_id}" if project_id else ""
+        return _error(
+            plan,
+            f"asset {desired.asset_id} does not exist{where} ({NOT_FOUND_CODE}: Asset not found)",
+            NOT_FOUND_CODE,
+        )
+    mismatched = _block_errors(spec, plan.asset_type)
+    if mismatched:
+        return _error(plan, mismatched)
+
+    plan.live_state = live.get("asset_state")
+    plan.live_fingerprint = fingerprint.live_fingerprint(live)
+    work = _AssetDiff(spec, live)
+    work.readable({k: v for k, v in spec.items() if k not in policy.WRITE_ONLY})
+    work.write_only(
+        plan, {k: v for k, v in spec.items() if k in policy.WRITE_ONLY}, write_only_record
+    )
+    order = {key: i for i, key in enumerate(spec)}
+    plan.changes = sorted(work.changes, key=lambda c: order.get(str(c.path[0]), len(order)))
+    plan.unchanged = work.unchanged
+
+    if plan.live_state in NON_UPDATABLE_STATES:
+        plan.action = Action.BLOCKED
+        reason = live.get("block_reason_code") or live.get("reason")
+        plan.errors.append(
+            f"asset is {plan.live_state}, a state that does not allow updates"
+            + (f" (reason: {reason})" if reason else "")
+        )
+        plan.write_only_fingerprint = None
+        return plan
+    if work.body:
+        plan.action = Action.UPDATE
+        plan.body = {k: work.body[k] for k in sorted(work.body, key=lambda k: order.get(k, 0))}
+    return plan

@@ -1,0 +1,187 @@
+"""The per-field rules of design.md section 3, in one table.
+
+Paths are tuples of field names; ``"*"`` stands for any list index.  Everything the diff, the
+normaliser and the fingerprints need to know about a field's meaning lives here, so a reader can
+check the semantics against the API reference in one place.  docs/field-semantics.md explains
+each rule with an example.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+from reconciler.api import enums, models
+from reconciler.manifest.schema import READ_ONLY_FIELDS
+
+Pattern = tuple[str, ...]
+
+# Rule 4: lists whose order carries no meaning; they compare as sets.
+SET_LIKE: frozenset[Pattern] = frozenset(
+    {
+        ("tags",),
+        ("supported_service",),
+        ("asset_extra_meta", "voice_model_meta", "languages"),
+        ("asset_extra_meta", "human_model_2d_meta", "device_names"),
+        ("shared_config", "allowed_project_ids"),
+    }
+)
+
+# Lists whose order is meaningful: compared (and sent) as a whole, in order.
+ORDERED: frozenset[Pattern] = frozenset(
+    {
+        ("auto_operation_config",),
+        ("asset_extra_meta", "human_model_2d_meta", "action_tag_map"),
+        ("asset_extra_meta", "ppt_meta", "pages"),
+        ("asset_extra_meta", "material_meta", "components"),
+    }
+)
+
+# Rule 3: accepted by Update Asset, never returned by the API.
+WRITE_ONLY: frozenset[str] = models.WRITE_ONLY_FIELDS
+
+# Rule 2: filled by the service ("automatically extracted/filled", "can be queried but cannot be
+# configured").  The manifest schema owns the table (with the reason shown to users); the loader
+# rejects these paths, and the engine never sends them.
+READ_ONLY: frozenset[Pattern] = frozenset(READ_ONLY_FIELDS)
+
+
+def read_only_reason(path: Pattern) -> str:
+    """Why a read-only path cannot be set (the message the manifest schema uses)."""
+    return READ_ONLY_FIELDS.get(path, f"{'.'.join(path)} is read-only")
+
+
+# Rule 7: nested objects that are sent whole when any of their fields changes.
+EXTRA_META_BLOCKS: tuple[str, ...] = tuple(models.AssetExtraMeta.model_fields)
+SENT_WHOLE: frozenset[Pattern] = frozenset(
+    {("asset_extra_meta", block) for block in EXTRA_META_BLOCKS} | {(f,) for f in WRITE_ONLY}
+)
+
+# Rule 5: declared as a map KEY: value, sent as ADD/DELETE operations.
+SYSTEM_PROPERTIES = "system_properties"
+
+# Rule 8: RFC 3339 timestamps compare as instants.
+TIMESTAMPS: frozenset[Pattern] = frozenset(
+    {
+        ("shared_config", "expire_time"),
+        ("auto_operation_config", "*", "operation_time"),
+    }
+)
+
+# Rule 8: what an absent (or null) live field equals, where the API treats absence and this value
+# alike.  Empty strings, lists and maps are "nothing"; booleans use the default the reference
+# documents.  Numbers and enumerations are deliberately absent from this table: an absent number
+# is not assumed to be its documented default, so a declared value is sent.
+_HM = ("asset_extra_meta", "human_model_2d_meta")
+_VM = ("asset_extra_meta", "voice_model_meta")
+ABSENT_EQUALS: dict[Pattern, Any] = {
+    ("asset_description",): "",
+    ("tags",): [],
+    ("supported_service",): [],
+    ("auto_operation_config",): [],
+    (SYSTEM_PROPERTIES,): {},
+    ("asset_extra_meta",): {},
+    **{("asset_extra_meta", block): {} for block in EXTRA_META_BLOCKS},
+    (*_VM, "languages"): [],
+    (*_VM, "is_realtime_voice"): True,
+    (*_VM, "is_support_vc_process"): False,
+    (*_VM, "is_support_thai_auto_split"): False,
+    (*_VM, "is_flexus"): False,
+    (*_VM, "is_enhance_rhythm"): False,
+    (*_HM, "device_names"): [],
+    (*_HM, "action_tag_map"): [],
+    (*_HM, "is_action_editable"): False,
+    (*_HM, "is_live_copy"): False,
+    (*_HM, "is_real_background"): False,
+    (*_HM, "support_live"): False,
+    (*_HM, "is_with_action_library"): False,
+    (*_HM, "is_flexus"): False,
+    ("asset_extra_meta", "ppt_meta", "auto_analysis"): False,
+    ("asset_extra_meta", "ppt_meta", "pages"): [],
+    ("asset_extra_meta", "material_meta", "components"): [],
+}
+
+# Rule 6: which asset_extra_meta block belongs to which asset type.
+EXTRA_META_FOR_TYPE: dict[str, str] = enums.EXTRA_META_FOR_TYPE
+
+# Live fields left out of the staleness fingerprint: they change without anyone editing the
+# asset (signed download URLs are re-issued on every read; update_time is covered by the content).
+VOLATILE_FIELDS: frozenset[str] = frozenset({"files", "update_time"})
+
+
+def pattern(path: Iterable[str | int]) -> Pattern:
+    """A concrete path as a table key: list indexes become ``"*"``."""
+    return tuple("*" if isinstance(part, int) else part for part in path)
+
+
+def is_read_only(path: Iterable[str | int]) -> bool:
+    pat = pattern(path)
+    return any(pat[: len(ro)] == ro for ro in READ_ONLY)
+
+
+def expected_block(asset_type: str | None) -> str | None:
+    """The asset_extra_meta block that is meaningful for ``asset_type`` (None: no block is)."""
+    return EXTRA_META_FOR_TYPE.get(asset_type or "")
+
+
+# --- writable shape, from the request models --------------------------------------------------
+
+WritableTree = dict[str, "WritableTree | None"]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The request model inside ``X | None`` or ``list[X]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _tree(model: type[BaseModel], prefix: Pattern) -> WritableTree:
+    tree: WritableTree = {}
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        if is_read_only(path):
+            continue
+        sub = _model_of(info.annotation)
+        tree[name] = _tree(sub, path) if sub is not None else None
+    return tree
+
+
+def _block_trees() -> dict[str, WritableTree]:
+    out: dict[str, WritableTree] = {}
+    for block, info in models.AssetExtraMeta.model_fields.items():
+        model = _model_of(info.annotation)
+        if model is not None and not is_read_only(("asset_extra_meta", block)):
+            out[block] = _tree(model, ("asset_extra_meta", block))
+    return out
+
+
+# The writable fields of each asset_extra_meta block (read-only ones removed), nested models
+# (and models inside lists) expanded.  Used to fill a block sent whole from live.
+WRITABLE_BLOCKS: dict[str, WritableTree] = _block_trees()
+
+
+def writable_view(value: Any, tree: WritableTree | None) -> Any:
+    """``value`` reduced to the fields the request model accepts; nulls dropped.
+
+    Live data may carry read-only or not-yet-known fields; sending them back would be rejected by
+    a strict service, so a block filled from live keeps only what Update Asset accepts.
+    """
+    if tree is None:
+        return value
+    if isinstance(value, list):
+        return [writable_view(item, tree) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: writable_view(item, tree[key])
+        for key, item in value.items()
+        if key in tree and item is not None
+    }

@@ -1,0 +1,226 @@
+"""``reconciler import``: manifests from live state.
+
+The point of an import is a manifest that, the moment it is written, validates and plans as
+"no changes".  So only what Update Asset accepts is written (no response-only fields, no
+read-only metadata, no write-only fields since they cannot be read back), in the shape manifests
+use (``system_properties`` as ``KEY: value``, only the ``asset_extra_meta`` block of the asset's
+type), with empty values left out.  An asset that already has a manifest under the directory is
+updated in place through :mod:`reconciler.manifest.writer`, so comments and layout survive.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.api import models
+from reconciler.engine import normalize, policy
+from reconciler.manifest import writer
+from reconciler.manifest.schema import AssetSpec
+
+# Settable by tenants; any other live state (CREATING, BLOCK, ...) is the service's to set.
+SETTABLE_STATES = frozenset({"ACTIVED", "UNACTIVED"})
+# Not imported although Update Asset accepts it: the type is what the asset *is* (uploaded
+# media, a trained model); it is identity, not configuration, and the reference lets normal
+# users set it only for some types.  The manifest records it in a comment instead.
+IDENTITY_FIELDS = frozenset({"asset_type"})
+SKIPPED_FIELDS = models.RESPONSE_ONLY_FIELDS | policy.WRITE_ONLY | IDENTITY_FIELDS
+
+
+def _is_empty(value: Any) -> bool:
+    return normalize.is_empty(value)
+
+
+def _prune(value: Any) -> Any:
+    """Drop empty values from maps, recursively (list items are kept as they are)."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            pruned = _prune(item)
+            if not _is_empty(pruned):
+                out[key] = pruned
+        return out
+    if isinstance(value, list):
+        return [_prune(item) for item in value]
+    return value
+
+
+def _model_fields(value: Any, model: type[models.RequestModel]) -> Any:
+    """``value`` (a map or a list of maps) cut to the fields ``model`` accepts."""
+    if isinstance(value, list):
+        return [_model_fields(item, model) for item in value]
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if k in model.model_fields}
+    return value
+
+
+def spec_from_live(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest ``spec`` that describes a live asset (see module docstring).
+
+    Keys follow the order of the Update Asset body, so new manifests read the same way.
+    """
+    asset_type = raw.get("asset_type")
+    spec: dict[str, Any] = {}
+    for name in models.UpdateDigitalAssetRequestBody.model_fields:
+        if name in SKIPPED_FIELDS:
+            continue
+        value = raw.get(name)
+        if name == "asset_state" and value not in SETTABLE_STATES:
+            continue
+        if name == policy.SYSTEM_PROPERTIES:
+            value = normalize.system_properties_map(value)
+        elif name == "asset_extra_meta":
+            value = _extra_meta(value, asset_type)
+        elif name == "auto_operation_config":
+            value = _model_fields(value, models.AutoOperationConfig)
+        value = _prune(value)
+        if not _is_empty(value):
+            spec[name] = value
+    return spec
+
+
+def _extra_meta(value: Any, asset_type: Any) -> dict[str, Any] | None:
+    block = policy.expected_block(asset_type if isinstance(asset_type, str) else None)
+    if not isinstance(value, Mapping) or block is None or block not in policy.WRITABLE_BLOCKS:
+        return None
+    content = value.get(block)
+    if not isinstance(content, Mapping):
+        return None
+    return {block: policy.writable_view(dict(content), policy.WRITABLE_BLOCKS[block])}
+
+
+def validated(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``spec`` with every top-level field the manifest schema rejects removed, and why.
+
+    The service may return values newer than the reference (a new enumeration value, a longer
+    name); importing the rest of the asset is more useful than refusing it.
+    """
+    problems: list[str] = []
+    for _ in range(len(spec) + 1):
+        try:
+            AssetSpec.model_validate(spec)
+        except ValidationError as exc:
+            bad: dict[str, str] = {}
+            for error in exc.errors():
+                loc = error.get("loc") or ()
+                if loc and isinstance(loc[0], str) and loc[0] in spec:
+                    bad.setdefault(loc[0], f"{_dotted(loc)}: {error.get('msg', 'invalid')}")
+            if not bad:
+                problems.append(str(exc).splitlines()[0])
+                return {}, problems
+            for key, message in bad.items():
+                del spec[key]
+                problems.append(f"{key} not imported ({message})")
+            continue
+        break
+    return spec, problems
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def slugify(text: str | None, max_length: int = 48) -> str:
+    """``"Sara Model"`` -> ``sara-model``; non-Latin names fold to ASCII or vanish."""
+    folded = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
+    return slug[:max_length].rstrip("-")
+
+
+def file_name(raw: Mapping[str, Any]) -> str:
+    """A stable, readable file name: ``sara-model-93769b5a.yaml``.
+
+    The name part falls back to the asset type (``voice-model-...``) when the asset's name has
+    no Latin letters or digits; the id part keeps names unique and stable across renames.
+    """
+    asset_id = str(raw.get("asset_id", ""))
+    short = re.sub(r"[^a-z0-9]", "", asset_id.lower())[:8] or "asset"
+    stem = slugify(raw.get("asset_name")) or slugify(raw.get("asset_type")) or "asset"
+    return f"{stem}-{short}.yaml"
+
+
+def spec_equal(path: writer.FieldPath, old: Any, new: Any) -> bool:
+    """Same to the service: set-like lists in any order, 1 == 1.0, instants, and so on."""
+    return bool(normalize.canon(path, old) == normalize.canon(path, new))
+
+
+def set_like(path: writer.FieldPath) -> bool:
+    return policy.pattern(path) in policy.SET_LIKE
+
+
+@dataclass
+class ImportResult:
+    created: list[Path] = field(default_factory=list)
+    updated: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"created  {p}" for p in self.created]
+        out += [f"updated  {p}" for p in self.updated]
+        out += [f"in sync  {p}" for p in self.unchanged]
+        return out
+
+    def summary(self) -> str:
+        return (
+            f"Import: {len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} already in sync."
+        )
+
+
+def write_imports(
+    assets: Iterable[Mapping[str, Any]],
+    directory: Path,
+    *,
+    target: str | None = None,
+) -> ImportResult:
+    """Write or update one manifest per live asset (``raw`` API JSON) under ``directory``."""
+    result = ImportResult()
+    existing = writer.index_by_asset_id(directory)
+    dirty: dict[Path, writer.ManifestFile] = {}
+    for raw in assets:
+        asset_id = str(raw["asset_id"])
+        spec, problems = validated(spec_from_live(raw))
+        label = f"asset {raw.get('asset_name') or ''!r} ({asset_id})"
+        result.warnings += [f"{label}: {p}" for p in problems]
+        found = existing.get(asset_id)
+        if found is not None:
+            document = found.file.documents[found.index]
+            changed = writer.merge_spec(document, spec, keep=policy.WRITE_ONLY, equal=spec_equal)
+            if changed:
+                dirty[found.file.path] = found.file
+            elif found.file.path not in dirty:
+                result.unchanged.append(found.file.path)
+            continue
+        path = _free_path(directory / file_name(raw), set(dirty))
+        metadata: dict[str, Any] = {"target": target, "app_user_id": raw.get("app_user_id")}
+        document = writer.new_document(asset_id, spec, metadata)
+        if raw.get("asset_type"):
+            document.yaml_set_start_comment(
+                f"asset_type: {raw['asset_type']} (set by the service, not managed here)"
+            )
+        manifest = writer.ManifestFile(path=path, documents=[document])
+        dirty[path] = manifest
+        existing[asset_id] = writer.Located(manifest, 0)
+        result.created.append(path)
+    for path, manifest in dirty.items():
+        manifest.save()
+        if path not in result.created:
+            result.updated.append(path)
+    result.unchanged = [p for p in dict.fromkeys(result.unchanged) if p not in dirty]
+    return result
+
+
+def _free_path(path: Path, taken: set[Path]) -> Path:
+    """``path``, or ``name-2.yaml``... when a file of that name holds other assets."""
+    candidate, n = path, 1
+    while candidate.exists() or candidate in taken:
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate

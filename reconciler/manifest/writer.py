@@ -1,0 +1,330 @@
+"""Write manifests as YAML, and update existing ones in place.
+
+People comment and arrange their manifests; a tool that rewrites them from scratch loses that and
+makes every re-import a noisy diff.  Files are therefore read and written with ruamel.yaml's
+round-trip mode: comments, key order, quoting and flow/block style survive, and the indentation
+the file already uses is detected and kept.  Only the values that actually differ are replaced.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from reconciler.errors import ReconcilerError
+from reconciler.manifest.schema import API_VERSION, KIND
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+FieldPath = tuple[str | int, ...]
+# Decides whether a manifest value and an imported one mean the same thing (set-like lists,
+# 1 vs 1.0, ...); the writer keeps the manifest's own spelling when they do.
+Equal = Callable[[FieldPath, Any, Any], bool]
+# Whether the list at a path is a set (its order carries no meaning).
+Unordered = Callable[[FieldPath], bool]
+
+
+class ManifestWriteError(ReconcilerError):
+    """A manifest could not be read back or written."""
+
+
+def plain_equal(path: FieldPath, old: Any, new: Any) -> bool:
+    """Default comparison: Python equality (ruamel's containers compare like dict and list)."""
+    return bool(old == new)
+
+
+def never_unordered(path: FieldPath) -> bool:
+    return False
+
+
+@dataclass
+class Layout:
+    """How a file indents: mapping indent, sequence indent and the dash offset inside it."""
+
+    mapping: int = 2
+    sequence: int = 4
+    offset: int = 2
+    explicit_start: bool = False
+
+    @classmethod
+    def guess(cls, text: str) -> Layout:
+        """Read the indentation a file already uses, so a rewrite does not reindent it."""
+        layout = cls(explicit_start=text.lstrip().startswith("---"))
+        parent_indent: int | None = None
+        found_mapping = found_sequence = False
+        for line in text.splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#") or stripped.startswith("---"):
+                continue
+            indent = len(line) - len(line.lstrip(" "))
+            if stripped.startswith("- ") and parent_indent is not None and not found_sequence:
+                offset = indent - parent_indent
+                content = indent + 2 + len(stripped[2:]) - len(stripped[2:].lstrip(" "))
+                layout.offset = max(offset, 0)
+                layout.sequence = max(content - parent_indent, layout.offset + 2)
+                found_sequence = True
+            elif (
+                parent_indent is not None
+                and indent > parent_indent
+                and not found_mapping
+                and not stripped.startswith("- ")
+            ):
+                layout.mapping = indent - parent_indent
+                found_mapping = True
+            if found_mapping and found_sequence:
+                break
+            parent_indent = indent if re.match(r"^[^#]*:\s*(#.*)?$", stripped) else None
+        if not found_sequence:
+            layout.sequence = layout.mapping + 2
+            layout.offset = layout.mapping
+        return layout
+
+
+def _yaml(layout: Layout) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long descriptions
+    yaml.indent(mapping=layout.mapping, sequence=layout.sequence, offset=layout.offset)
+    yaml.explicit_start = layout.explicit_start
+    return yaml
+
+
+@dataclass
+class ManifestFile:
+    """One YAML file with one or more documents, loaded for round-trip editing."""
+
+    path: Path
+    documents: list[Any]
+    layout: Layout = field(default_factory=Layout)
+
+    @classmethod
+    def load(cls, path: Path) -> ManifestFile:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ManifestWriteError(f"{path}: cannot read: {exc.strerror}") from exc
+        layout = Layout.guess(text)
+        try:
+            documents = [d for d in _yaml(layout).load_all(text) if d is not None]
+        except YAMLError as exc:
+            raise ManifestWriteError(f"{path}: not valid YAML: {exc}") from exc
+        return cls(path=path, documents=documents, layout=layout)
+
+    def dumps(self) -> str:
+        buffer = io.StringIO()
+        yaml = _yaml(self.layout)
+        if len(self.documents) == 1:
+            yaml.dump(self.documents[0], buffer)
+        else:
+            yaml.dump_all(self.documents, buffer)
+        return buffer.getvalue()
+
+    def save(self) -> None:
+        """Write atomically: a crash leaves the old file or the new one, never half of each."""
+        write_atomic(self.path, self.dumps())
+
+    def asset_ids(self) -> Iterator[tuple[int, str]]:
+        for index, document in enumerate(self.documents):
+            asset_id = _asset_id_of(document)
+            if asset_id is not None:
+                yield index, asset_id
+
+
+def _asset_id_of(document: Any) -> str | None:
+    if not isinstance(document, Mapping):
+        return None
+    metadata = document.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    asset_id = metadata.get("asset_id")
+    return str(asset_id) if asset_id is not None else None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ManifestWriteError(f"{path}: cannot write: {exc.strerror}") from exc
+
+
+def manifest_files(directory: Path) -> list[Path]:
+    """Every manifest file under ``directory``, in a stable order."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Located:
+    file: ManifestFile
+    index: int  # which document of the file
+
+
+def index_by_asset_id(directory: Path) -> dict[str, Located]:
+    """Where each asset already has a manifest under ``directory`` (first occurrence wins)."""
+    found: dict[str, Located] = {}
+    for path in manifest_files(directory):
+        manifest = ManifestFile.load(path)
+        for index, asset_id in manifest.asset_ids():
+            found.setdefault(asset_id, Located(manifest, index))
+    return found
+
+
+def new_document(asset_id: str, spec: Mapping[str, Any], metadata: Mapping[str, Any]) -> Any:
+    """A fresh manifest document: apiVersion, kind, metadata (asset_id first), spec."""
+    meta = CommentedMap()
+    meta["asset_id"] = asset_id
+    for key, value in metadata.items():
+        if value is not None:
+            meta[key] = value
+    document = CommentedMap()
+    document["apiVersion"] = API_VERSION
+    document["kind"] = KIND
+    document["metadata"] = meta
+    document["spec"] = _to_commented(spec)
+    return document
+
+
+def _to_commented(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        out = CommentedMap()
+        for key, item in value.items():
+            out[key] = _to_commented(item)
+        return out
+    if isinstance(value, list | tuple):
+        seq = CommentedSeq(_to_commented(item) for item in value)
+        if value and all(not isinstance(item, Mapping | list | tuple) for item in value):
+            seq.fa.set_flow_style()  # short scalar lists read best inline: [NEWS, FEMALE]
+        return seq
+    return value
+
+
+def merge_spec(
+    document: Any,
+    spec: Mapping[str, Any],
+    *,
+    keep: Collection[str] = (),
+    equal: Equal = plain_equal,
+    unordered: Unordered = never_unordered,
+) -> bool:
+    """Make ``document``'s spec say ``spec`` while touching as little of the text as possible.
+
+    Values that ``equal`` considers the same are left exactly as written.  A field the manifest
+    manages but ``spec`` no longer has is cleared (``[]`` / ``""``) when it is a list or string,
+    so it stays managed; other such fields are removed.  Top-level keys in ``keep`` (write-only
+    fields that cannot be read back) are never touched.  Returns whether anything changed.
+    """
+    current = document.get("spec")
+    if not isinstance(current, CommentedMap):
+        document["spec"] = _to_commented(spec)
+        return True
+    return _Merger(keep, equal, unordered).map(current, spec, ())
+
+
+@dataclass(frozen=True)
+class _Merger:
+    keep: Collection[str]
+    equal: Equal
+    unordered: Unordered
+
+    def map(self, node: CommentedMap, new: Mapping[str, Any], path: FieldPath) -> bool:
+        return _merge_map(self, node, new, path)
+
+    def seq(self, node: CommentedSeq, new: list[Any], path: FieldPath) -> bool:
+        """Edit the list in place, so comments on the items that stay stay with them."""
+        if self.unordered(path) and not any(isinstance(v, Mapping | list) for v in new):
+            for index in reversed(range(len(node))):
+                if node[index] not in new:
+                    del node[index]
+            for value in new:
+                if value not in node:
+                    node.append(value)
+            return True
+        for index, value in enumerate(new[: len(node)]):
+            old = node[index]
+            if self.equal((*path, index), old, value):
+                continue
+            if isinstance(old, CommentedMap) and isinstance(value, Mapping):
+                self.map(old, value, (*path, index))
+            else:
+                node[index] = _to_commented(value)
+        while len(node) > len(new):
+            del node[len(node) - 1]
+        for value in new[len(node) :]:
+            node.append(_to_commented(value))
+        return True
+
+
+def _merge_map(
+    merger: _Merger,
+    node: CommentedMap,
+    new: Mapping[str, Any],
+    path: FieldPath,
+) -> bool:
+    keep, equal = merger.keep, merger.equal
+    changed = False
+    for key in list(node.keys()):
+        if not path and key in keep:
+            continue
+        if key in new:
+            continue
+        old = node[key]
+        if isinstance(old, CommentedMap):
+            changed = merger.map(old, {}, (*path, key)) or changed
+            if not old:
+                del node[key]
+                changed = True
+        elif isinstance(old, list):
+            if old:
+                empty = CommentedSeq()
+                node[key] = _like(old, empty) if isinstance(old, CommentedSeq) else empty
+                changed = True
+        elif isinstance(old, str):
+            if old:
+                node[key] = ""
+                changed = True
+        else:
+            del node[key]
+            changed = True
+    for key, value in new.items():
+        key_path = (*path, key)
+        if key not in node:
+            node[key] = _to_commented(value)
+            changed = True
+            continue
+        old = node[key]
+        if equal(key_path, old, value):
+            continue
+        if isinstance(old, CommentedMap) and isinstance(value, Mapping):
+            changed = merger.map(old, value, key_path) or changed
+            continue
+        if isinstance(old, CommentedSeq) and isinstance(value, list) and old:
+            changed = merger.seq(old, value, key_path) or changed
+            continue
+        node[key] = _to_commented(value)
+        changed = True
+    return changed
+
+
+def _like(old: CommentedSeq, new: CommentedSeq) -> CommentedSeq:
+    """``new`` in the flow or block style the author used for ``old``."""
+    if old.fa.flow_style():
+        new.fa.set_flow_style()
+    else:
+        new.fa.set_block_style()
+    return new

@@ -1,0 +1,1 @@
+"""Renderers: each a view of the same Plan (text, markdown, json)."""

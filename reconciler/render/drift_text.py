@@ -1,0 +1,111 @@
+"""The drift report as text for a terminal or a log: per asset, field, manifest value, live value.
+
+Values are shown the way the plan shows them (:func:`reconciler.render.text.quote`), so the two
+read alike; the wording is "manifest / live" because drift is about what changed outside git.
+"""
+
+from __future__ import annotations
+
+from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
+from reconciler.render.text import clean_text, quote
+
+_HEADLINE = {
+    DriftStatus.DRIFTED: "has drifted from its manifest",
+    DriftStatus.MISSING: "is missing from the project",
+    DriftStatus.BLOCKED: "is blocked: its state does not allow updates",
+    DriftStatus.ERROR: "could not be checked",
+    DriftStatus.IN_SYNC: "is in sync apart from fields that cannot be checked",
+}
+
+
+def render(report: DriftReport, color: bool = False) -> str:
+    out: list[str] = []
+    for project in report.projects:
+        out += _project(project, report, color)
+    out.append(summary_line(report))
+    return "\n".join(out) + "\n"
+
+
+def summary_line(report: DriftReport) -> str:
+    if not report.has_drift and not report.count(DriftStatus.ERROR):
+        head = "No drift. Live assets match the manifests."
+    else:
+        head = (
+            f"Drift: {report.count(DriftStatus.DRIFTED)} drifted, "
+            f"{report.count(DriftStatus.MISSING)} missing, "
+            f"{report.count(DriftStatus.BLOCKED)} blocked, "
+            f"{report.count(DriftStatus.IN_SYNC)} in sync, "
+            f"{report.count(DriftStatus.ERROR)} error(s)."
+        )
+    return f"{head} {coverage_line(report.managed, report.total)}"
+
+
+def coverage_line(managed: int, total: int) -> str:
+    if not total:
+        return "Coverage: the project has no assets."
+    return f"Coverage: {managed} of {total} assets managed ({100 * managed / total:.1f}%)."
+
+
+def where(project: ProjectDrift, generated_at: str) -> str:
+    parts = [f'target "{clean_text(project.target)}"'] if project.target else []
+    if project.project_id:
+        parts.append(f"project {clean_text(project.project_id)}")
+    return f"Drift report for {', '.join(parts) or 'the project'}, at {generated_at}."
+
+
+def _project(project: ProjectDrift, report: DriftReport, color: bool) -> list[str]:
+    out = [_bold(where(project, report.generated_at), color), ""]
+    for asset in project.assets:
+        if asset.status is not DriftStatus.IN_SYNC or asset.unchecked:
+            out += asset_lines(asset, color)
+            out.append("")
+    if project.unmanaged:
+        noun = "asset" if len(project.unmanaged) == 1 else "assets"
+        line = f"Unmanaged: {len(project.unmanaged)} {noun} in the project are in no manifest"
+        if report.include_unmanaged:
+            out.append(line + ":")
+            out += [
+                f"  ? {_label(u.name, u.asset_id)} {clean_text(u.asset_type or '')} "
+                f"{clean_text(u.asset_state or '')}".rstrip()
+                for u in project.unmanaged
+            ]
+        else:
+            out.append(line + " (list them with --include-unmanaged).")
+        out.append("")
+    if len(report.projects) > 1:
+        out += [coverage_line(project.managed, project.total), ""]
+    return out
+
+
+def asset_lines(asset: AssetDrift, color: bool = False) -> list[str]:
+    """One asset: a header, then per drifted field its manifest and live value."""
+    header = f"# asset {_label(asset.name, asset.asset_id)} {_HEADLINE[asset.status]}"
+    if asset.source:
+        header += f"  ({clean_text(asset.source)})"
+    out = [_bold(header, color)]
+    out += [f"    {clean_text(message)}" for message in asset.errors]
+    for drift in asset.fields:
+        out += [
+            f"  ~ {_colored(clean_text(drift.path), '33', color)}",
+            f"      manifest: {quote(drift.manifest)}",
+            f"      live:     {quote(drift.live)}",
+        ]
+    for name in asset.unchecked:
+        out.append(
+            f"    {clean_text(name)}: write-only, cannot be checked (the API never returns it)"
+        )
+    return out
+
+
+def _label(name: str | None, asset_id: str) -> str:
+    if name:
+        return f"{quote(name)} ({clean_text(asset_id)})"
+    return f"({clean_text(asset_id)})"
+
+
+def _bold(text: str, color: bool) -> str:
+    return f"\x1b[1m{text}\x1b[0m" if color else text
+
+
+def _colored(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text

@@ -1,0 +1,317 @@
+"""The plan as text, in Terraform's idiom, for terminals and CI logs.
+
+Only assets that will change, cannot be planned, or are blocked are listed; assets in sync are
+counted in the closing summary. Values are JSON-quoted (strings in quotes, ``null`` for absent),
+and every user-controlled string is escaped so that names or values cannot inject terminal
+control sequences or fake lines into the plan.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Path, Plan
+
+_GREEN = "\x1b[32m"
+_YELLOW = "\x1b[33m"
+_RED = "\x1b[31m"
+_BOLD = "\x1b[1m"
+_RESET = "\x1b[0m"
+
+_MARKER_COLOR = {"+": _GREEN, "~": _YELLOW, "-": _RED}
+
+NO_CHANGES = "No changes. Live assets match the manifests."
+
+
+def render(plan: Plan, color: bool = False) -> str:
+    """The whole plan: one block per listed asset, then the summary and any warnings."""
+    out: list[str] = []
+    listed = [a for a in plan.assets if a.action is not Action.NOOP]
+    if listed:
+        out.append(_bold("reconciler will perform the following actions:", color))
+        out.append("")
+        for asset in listed:
+            out.extend(render_asset(asset, color))
+            out.append("")
+    note = _hidden_write_only_note(plan)
+    if note:
+        out.append(note)
+        out.append("")
+    out.append(_bold(summary_line(plan), color))
+    for warning in plan.warnings:
+        out.append("")
+        label = f"{_BOLD}{_YELLOW}Warning:{_RESET}" if color else "Warning:"
+        out.append(f"{label} {clean_text(warning)}")
+    return "\n".join(out) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    """``Plan: 3 to change, 120 unchanged, 1 error.`` or the no-changes sentence."""
+    s = plan.summary
+    if not s.to_change and not s.errors and not s.blocked:
+        return NO_CHANGES
+    parts = [f"{s.to_change} to change", f"{s.unchanged} unchanged"]
+    if s.errors:
+        parts.append(f"{s.errors} error{'s' if s.errors != 1 else ''}")
+    if s.blocked:
+        parts.append(f"{s.blocked} blocked")
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def asset_label(asset: AssetPlan) -> str:
+    """``asset "Sara Model" (93769b5a-...)``, with the name JSON-quoted and made safe."""
+    ident = clean_text(asset.asset_id)
+    if asset.name:
+        return f"asset {quote(asset.name)} ({ident})"
+    return f"asset ({ident})"
+
+
+def header(asset: AssetPlan) -> str:
+    """The one-line description of what happens to the asset (without the leading ``# ``)."""
+    label = asset_label(asset)
+    if asset.action is Action.UPDATE:
+        return f"{label} will be updated in-place"
+    if asset.action is Action.NOOP:
+        return f"{label} is in sync"
+    reason = _reason(asset)
+    if asset.action is Action.BLOCKED:
+        return f"{label} is blocked and will not be updated: {reason}"
+    return f"{label} cannot be planned: {reason}"
+
+
+def render_asset(asset: AssetPlan, color: bool = False) -> list[str]:
+    """The lines for one asset: its header and, for an update, its field changes."""
+    lines = [_bold(f"  # {header(asset)}", color)]
+    if asset.action in (Action.ERROR, Action.BLOCKED):
+        for extra in asset.errors[1:]:
+            lines.append(f"  #   {clean_text(extra)}")
+        if asset.source:
+            lines.append(f"  #   (manifest: {clean_text(asset.source)})")
+        return lines
+    if asset.action is not Action.UPDATE:
+        return lines
+    lines.append(_marked(2, "~", "asset {", color))
+    block = _Block(col=8)
+    for change in asset.changes:  # the engine's order: the manifest's, top to bottom
+        _add_change(block, change, (), color)
+    changed = {c.dotted for c in asset.changes}
+    quiet = [w for w in asset.write_only if w not in changed]
+    if quiet:
+        names = ", ".join(clean_text(w) for w in quiet)
+        since = (
+            f"unchanged since last apply at {clean_text(asset.write_only_applied_at)}"
+            if asset.write_only_applied_at
+            else "unchanged since last apply"
+        )
+        block.comments.append(f"# write-only: {names}, cannot be read back; {since}, not re-sent")
+    if asset.unchanged:
+        block.comments.append(_hidden(asset.unchanged, "attribute"))
+    lines.extend(block.lines(color))
+    lines.append("    }")
+    return lines
+
+
+# --- nested blocks ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    marker: str
+    name: str
+    text: str = ""  # "= old -> new" for one-line entries
+    opener: str = ""  # "[" or "{" for multi-line entries
+    inner: _Block | None = None
+
+
+@dataclass
+class _Block:
+    """Sibling entries at one indentation, aligned on ``=`` as Terraform does."""
+
+    col: int
+    entries: list[_Entry] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    items: list[tuple[str, str]] = field(default_factory=list)  # list elements: (marker, value)
+
+    def lines(self, color: bool) -> list[str]:
+        out: list[str] = []
+        width = max((len(e.name) for e in self.entries), default=0)
+        for entry in self.entries:
+            name = entry.name.ljust(width)
+            if entry.inner is None:
+                out.append(_marked(self.col - 2, entry.marker, f"{name} {entry.text}", color))
+                continue
+            out.append(_marked(self.col - 2, entry.marker, f"{name} = {entry.opener}", color))
+            out.extend(entry.inner.lines(color))
+            closer = "]" if entry.opener == "[" else "}"
+            out.append(" " * self.col + closer)
+        for marker, value in self.items:
+            out.append(_marked(self.col - 2, marker, f"{value},", color))
+        out.extend(" " * self.col + comment for comment in self.comments)
+        return out
+
+
+def _add_change(block: _Block, change: FieldChange, parent: Path, color: bool) -> None:
+    rel = _relative(change.path, parent)
+    if len(rel) > 1:
+        # A leaf reported deeper than one level below its parent: open the levels between.
+        inner = _child_block(block, rel[0])
+        _add_change(inner, change, (*parent, rel[0]), color)
+        return
+    name = clean_text(str(rel[0])) if rel else clean_text(change.dotted)
+    kind = change.kind
+    if kind is ChangeKind.WRITE_ONLY:
+        block.entries.append(_Entry("~", name, "= (write-only, will be sent)"))
+    elif kind is ChangeKind.SET:
+        inner = _Block(col=block.col + 4)
+        inner.items.extend(("+", quote(v)) for v in change.added)
+        inner.items.extend(("-", quote(v)) for v in change.removed)
+        kept = _count_kept(change)
+        if kept:
+            inner.comments.append(_hidden(kept, "element"))
+        block.entries.append(_Entry("~", name, opener="[", inner=inner))
+    elif change.children or (isinstance(change.before, dict) and isinstance(change.after, dict)):
+        inner = _Block(col=block.col + 4)
+        children = change.children or _derive_children(change)
+        for child in children:
+            _add_change(inner, child, change.path, color)
+        kept = _count_unchanged_keys(change, children)
+        if kept:
+            inner.comments.append(_hidden(kept, "attribute"))
+        marker = "+" if kind is ChangeKind.ADD else "~"
+        block.entries.append(_Entry(marker, name, opener="{", inner=inner))
+    elif kind is ChangeKind.ADD or (change.before is None and kind is not ChangeKind.REMOVE):
+        block.entries.append(_Entry("+", name, f"= {quote(change.after)}"))
+    elif kind is ChangeKind.REMOVE:
+        block.entries.append(
+            _Entry("-", name, f"= {quote(change.before)} -> {quote(change.after)}")
+        )
+    else:
+        block.entries.append(
+            _Entry("~", name, f"= {quote(change.before)} -> {quote(change.after)}")
+        )
+
+
+def _child_block(block: _Block, key: str | int) -> _Block:
+    name = clean_text(str(key))
+    for entry in block.entries:
+        if entry.name == name and entry.opener == "{" and entry.inner is not None:
+            return entry.inner
+    inner = _Block(col=block.col + 4)
+    block.entries.append(_Entry("~", name, opener="{", inner=inner))
+    return inner
+
+
+def _relative(path: Path, parent: Path) -> Path:
+    if parent and path[: len(parent)] == parent:
+        return path[len(parent) :]
+    return path if not parent else path[-1:]
+
+
+def _derive_children(change: FieldChange) -> list[FieldChange]:
+    """Leaf changes of a nested object whose engine entry carried none (a plain comparison)."""
+    before = change.before if isinstance(change.before, dict) else {}
+    after = change.after if isinstance(change.after, dict) else {}
+    out: list[FieldChange] = []
+    for key in list(before) + [k for k in after if k not in before]:
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        path = (*change.path, key)
+        if key not in after:
+            out.append(FieldChange(path, ChangeKind.REMOVE, before=old))
+        elif key not in before or old is None:
+            out.append(FieldChange(path, ChangeKind.ADD, after=new))
+        else:
+            out.append(FieldChange(path, ChangeKind.UPDATE, before=old, after=new))
+    return out
+
+
+def _count_unchanged_keys(change: FieldChange, children: Iterable[FieldChange]) -> int:
+    before = change.before if isinstance(change.before, dict) else {}
+    after = change.after if isinstance(change.after, dict) else {}
+    changed = {_relative(c.path, change.path)[:1] for c in children}
+    keys = set(before) | set(after)
+    return sum(1 for key in keys if (key,) not in changed)
+
+
+def _count_kept(change: FieldChange) -> int:
+    if isinstance(change.after, list):
+        return max(len(change.after) - len(change.added), 0)
+    if isinstance(change.before, list):
+        return max(len(change.before) - len(change.removed), 0)
+    return 0
+
+
+# --- formatting helpers ----------------------------------------------------------------------
+
+
+def quote(value: Any) -> str:
+    """A value as Terraform shows it: JSON (``"text"``, ``null``, ``[1, 2]``), made safe."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = json.dumps(str(value), ensure_ascii=False)
+    return _escape_invisible(text)
+
+
+def clean_text(text: str) -> str:
+    """Free text (messages, ids, paths) on one line with control and format characters escaped."""
+    return _escape_invisible(" ".join(str(text).splitlines()))
+
+
+def _escape_invisible(text: str) -> str:
+    # Control (Cc), format (Cf: bidi overrides, zero-width) and separator (Zl, Zp) characters
+    # could reorder or hide text on a terminal; show them as \uXXXX instead.
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+def _reason(asset: AssetPlan) -> str:
+    if asset.errors:
+        reason = clean_text(asset.errors[0])
+    elif asset.action is Action.BLOCKED and asset.live_state:
+        reason = f"state {clean_text(asset.live_state)} does not allow updates"
+    else:
+        reason = "unknown error"
+    if asset.error_code and asset.error_code not in reason:
+        reason += f" [{clean_text(asset.error_code)}]"
+    return reason
+
+
+def _hidden(count: int, noun: str) -> str:
+    return f"# ({count} unchanged {noun}{'s' if count != 1 else ''} hidden)"
+
+
+def _hidden_write_only_note(plan: Plan) -> str | None:
+    quiet = [a for a in plan.assets if a.action is Action.NOOP and a.write_only]
+    if not quiet:
+        return None
+    fields = sorted({w for a in quiet for w in a.write_only})
+    count = len(quiet)
+    return (
+        f"Note: {count} unlisted asset{'s manage' if count != 1 else ' manages'} write-only fields "
+        f"({clean_text(', '.join(fields))}) that cannot be read back; they are unchanged since "
+        "the last apply and will not be re-sent."
+    )
+
+
+def _marked(col: int, marker: str, rest: str, color: bool) -> str:
+    shown = f"{_MARKER_COLOR[marker]}{marker}{_RESET}" if color else marker
+    return f"{' ' * col}{shown} {rest}"
+
+
+def _bold(text: str, color: bool) -> str:
+    return f"{_BOLD}{text}{_RESET}" if color else text

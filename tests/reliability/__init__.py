@@ -1,0 +1,1 @@
+"""Reliability suite: faults, hostile input, secrets (marked ``reliability``)."""

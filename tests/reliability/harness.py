@@ -1,0 +1,120 @@
+"""Helpers of the reliability suite: a project of manifests, the emulator as a real process, and
+the CLI as a real process.  Everything here goes over real sockets on 127.0.0.1; the emulator keeps
+its state in a SQLite file so that it can be killed and restarted mid-run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import process, workload
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def assert_clean(self) -> None:
+        """An expected failure is one clear message: never a traceback."""
+        assert "Traceback (most recent call last)" not in self.output, self.output
+
+
+@dataclass
+class Project:
+    """A directory of manifests matching a seeded live project, with a few drifted on purpose."""
+
+    root: Path
+    live: list[dict[str, Any]]
+    drifted: frozenset[str]
+    port: int = field(default_factory=process.free_port)
+    db: Path = field(init=False)
+    records: list[Path] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=process.credentials_env)
+
+    def __post_init__(self) -> None:
+        self.db = self.root / "live.sqlite"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @contextlib.contextmanager
+    def emulator(
+        self,
+        *,
+        fail_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        latency_ms: int = 0,
+        jitter_ms: int = 0,
+        rate_limits: str = "list=20,show=20,update=10",
+    ) -> Iterator[process.Emulator]:
+        """The emulator on this project's port and database; seeded on its first start only."""
+        first = not self.db.exists()
+        record = self.root / f"requests-{len(self.records)}.jsonl"
+        self.records.append(record)
+        seed = self.root / "seed.json"
+        if first:
+            workload.write_seed(self.live, seed)
+        extra = ["--fail-rate", str(fail_rate), "--drop-rate", str(drop_rate)]
+        extra += ["--jitter-ms", str(jitter_ms)]
+        with process.emulator(
+            self.root,
+            seed=seed if first else None,
+            db=self.db,
+            port=self.port,
+            latency_ms=latency_ms,
+            rate_limits=rate_limits,
+            extra=extra,
+            record=record,
+            env=self.env,
+        ) as emu:
+            yield emu
+
+    def cli(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> CliResult:
+        """``python -m reconciler`` against this project's emulator, as its own process."""
+        argv = process.reconciler_argv(self.endpoint, *args)
+        done = subprocess.run(
+            argv,
+            cwd=self.root,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request any emulator start of this project recorded, in order."""
+        entries: list[dict[str, Any]] = []
+        for record in self.records:
+            if record.exists():
+                entries += [json.loads(x) for x in record.read_text().splitlines() if x.strip()]
+        return entries
+
+    def puts(self) -> list[tuple[str, Any]]:
+        """(asset_id, body) of every PUT the emulator received."""
+        return [
+            (str(e["path"]).rstrip("/").rsplit("/", 1)[-1], e.get("body"))
+            for e in self.requests()
+            if process.request_kind(e) == "update"
+        ]
+
+
+def make_project_in(root: Path, n: int = 24, drift_ratio: float = 0.25, seed: int = 7) -> Project:
+    from reconciler.emulator import generate_assets
+
+    live = workload.make_updatable(generate_assets(n, seed=seed, project_id=process.PROJECT_ID))
+    load = workload.write_manifests(live, root / "manifests", drift_ratio=drift_ratio, seed=seed)
+    return Project(root=root, live=live, drifted=load.drifted)

@@ -1,0 +1,90 @@
+"""The benchmark's own arithmetic and bookkeeping: a wrong floor or count would mislead readers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench import process, workload
+from bench.run import BEGIN, END, Row, floor_seconds, verdicts, write_results
+
+pytestmark = pytest.mark.reliability
+
+
+def test_request_kinds_from_method_and_path() -> None:
+    assert process.request_kind({"method": "GET", "path": "/v1/p/digital-assets"}) == "list"
+    assert process.request_kind({"method": "GET", "path": "/v1/p/digital-assets/a1"}) == "show"
+    assert process.request_kind({"method": "PUT", "path": "/v1/p/digital-assets/a1"}) == "update"
+    assert process.request_kind({"method": "POST", "path": "/v1/p/digital-assets/x/restore"}) == (
+        "other"
+    )
+
+
+def test_request_log_is_read_incrementally_and_skips_a_partial_line(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    first = {"method": "GET", "path": "/v1/p/digital-assets", "status": 200}
+    throttled = {"method": "PUT", "path": "/v1/p/digital-assets/a", "status": 429}
+    path.write_text(json.dumps(first) + "\n" + json.dumps(throttled)[:10])
+    log = process.RequestLog(path)
+    assert log.read_new() == [first]
+    with path.open("w") as fh:  # the writer finishes the line
+        fh.write(json.dumps(first) + "\n" + json.dumps(throttled) + "\n")
+    new = log.read_new()
+    assert new == [throttled]
+    assert process.count_kinds(log.entries) == {"list": 1, "update": 1, "throttled": 1}
+
+
+def test_floor_sums_requests_over_each_apis_rate() -> None:
+    counts = {"list": 100, "update": 100, "throttled": 3}
+    assert floor_seconds(counts, {"list": 20, "show": 20, "update": 10}) == pytest.approx(15.0)
+
+
+def test_verdicts_judge_the_largest_plan() -> None:
+    small = Row(1000, "plan", {"list": 10}, 0.9, 0.5, 0.2, 90, 2)
+    big = Row(10000, "plan", {"list": 100}, 7.0, 5.0, 6.0, 350, 2)
+    text = "\n".join(verdicts([small, big]))
+    assert "1.40x (NOT met)" in text
+    assert "0.600 ms (NOT met)" in text
+    assert "350 MB (NOT met)" in text
+
+
+def test_results_keep_the_handwritten_findings(tmp_path: Path) -> None:
+    path = tmp_path / "results.md"
+    path.write_text(f"# Results\n\nintro\n\n{BEGIN}\nold table\n{END}\n\n## Findings\nkept\n")
+    write_results("new table", path)
+    text = path.read_text()
+    assert "new table" in text and "old table" not in text
+    assert text.startswith("# Results\n\nintro") and text.endswith("## Findings\nkept\n")
+
+
+def test_manifests_declare_writable_live_state_and_drift_one_percent(tmp_path: Path) -> None:
+    live = [
+        {
+            "asset_id": f"id-{i}",
+            "asset_name": f"Asset {i}",
+            "asset_state": "BLOCK" if i == 0 else "ACTIVED",
+            "asset_type": "VOICE_MODEL",
+            "tags": ["a"],
+            "update_time": "2025-01-01T00:00:00Z",
+            "asset_extra_meta": {
+                "voice_model_meta": {"sex": "MALE", "voice_capability": {"is_support_srt": True}}
+            },
+            "system_properties": [{"key": "IS_CONTROLLED", "value": "YES"}],
+        }
+        for i in range(200)
+    ]
+    live = workload.make_updatable(live)
+    assert {a["asset_state"] for a in live} <= {"ACTIVED", "UNACTIVED"}
+    load = workload.write_manifests(live, tmp_path, drift_ratio=0.01)
+    assert len(load.drifted) == 2
+    docs = [yaml.safe_load(p.read_text()) for p in sorted(tmp_path.glob("*.yaml"))]
+    assert len(docs) == 200
+    spec = next(d["spec"] for d in docs if d["metadata"]["asset_id"] not in load.drifted)
+    assert "update_time" not in spec and "asset_type" not in spec
+    assert spec["asset_extra_meta"] == {"voice_model_meta": {"sex": "MALE"}}
+    assert spec["system_properties"] == {"IS_CONTROLLED": "YES"}
+    edited = [d["spec"] for d in docs if d["metadata"]["asset_id"] in load.drifted]
+    assert all(workload.spec_from_live(live[0]) != s for s in edited)

@@ -1,0 +1,92 @@
+"""Secrets never reach output: not at any log level, not in JSON logs, not on error paths, not in
+plan files, not in the emulator's request log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .harness import CliResult, Project
+
+pytestmark = pytest.mark.reliability
+
+AK = "AKVISIBLEACCESSKEY42"
+SK = "sk-Very-Secret-Value-9f8e7d"
+SECURITY_TOKEN = "sectok-Temporary-Secret-1a2b3c"
+TOKEN = "iam-token-Secret-Value-4d5e6f"
+SECRETS = (AK, SK, SECURITY_TOKEN, TOKEN)
+LOG_MODES = (["-v"], ["-vv"], ["-vv", "--log-format", "json"])
+
+
+def secret_env(project: Project, **overrides: str) -> dict[str, str]:
+    env = dict(project.env)
+    env.update(
+        HUAWEICLOUD_SDK_AK=AK,
+        HUAWEICLOUD_SDK_SK=SK,
+        HUAWEICLOUD_SDK_SECURITY_TOKEN=SECURITY_TOKEN,
+        HW_AUTH_TOKEN=TOKEN,
+    )
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v}
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"a secret appears in {where}"
+
+
+def run(project: Project, env: dict[str, str], *args: str) -> CliResult:
+    result = project.cli(*args, env=env)
+    result.assert_clean()
+    assert_no_secret(result.output, " ".join(args))
+    return result
+
+
+def test_no_secret_in_successful_runs_at_any_log_level(project: Project) -> None:
+    project.env = secret_env(project)
+    plan_file = project.root / "saved.plan.json"
+    with project.emulator():
+        for mode in LOG_MODES:
+            result = run(project, project.env, *mode, "plan", "manifests", "--out", str(plan_file))
+            assert result.returncode == 0, result.output
+            result = run(project, project.env, *mode, "drift", "manifests", "--format", "json")
+            assert result.returncode == 2, result.output
+        assert_no_secret(plan_file.read_text(), "the plan file")
+        applied = run(project, project.env, "-vv", "apply", str(plan_file), "--auto-approve")
+        assert applied.returncode == 0, applied.output
+    for path in project.root.rglob("*"):
+        if path.is_file() and path.suffix in {".json", ".jsonl", ".log", ".sqlite", ".yaml"}:
+            assert_no_secret(path.read_text(errors="replace"), str(path.name))
+
+
+def test_no_secret_on_error_paths(project: Project) -> None:
+    project.env = secret_env(project)
+    wrong_sk = secret_env(project, HUAWEICLOUD_SDK_SK="sk-Wrong-" + SK)
+    wrong_token = secret_env(
+        project, HUAWEICLOUD_SDK_AK="", HUAWEICLOUD_SDK_SK="", HW_AUTH_TOKEN=TOKEN + "-x"
+    )
+    down = secret_env(project)
+    with project.emulator(fail_rate=1.0):
+        for mode in LOG_MODES:
+            for command in (["plan", "manifests"], ["apply", "manifests", "--auto-approve"]):
+                result = run(project, project.env, *mode, *command)
+                assert result.returncode == 1, result.output
+    with project.emulator():
+        for mode in LOG_MODES:
+            for env in (wrong_sk, wrong_token):
+                result = run(project, env, *mode, "plan", "manifests")
+                assert result.returncode == 1, result.output
+            result = run(project, wrong_sk, *mode, "drift", "manifests")
+            assert result.returncode == 1, result.output
+    # the service is gone: connection errors carry no credentials either
+    result = run(project, down, "-vv", "--log-format", "json", "plan", "manifests")
+    assert result.returncode == 1
+
+
+def test_emulator_log_holds_no_secret(project: Project, tmp_path: Path) -> None:
+    project.env = secret_env(project)
+    with project.emulator() as emu:
+        run(project, project.env, "plan", "manifests")
+    assert_no_secret(emu.log.read_text(errors="replace"), "the emulator's output")
+    assert_no_secret("".join(p.read_text() for p in project.records if p.exists()), "request log")

@@ -1,0 +1,311 @@
+"""The apply core over a recording test double: ordering, limits, failures, Ctrl-C, verification.
+
+End-to-end behaviour over real sockets is in test_apply_e2e.py; these pin the engine's rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from reconciler.api.errors import ApiError, ServiceUnreachable
+from reconciler.engine.apply import (
+    ApplyResult,
+    AssetResult,
+    Outcome,
+    apply_plan,
+    find_stale,
+    stale_message,
+    verify,
+)
+from reconciler.engine.plan import Action, AssetPlan, Plan
+
+
+@dataclass
+class Updated:
+    raw: dict[str, Any]
+    request_id: str | None = "rid-1"
+
+
+@dataclass
+class Recorder:
+    records: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def record(self, project_id: str, asset_id: str, fingerprint: str) -> None:
+        self.records.append((project_id, asset_id, fingerprint))
+
+
+class FakeService:
+    """Applies bodies to a dict of assets; can fail, ignore fields, or hold requests."""
+
+    def __init__(self, assets: dict[str, dict[str, Any]]) -> None:
+        self.assets = assets
+        self.sent: list[tuple[str, dict[str, Any], str | None]] = []
+        self.fail: dict[str, ApiError] = {}
+        self.ignore: set[str] = set()
+        self.gate: asyncio.Event | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.started = asyncio.Event()
+
+    async def update(
+        self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
+    ) -> Updated:
+        self.sent.append((asset_id, dict(body), app_user_id))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.started.set()
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            else:
+                await asyncio.sleep(0)
+            if asset_id in self.fail:
+                raise self.fail[asset_id]
+            live = self.assets[asset_id]
+            live.update({k: v for k, v in body.items() if k not in self.ignore})
+            return Updated(dict(live))
+        finally:
+            self.in_flight -= 1
+
+    async def fetch(
+        self, asset_ids: Sequence[str], app_user_ids: Mapping[str, str | None] | None = None
+    ) -> dict[str, Updated]:
+        return {a: Updated(dict(self.assets[a])) for a in asset_ids if a in self.assets}
+
+
+def row(asset_id: str, body: dict[str, Any] | None, **kw: Any) -> AssetPlan:
+    action = kw.pop("action", Action.UPDATE if body is not None else Action.NOOP)
+    return AssetPlan(asset_id=asset_id, action=action, name=f"n-{asset_id}", body=body, **kw)
+
+
+def api_error(status: int, code: str, msg: str) -> ApiError:
+    return ApiError(
+        method="PUT",
+        path="/v1/p/digital-assets/x",
+        status=status,
+        error_code=code,
+        error_msg=msg,
+        request_id="req-9",
+    )
+
+
+async def test_sends_each_planned_body_once_and_nothing_for_noop_or_error_rows() -> None:
+    service = FakeService({"a": {"asset_name": "old"}, "b": {}, "c": {}, "d": {}})
+    plan = Plan(
+        [
+            row("a", {"asset_name": "new"}, app_user_id="u1"),
+            row("b", None),
+            row("c", None, action=Action.ERROR, errors=["asset not found"]),
+            row("d", None, action=Action.BLOCKED, live_state="BLOCK"),
+        ],
+        project_id="p",
+    )
+    result = await apply_plan(plan, service)
+    assert service.sent == [("a", {"asset_name": "new"}, "u1")]
+    assert [r.outcome for r in result.results] == [
+        Outcome.UPDATED,
+        Outcome.NOT_APPLIED,
+        Outcome.NOT_APPLIED,
+    ]
+    assert result.exit_code == 1  # error and blocked rows fail the run after the rest applied
+    assert result.summary() == "Apply failed: 1 changed, 0 failed, 2 not applied (see the plan)."
+    assert "blocked" in result.results[2].line() and "BLOCK" in result.results[2].line()
+
+
+async def test_partial_failure_keeps_going_and_reports_code_message_request_id() -> None:
+    service = FakeService({f"a{i}": {} for i in range(5)})
+    service.fail["a2"] = api_error(400, "MSS.10000003", "Parameter validation abnormal")
+    service.fail["a4"] = ServiceUnreachable(method="PUT", path="/x", hint="is it running?")
+    plan = Plan([row(f"a{i}", {"asset_order": i}) for i in range(5)], project_id="p")
+    seen: list[AssetResult] = []
+    result = await apply_plan(plan, service, parallelism=2, on_result=seen.append)
+    assert len(service.sent) == 5 and len(seen) == 5
+    assert (result.changed, result.failed, result.exit_code) == (3, 2, 1)
+    assert result.summary() == "Apply failed: 3 changed, 2 failed."
+    line = result.results[2].line()
+    assert line.startswith("a2: FAILED 400 MSS.10000003 Parameter validation abnormal")
+    assert "(request id req-9)" in line
+    assert "is it running?" in result.results[4].line()
+
+
+async def test_all_good_summary_and_exit_zero() -> None:
+    service = FakeService({"a": {}, "b": {}})
+    plan = Plan([row("a", {"tags": ["X"]}), row("b", {"tags": []})], project_id="p")
+    result = await apply_plan(plan, service)
+    assert result.summary() == "Apply complete! 2 changed, 0 failed."
+    assert result.exit_code == 0
+    assert result.results[0].line() == "a: updated (n-a)"
+
+
+async def test_parallelism_bounds_requests_in_flight() -> None:
+    service = FakeService({f"a{i}": {} for i in range(12)})
+    service.gate = asyncio.Event()
+    plan = Plan([row(f"a{i}", {"asset_order": i}) for i in range(12)], project_id="p")
+    task = asyncio.create_task(apply_plan(plan, service, parallelism=3))
+    await service.started.wait()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert service.in_flight == 3
+    service.gate.set()
+    result = await task
+    assert service.max_in_flight == 3 and result.changed == 12
+
+
+async def test_cancel_lets_in_flight_finish_and_starts_nothing_new() -> None:
+    service = FakeService({f"a{i}": {} for i in range(10)})
+    service.gate = asyncio.Event()
+    cancel = asyncio.Event()
+    plan = Plan([row(f"a{i}", {"asset_order": i}) for i in range(10)], project_id="p")
+    task = asyncio.create_task(apply_plan(plan, service, parallelism=2, cancel=cancel))
+    await service.started.wait()
+    cancel.set()
+    service.gate.set()
+    result = await task
+    assert len(service.sent) == 2
+    assert result.interrupted and result.exit_code == 130
+    assert (result.changed, result.not_started) == (2, 8)
+    assert result.summary() == "Apply interrupted: 2 changed, 0 failed, 8 not started."
+
+
+async def test_write_only_fingerprint_recorded_only_after_a_successful_put() -> None:
+    service = FakeService({"a": {}, "b": {}, "c": {}})
+    service.fail["b"] = api_error(500, "MSS.00000001", "boom")
+    state = Recorder()
+    plan = Plan(
+        [
+            row("a", {"shared_config": {"shared_type": "PRIVATE"}}, write_only_fingerprint="f-a"),
+            row("b", {"review_config": {"no_need_review": True}}, write_only_fingerprint="f-b"),
+            row("c", {"asset_name": "x"}),
+        ],
+        project_id="proj",
+    )
+    result = await apply_plan(plan, service, state=state)
+    assert state.records == [("proj", "a", "f-a")]
+    assert result.results[0].outcome is Outcome.UPDATED  # write-only fields are not verified
+
+
+async def test_ignored_field_is_reported_not_converged_and_fails_the_run() -> None:
+    service = FakeService({"a": {"asset_name": "old", "asset_order": 1}})
+    service.ignore.add("asset_order")
+    plan = Plan([row("a", {"asset_name": "new", "asset_order": 7})], project_id="p")
+    result = await apply_plan(plan, service)
+    res = result.results[0]
+    assert res.outcome is Outcome.NOT_CONVERGED
+    assert res.mismatches == ("asset_order = 7 (service has 1)",)
+    assert "NOT CONVERGED" in res.line() and "asset_order" in res.line()
+    assert result.exit_code == 1 and result.summary() == "Apply failed: 0 changed, 1 failed."
+
+
+async def test_parallelism_below_one_is_a_clear_error() -> None:
+    from reconciler.errors import ReconcilerError
+
+    with pytest.raises(ReconcilerError, match="parallelism"):
+        await apply_plan(Plan([]), FakeService({}), parallelism=0)
+
+
+def test_empty_result_is_complete() -> None:
+    assert ApplyResult().summary() == "Apply complete! 0 changed, 0 failed."
+
+
+# --- verify: the response shows every planned field ------------------------------------------
+
+
+def test_verify_accepts_equivalent_values() -> None:
+    body = {
+        "tags": ["B", "A"],
+        "asset_description": "",
+        "asset_order": 1,
+        "asset_extra_meta": {"human_model_2d_meta": {"support_live": True, "device_names": []}},
+        "auto_operation_config": [{"operation": "BLOCK", "operation_time": "2025-01-10T00:00:00Z"}],
+        "shared_config": {"shared_type": "SHARED"},  # write-only: never comes back
+        "review_config": {"no_need_review": True},
+    }
+    live = {
+        "tags": ["A", "B"],
+        "asset_order": 1.0,
+        "asset_extra_meta": {
+            "human_model_2d_meta": {"support_live": True, "model_version": "V3"},
+            "image_meta": {"width": 1},
+        },
+        "auto_operation_config": [
+            {"operation": "BLOCK", "operation_time": "2025-01-10T08:00:00+08:00"}
+        ],
+    }
+    assert verify(body, live) == []
+
+
+def test_verify_reports_each_field_not_taken() -> None:
+    body = {
+        "tags": ["A", "B"],
+        "asset_extra_meta": {"human_model_2d_meta": {"support_live": True}},
+        "auto_operation_config": [{"operation": "BLOCK"}],
+        "asset_state": "ACTIVED",
+    }
+    live = {
+        "tags": ["A"],
+        "asset_extra_meta": {"human_model_2d_meta": {"support_live": 1}},
+        "auto_operation_config": [],
+        "asset_state": "UNACTIVED",
+    }
+    problems = verify(body, live)
+    assert [p.split(" ")[0] for p in problems] == [
+        "tags",
+        "asset_extra_meta.human_model_2d_meta.support_live",
+        "auto_operation_config",
+        "asset_state",
+    ]
+
+
+def test_verify_system_property_operations() -> None:
+    ops = [
+        {"action": "ADD", "key": "BACKGROUND_IMG", "value": "Yes"},
+        {"action": "DELETE", "key": "MATERIAL_IMG", "value": "Yes"},
+    ]
+    good = {"system_properties": [{"key": "BACKGROUND_IMG", "value": "Yes"}]}
+    assert verify({"system_properties": ops}, good) == []
+    bad = {
+        "system_properties": [
+            {"key": "BACKGROUND_IMG", "value": "No"},
+            {"key": "MATERIAL_IMG", "value": "Yes"},
+        ]
+    }
+    problems = verify({"system_properties": ops}, bad)
+    assert len(problems) == 2
+    assert problems[0].startswith("system_properties.BACKGROUND_IMG")
+    assert problems[1].startswith("system_properties.MATERIAL_IMG removal")
+
+
+# --- staleness -----------------------------------------------------------------------------
+
+
+def _fp(raw: Mapping[str, Any]) -> str:
+    return repr(sorted(raw.items()))
+
+
+async def test_find_stale_lists_changed_and_vanished_assets_only() -> None:
+    service = FakeService({"a": {"x": 1}, "b": {"x": 2}, "c": {"x": 3}, "gone": {"x": 4}})
+    plan = Plan(
+        [
+            row("a", {"x": 9}, live_fingerprint=_fp({"x": 1})),
+            row("b", None, live_fingerprint=_fp({"x": 2})),
+            row("c", {"x": 9}, live_fingerprint=_fp({"x": 3})),
+            row("gone", {"x": 9}, live_fingerprint=_fp({"x": 4})),
+            row("e", None, action=Action.ERROR),  # not applied: not checked
+        ]
+    )
+    assert await find_stale(plan, service, _fp) == []
+    service.assets["c"]["x"] = 30
+    del service.assets["gone"]
+    stale = await find_stale(plan, service, _fp)
+    assert [(s.asset_id, s.reason) for s in stale] == [
+        ("c", "changed since the plan was made"),
+        ("gone", "no longer exists"),
+    ]
+    message = stale_message(stale)
+    assert "2 asset(s) changed" in message and "nothing was sent" in message
+    assert "c (n-c): changed" in message

@@ -1,0 +1,224 @@
+"""Error parsing, Retry-After, pacing and retry bounds, without a server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from reconciler.api.auth import Credentials
+from reconciler.api.client import MetaStudioClient, RetryPolicy, retry_after_seconds
+from reconciler.api.config import RateLimits, Target
+from reconciler.api.errors import (
+    ApiError,
+    AssetNotFound,
+    CredentialsRejected,
+    ServiceError,
+    Throttled,
+    error_for_status,
+    parse_error_body,
+)
+from reconciler.api.pacing import RateLimiter
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"error_code": "MSS.1", "error_msg": "bad"}', ("MSS.1", "bad")),
+        ('{"errorCode": "E2", "errorMsg": "camel"}', ("E2", "camel")),
+        ('{"code": "E3", "message": "plain"}', ("E3", "plain")),
+        ('{"error": {"code": "E4", "message": "nested"}}', ("E4", "nested")),
+        ("<html>bad gateway</html>", (None, "<html>bad gateway</html>")),
+        ("[1, 2]", (None, "[1, 2]")),
+        ("", (None, None)),
+    ],
+)
+def test_error_bodies_parse_like_the_sdk(
+    body: str, expected: tuple[str | None, str | None]
+) -> None:
+    assert parse_error_body(body) == expected
+
+
+def make(status: int, body: dict[str, str] | str) -> ApiError:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return error_for_status(
+        method="PUT", path="/v1/p/digital-assets/abc", status=status, body=text, request_id="1234"
+    )
+
+
+def test_error_classes_and_one_line_message() -> None:
+    error = make(400, {"error_code": "MSS.10000003", "error_msg": "Parameter validation abnormal"})
+    assert type(error) is ApiError
+    assert str(error) == (
+        "PUT /v1/p/digital-assets/abc failed: 400 MSS.10000003 "
+        "Parameter validation abnormal (request id 1234)"
+    )
+    assert isinstance(make(400, {"error_code": "MSS.10001001", "error_msg": "x"}), AssetNotFound)
+    assert isinstance(
+        make(401, {"error_code": "APIGW.0301", "error_msg": "x"}), CredentialsRejected
+    )
+    assert isinstance(make(403, "forbidden"), CredentialsRejected)
+    assert isinstance(make(429, {"error_code": "APIG.0308", "error_msg": "x"}), Throttled)
+    server = make(502, "bad\ngateway")
+    assert isinstance(server, ServiceError)
+    assert str(server) == "PUT /v1/p/digital-assets/abc failed: 502 bad gateway (request id 1234)"
+    assert server.error_code == "502"  # the SDK's fallback: the status as the code
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("3", 3.0), ("0.5", 0.5), ("-1", 0.0), (None, None), ("soon", None)],
+)
+def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
+    assert retry_after_seconds(value) == expected
+
+
+def test_retry_after_http_date_in_the_past_is_zero() -> None:
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.grants: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def test_rate_limiter_spaces_concurrent_requests_evenly() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(4, clock=fake.clock, sleep=fake.sleep)
+
+    async def one() -> None:
+        await limiter.acquire()
+        fake.grants.append(fake.now)
+
+    await asyncio.gather(*(one() for _ in range(9)))
+    gaps = [b - a for a, b in zip(fake.grants, fake.grants[1:], strict=False)]
+    assert fake.grants[0] == 100.0  # the first goes at once
+    assert all(gap == pytest.approx(0.25) for gap in gaps)
+    # no one-second window holds more than the rate
+    assert max(sum(1 for g in fake.grants if t <= g < t + 1) for t in fake.grants) == 4
+
+
+async def test_rate_limiter_pause_holds_everyone_back() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(10, clock=fake.clock, sleep=fake.sleep)
+    await limiter.acquire()
+    limiter.pause(3.0)
+    await limiter.acquire()
+    assert fake.now >= 103.0
+
+
+async def test_unlimited_rate_never_waits() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(0, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(50):
+        await limiter.acquire()
+    assert fake.now == 100.0
+
+
+TARGET = Target(
+    name="t",
+    region=None,
+    project_id="p",
+    endpoint="https://ms.example.test",
+    rate_limits=RateLimits(0, 0, 0),
+)
+ASSET = {"asset_id": "abc", "asset_name": "Sara"}
+
+
+def client_with(
+    handler: Callable[[httpx.Request], httpx.Response], **kw: object
+) -> MetaStudioClient:
+    policy = RetryPolicy(
+        max_retries=3, backoff_base=0.001, backoff_cap=0.002, throttle_delay=(0, 0)
+    )
+    client = MetaStudioClient(
+        TARGET, Credentials(ak="ak", sk="sk"), transport=httpx.MockTransport(handler), retry=policy
+    )
+    return client
+
+
+async def test_put_is_retried_on_5xx_then_succeeds() -> None:
+    calls: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.content)
+        if len(calls) < 3:
+            return httpx.Response(503, json={"error_code": "MSS.X", "error_msg": "busy"})
+        return httpx.Response(200, json=ASSET, headers={"X-Request-Id": "r3"})
+
+    async with client_with(handler) as client:
+        live = await client.update("abc", {"asset_name": "Sara"})
+    assert live.info.asset_name == "Sara" and live.request_id == "r3"
+    assert calls == [b'{"asset_name": "Sara"}'] * 3  # the SDK's json.dumps form, every time
+
+
+async def test_retries_are_bounded_and_the_last_error_is_reported() -> None:
+    count = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal count
+        count += 1
+        return httpx.Response(
+            429,
+            json={"error_code": "APIG.0308", "error_msg": "over ratelimit"},
+            headers={"X-Request-Id": f"r{count}", "Retry-After": "0"},
+        )
+
+    async with client_with(handler) as client:
+        with pytest.raises(Throttled) as info:
+            await client.show("abc")
+    assert count == 4  # one try + max_retries
+    assert info.value.request_id == "r4"
+    assert "429 APIG.0308 over ratelimit (request id r4)" in str(info.value)
+
+
+async def test_client_errors_are_not_retried() -> None:
+    count = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal count
+        count += 1
+        return httpx.Response(400, json={"error_code": "MSS.10000003", "error_msg": "bad"})
+
+    async with client_with(handler) as client:
+        with pytest.raises(ApiError):
+            await client.update("abc", {"asset_name": ""})
+    assert count == 1
+
+
+async def test_non_json_success_is_a_service_error() -> None:
+    async with client_with(lambda r: httpx.Response(200, text="<html>")) as client:
+        with pytest.raises(ServiceError, match="unexpected response: the response is not JSON"):
+            await client.show("abc")
+
+
+async def test_asset_ids_are_path_encoded_and_query_is_canonical() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"count": 0, "assets": []})
+
+    async with client_with(handler) as client:
+        await client.list_page(0, 100, asset_ids=["b", "a"], asset_state=["ACTIVED", "UNACTIVED"])
+        await client.show("a/b c")
+    assert seen[0].url.raw_path.decode() == (
+        "/v1/p/digital-assets?asset_id=a&asset_id=b&asset_state=ACTIVED%2CUNACTIVED"
+        "&limit=100&offset=0"
+    )
+    assert seen[1].url.raw_path.decode() == "/v1/p/digital-assets/a%2Fb%20c"
+    assert seen[0].headers["Content-Type"] == "application/json"
+    assert seen[0].headers["Authorization"].startswith("SDK-HMAC-SHA256 Access=ak, ")

@@ -1,0 +1,209 @@
+"""Targets resolve flags > reconciler.yaml > environment, and bad config names file and key."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from reconciler.api.config import (
+    REGION_RATE_LIMITS,
+    RateLimits,
+    load_config,
+    resolve_target,
+)
+from reconciler.cli.context import GlobalOptions
+from reconciler.errors import ConfigError
+
+CONFIG = """\
+default_target: prod
+state: .reconciler/state.sqlite
+targets:
+  prod:
+    region: cn-north-4
+    project_id: proj-prod
+  sg:
+    region: ap-southeast-3
+    project_id: proj-sg
+    rate_limits: {update: 2}
+    timeout: 12
+    max_retries: 2
+  local:
+    project_id: proj-local
+    endpoint: http://127.0.0.1:9000/
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def resolve(options: GlobalOptions, name: str | None = None, **env: str) -> object:
+    return resolve_target(options, name, env=env)
+
+
+def test_default_target_from_file(config_file: Path) -> None:
+    target = resolve_target(GlobalOptions(config=config_file), env={})
+    assert target.name == "prod"
+    assert target.endpoint == "https://metastudio.cn-north-4.myhuaweicloud.com"
+    assert target.project_id == "proj-prod"
+    assert target.rate_limits == RateLimits(list=20, show=20, update=10)
+    assert target.verify_tls is True
+    assert target.max_retries == 5
+
+
+def test_state_path_is_relative_to_the_config_file(config_file: Path) -> None:
+    assert load_config(config_file).state == config_file.parent / ".reconciler/state.sqlite"
+
+
+def test_named_target_with_overrides(config_file: Path) -> None:
+    target = resolve_target(GlobalOptions(config=config_file, target="sg"), env={})
+    assert target.endpoint == "https://metastudio.ap-southeast-3.myhuaweicloud.com"
+    assert target.rate_limits == RateLimits(list=10, show=10, update=2)
+    assert (target.timeout, target.max_retries) == (12.0, 2)
+
+
+def test_manifest_target_wins_over_flag(config_file: Path) -> None:
+    target = resolve_target(GlobalOptions(config=config_file, target="sg"), "local", env={})
+    assert target.name == "local"
+    assert target.endpoint == "http://127.0.0.1:9000"
+
+
+def test_flags_win_over_file_and_environment(config_file: Path) -> None:
+    options = GlobalOptions(
+        config=config_file,
+        project_id="flag-proj",
+        region="cn-east-3",
+        endpoint="http://127.0.0.1:1",
+    )
+    target = resolve_target(options, env={"HUAWEICLOUD_SDK_PROJECT_ID": "env-proj"})
+    assert target.project_id == "flag-proj"
+    assert target.region == "cn-east-3"
+    assert target.endpoint == "http://127.0.0.1:1"
+    assert target.rate_limits == REGION_RATE_LIMITS["cn-east-3"]
+
+
+def test_environment_only_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = resolve_target(
+        GlobalOptions(), env={"HW_PROJECT_ID": "tf-proj", "HW_REGION_NAME": "cn-east-3"}
+    )
+    assert (target.name, target.project_id, target.region) == ("default", "tf-proj", "cn-east-3")
+    assert target.endpoint == "https://metastudio.cn-east-3.myhuaweicloud.com"
+
+
+def test_sdk_project_variable_wins_over_terraform_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "HW_PROJECT_ID": "tf",
+        "HUAWEICLOUD_SDK_PROJECT_ID": "sdk",
+        "HW_REGION_NAME": "cn-north-4",
+    }
+    assert resolve_target(GlobalOptions(), env=env).project_id == "sdk"
+
+
+def test_reconciler_yaml_in_the_working_directory_is_used(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(config_file.parent)
+    assert resolve_target(GlobalOptions(), env={}).name == "prod"
+
+
+def test_sdk_region_endpoint_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "HW_PROJECT_ID": "p",
+        "HW_REGION_NAME": "ap-southeast-3",
+        "HUAWEICLOUD_SDK_REGION_METASTUDIO_AP_SOUTHEAST_3": "https://ms.example.test,https://b.test",
+    }
+    assert resolve_target(GlobalOptions(), env=env).endpoint == "https://ms.example.test"
+
+
+def test_missing_project_names_flag_and_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        resolve_target(GlobalOptions(region="cn-north-4"), env={})
+    message = str(info.value)
+    assert "--project-id" in message and "HUAWEICLOUD_SDK_PROJECT_ID" in message
+    assert "\n" not in message
+
+
+def test_missing_region_and_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no region: pass --region or --endpoint"):
+        resolve_target(GlobalOptions(project_id="p"), env={})
+
+
+def test_unknown_target_lists_known_ones(config_file: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_target(GlobalOptions(config=config_file, target="staging"), env={})
+    assert str(config_file) in str(info.value)
+    assert "'staging'" in str(info.value) and "local, prod, sg" in str(info.value)
+
+
+def test_missing_config_flag_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        resolve_target(GlobalOptions(config=tmp_path / "nope.yaml"), env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("targets:\n  prod:\n    region: cn-north-4\n    ak: AKXXXX\n", "targets.prod.ak"),
+        ("targets:\n  prod:\n    sk: x\n", "targets.prod.sk"),
+        ("token: abc\n", "token"),
+        ("targets:\n  prod:\n    regoin: cn-north-4\n", "targets.prod.regoin"),
+        ("targets:\n  prod:\n    timeout: fast\n", "targets.prod.timeout"),
+        ("targets:\n  prod:\n    verify_tls: 'no'\n", "targets.prod.verify_tls"),
+        ("targets:\n  prod:\n    rate_limits: {delete: 3}\n", "targets.prod.rate_limits.delete"),
+        ("targets:\n  prod:\n    endpoint: ftp://x\n", "targets.prod.endpoint"),
+        ("default_target: nope\ntargets: {a: {}}\n", "default_target"),
+        ("targets: [a, b]\n", "targets"),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {key}:")
+    if "ak" in key or "sk" in key:
+        assert "AKXXXX" not in str(info.value)
+        assert "HUAWEICLOUD_SDK_AK" in str(info.value)
+
+
+def test_invalid_yaml_is_one_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text("targets: {prod: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_tls_off_is_explicit_and_warned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(
+        "targets:\n  t:\n    region: cn-north-4\n    project_id: p\n    verify_tls: false\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="reconciler"):
+        target = resolve_target(GlobalOptions(config=path), env={})
+    assert target.verify_tls is False
+    assert "TLS certificate verification is OFF" in caplog.text
+
+
+def test_hw_insecure_turns_tls_off(config_file: Path) -> None:
+    assert (
+        resolve_target(GlobalOptions(config=config_file), env={"HW_INSECURE": "true"}).verify_tls
+        is False
+    )
+    assert (
+        resolve_target(GlobalOptions(config=config_file), env={"HW_INSECURE": "false"}).verify_tls
+        is True
+    )

@@ -1,0 +1,147 @@
+"""Saved plan files: write/read round trip, integrity and clear errors, no secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from plan_samples import GONE, SARA, sample_plan
+
+from reconciler.engine import planfile
+from reconciler.engine.plan import FORMAT_VERSION
+from reconciler.engine.planfile import PlanContext, PlanFileError, read_plan, write_plan
+
+CONTEXT = PlanContext(
+    target="prod",
+    project_id="p1",
+    endpoint="https://metastudio.cn-north-4.myhuaweicloud.com",
+    manifest_digests={SARA: planfile.digest({"spec": {"asset_name": "Sara Model"}})},
+)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    saved = read_plan(path)
+    assert saved.plan == sample_plan()
+    assert saved.context == CONTEXT
+    assert saved.format_version == FORMAT_VERSION
+    assert saved.manifest_digest(SARA) == CONTEXT.manifest_digests[SARA]
+    assert saved.manifest_digest(GONE) is None
+    by_id = {a.asset_id: a for a in saved.plan.assets}
+    assert by_id[SARA].live_fingerprint == "sha256:" + "a" * 64
+
+
+def test_file_is_the_json_plan_plus_context(tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    data = json.loads(path.read_text())
+    assert data["format_version"] == FORMAT_VERSION
+    assert data["plan_file"]["kind"] == "reconciler-plan"
+    assert data["assets"][0]["manifest_digest"].startswith("sha256:")
+
+
+def test_digest_ignores_key_order() -> None:
+    assert planfile.digest({"a": 1, "b": [1, 2]}) == planfile.digest({"b": [1, 2], "a": 1})
+    assert planfile.digest({"b": [2, 1]}) != planfile.digest({"b": [1, 2]})
+
+
+def test_never_contains_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ak, sk, token = "AKEXAMPLE1234567890A", "SKexample/secret+value0123456789", "tok-abcdef-123456"
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", ak)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", sk)
+    monkeypatch.setenv("HW_AUTH_TOKEN", token)
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    text = path.read_text()
+    for secret in (ak, sk, token):
+        assert secret not in text
+
+
+def test_refuses_to_write_a_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = sample_plan()
+    plan.assets[0].body = {"asset_description": "key SKexample/secret+value0123456789"}
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SKexample/secret+value0123456789")
+    with pytest.raises(PlanFileError, match="HUAWEICLOUD_SDK_SK"):
+        write_plan(tmp_path / "plan.json", plan, CONTEXT)
+    assert not (tmp_path / "plan.json").exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "plan.json"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON at line 1"),
+        ("[1, 2]", "is not a reconciler plan file"),
+        ('{"format_version": "1.0", "assets": []}', "is not a reconciler plan file"),
+        ('{"terraform_version": "1.9.0", "resource_changes": []}', "is not a reconciler plan"),
+    ],
+)
+def test_foreign_or_malformed_file(tmp_path: Path, content: str, message: str) -> None:
+    path = _write(tmp_path, content)
+    with pytest.raises(PlanFileError, match=message) as info:
+        read_plan(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(PlanFileError, match=r"plan file .*nope\.json does not exist"):
+        read_plan(tmp_path / "nope.json")
+
+
+def test_binary_file(tmp_path: Path) -> None:
+    path = tmp_path / "plan.bin"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(PlanFileError, match="not a reconciler plan file"):
+        read_plan(path)
+
+
+def test_edited_file_is_refused(tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    data = json.loads(path.read_text())
+    data["assets"][0]["body"]["asset_name"] = "Something else"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError, match="modified after it was written"):
+        read_plan(path)
+
+
+def test_reformatting_keeps_it_valid(tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    path.write_text(json.dumps(json.loads(path.read_text()), separators=(",", ":")))
+    assert read_plan(path).plan == sample_plan()
+
+
+def _rewrite(path: Path, mutate: object) -> None:
+    data = json.loads(path.read_text())
+    assert callable(mutate)
+    mutate(data)
+    data["plan_file"].pop("checksum")
+    data["plan_file"]["checksum"] = planfile.digest(data)
+    path.write_text(json.dumps(data))
+
+
+def test_incompatible_major_version(tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    _rewrite(path, lambda d: d.update(format_version="2.0"))
+    with pytest.raises(PlanFileError, match=r"plan format 2\.0.*reads format 1\.x"):
+        read_plan(path)
+
+
+def test_newer_minor_version_is_read(tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    _rewrite(path, lambda d: d.update(format_version="1.7", new_field={"x": 1}))
+    assert read_plan(path).format_version == "1.7"
+
+
+def test_malformed_asset_entry(tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", sample_plan(), CONTEXT)
+    _rewrite(path, lambda d: d["assets"][0].update(action="explode"))
+    with pytest.raises(PlanFileError, match="malformed plan file"):
+        read_plan(path)
+    _rewrite(path, lambda d: d["assets"][0].pop("asset_id"))
+    with pytest.raises(PlanFileError, match="missing field 'asset_id'"):
+        read_plan(path)

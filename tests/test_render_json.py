@@ -1,0 +1,43 @@
+"""The JSON plan: versioned, stable, and a lossless view of the Plan."""
+
+from __future__ import annotations
+
+import json
+
+from plan_samples import sample_plan
+
+from reconciler.engine.plan import FORMAT_VERSION, Plan
+from reconciler.render import json as json_render
+
+
+def test_round_trip_is_lossless() -> None:
+    plan = sample_plan()
+    again = Plan.from_json(json.loads(json_render.render(plan)))
+    assert again == plan
+    assert json_render.render(again) == json_render.render(plan)
+
+
+def test_format_version_comes_first() -> None:
+    data = json.loads(json_render.render(sample_plan()))
+    assert next(iter(data)) == "format_version"
+    assert data["format_version"] == FORMAT_VERSION
+    assert data["summary"] == {"to_change": 1, "unchanged": 1, "errors": 1, "blocked": 1}
+
+
+def test_each_asset_has_action_before_after_body_and_errors() -> None:
+    data = json.loads(json_render.render(sample_plan()))
+    by_id = {a["asset_id"]: a for a in data["assets"]}
+    sara = by_id["93769b5a-c8c6-4692-9c95-53933a1f0c93"]
+    assert sara["action"] == "update"
+    assert sara["body"]["asset_name"] == "Sara Model"
+    change = next(c for c in sara["changes"] if c["path"] == "asset_name")
+    assert (change["before"], change["after"]) == ("Sara", "Sara Model")
+    tags = next(c for c in sara["changes"] if c["path"] == "tags")
+    assert (tags["added"], tags["removed"]) == (["NEWS"], ["OLD"])
+    gone = by_id["0d7a3a4e-5a5e-4a8f-bb1e-4f1c2d3e4f50"]
+    assert gone["action"] == "error" and gone["error_code"] == "MSS.10001001"
+    assert gone["body"] is None
+
+
+def test_output_is_stable() -> None:
+    assert json_render.render(sample_plan()) == json_render.render(sample_plan())
