@@ -16,12 +16,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 PROJECT_ID = "bench-project"
+# The client paces to this region's published limits, the ones the emulator enforces here.
+REGION = "cn-north-4"
 AK = "BENCHAK0000000000000"
 SK = "bench-secret-key-never-printed"
 
@@ -37,6 +40,15 @@ def credentials_env() -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+PROBE_AGENT = "bench-readiness-probe"
+
+
+def is_probe(entry: Mapping[str, Any]) -> bool:
+    """A readiness probe of this harness, not a request of the code under test."""
+    headers = entry.get("headers") or {}
+    return bool(headers.get("user-agent") == PROBE_AGENT)
 
 
 def free_port() -> int:
@@ -68,7 +80,8 @@ def _wait_ready(emu: Emulator, timeout: float) -> None:
                 f"emulator exited with {emu.process.returncode}: {emu.log.read_text()[-2000:]}"
             )
         try:
-            httpx.get(url, timeout=1.0)  # any HTTP answer (401 included) means it serves
+            # any HTTP answer (401 included) means it serves
+            httpx.get(url, timeout=1.0, headers={"User-Agent": PROBE_AGENT})
             return
         except httpx.HTTPError:
             time.sleep(0.05)
@@ -148,6 +161,7 @@ class Timed:
     wall_s: float
     cpu_s: float
     max_rss_mb: float
+    started_at: float  # epoch seconds, to place the emulator's request times in the run
 
 
 def run_timed(
@@ -157,6 +171,7 @@ def run_timed(
     out_path = cwd / ".timed.out"
     err_path = cwd / ".timed.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
+        started_at = time.time()
         start = time.perf_counter()
         proc = subprocess.Popen(
             list(argv),
@@ -180,6 +195,7 @@ def run_timed(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        started_at=started_at,
     )
 
 
@@ -190,6 +206,8 @@ def reconciler_argv(endpoint: str, *args: str) -> list[str]:
         "reconciler",
         "--endpoint",
         endpoint,
+        "--region",
+        REGION,
         "--project-id",
         PROJECT_ID,
         *args,
@@ -229,8 +247,29 @@ class RequestLog:
         complete = data[: data.rfind(b"\n") + 1]
         self.offset += len(complete)
         new = [json.loads(line) for line in complete.splitlines() if line.strip()]
+        new = [entry for entry in new if not is_probe(entry)]
         self.entries.extend(new)
         return new
+
+
+def entry_time(entry: Mapping[str, Any]) -> float | None:
+    """Epoch seconds of a request-log entry (RFC 3339 UTC with a ``Z``)."""
+    stamp = entry.get("time")
+    if not isinstance(stamp, str):
+        return None
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def phases(
+    entries: Sequence[Mapping[str, Any]], started_at: float, wall_s: float
+) -> tuple[float, float, float]:
+    """Seconds before the first request, from first to last request, and after the last."""
+    times = [t for t in map(entry_time, entries) if t is not None]
+    if not times:
+        return wall_s, 0.0, 0.0
+    first = max(0.0, min(times) - started_at)
+    last = min(wall_s, max(times) - started_at)
+    return first, max(0.0, last - first), max(0.0, wall_s - last)
 
 
 def count_kinds(entries: Sequence[Mapping[str, Any]]) -> Counter[str]:

@@ -41,6 +41,8 @@ class Row:
     cpu_s: float
     max_rss_mb: float
     returncode: int
+    # wall time split by the emulator's request times: before the first, between, after the last
+    split: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def ratio(self) -> float:
@@ -84,7 +86,8 @@ def bench_size(
             timed = process.run_timed(
                 process.reconciler_argv(emu.endpoint, *args), env=env, cwd=work
             )
-            counts = dict(process.count_kinds(log.read_new()))
+            entries = log.read_new()
+            counts = dict(process.count_kinds(entries))
             row = Row(
                 assets=n,
                 command=name,
@@ -94,6 +97,7 @@ def bench_size(
                 cpu_s=timed.cpu_s,
                 max_rss_mb=timed.max_rss_mb,
                 returncode=timed.returncode,
+                split=process.phases(entries, timed.started_at, timed.wall_s),
             )
             rows.append(row)
             print(format_row(row), flush=True)
@@ -140,9 +144,9 @@ def _tail(text: str, lines: int = 15) -> str:
 
 HEADER = (
     "| assets | command | list | show | update | 429 | wall s | floor s | ratio "
-    "| CPU ms/asset | peak RSS MB | exit |"
+    "| before / during / after requests s | CPU ms/asset | peak RSS MB | exit |"
 )
-RULE = "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+RULE = "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 
 
 def format_row(row: Row) -> str:
@@ -150,7 +154,9 @@ def format_row(row: Row) -> str:
     return (
         f"| {row.assets:,} | {row.command} | {c.get('list', 0)} | {c.get('show', 0)} "
         f"| {c.get('update', 0)} | {c.get('throttled', 0)} | {row.wall_s:.2f} "
-        f"| {row.floor_s:.2f} | {row.ratio:.2f} | {row.cpu_ms_per_asset:.3f} "
+        f"| {row.floor_s:.2f} | {row.ratio:.2f} "
+        f"| {row.split[0]:.2f} / {row.split[1]:.2f} / {row.split[2]:.2f} "
+        f"| {row.cpu_ms_per_asset:.3f} "
         f"| {row.max_rss_mb:.0f} | {row.returncode} |"
     )
 

@@ -12,16 +12,14 @@ Emulator fixtures (see docs/emulator.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from reconciler.emulator.demo_seed import demo_assets
-from reconciler.emulator.testing import RunningEmulator, run_emulator
-
-EmulatorFactory = Callable[..., RunningEmulator]
+from reconciler.emulator.testing import EmulatorFactory, RunningEmulator, run_emulator
 
 
 @pytest.fixture

@@ -210,7 +210,9 @@ async def test_asset_ids_are_path_encoded_and_query_is_canonical() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"count": 0, "assets": []})
+        if request.url.path.endswith("digital-assets"):
+            return httpx.Response(200, json={"count": 0, "assets": []})
+        return httpx.Response(200, json={"asset_id": "a/b c"})
 
     async with client_with(handler) as client:
         await client.list_page(0, 100, asset_ids=["b", "a"], asset_state=["ACTIVED", "UNACTIVED"])

@@ -179,7 +179,14 @@ def test_unmanaged_assets_and_coverage(run: Run) -> None:
 
 def test_missing_and_blocked_assets_are_drift(run: Run, emu: RunningEmulator) -> None:
     emu.store.seed(
-        [{"asset_id": FROZEN, "asset_name": "Frozen", "asset_type": "VIDEO", "asset_state": "BLOCK"}],
+        [
+            {
+                "asset_id": FROZEN,
+                "asset_name": "Frozen",
+                "asset_type": "VIDEO",
+                "asset_state": "BLOCK",
+            }
+        ],
         emu.project_id,
     )
     extra = f"""\
@@ -196,7 +203,9 @@ spec: {{asset_name: Frozen}}
     Path("manifests/more.yaml").write_text(extra)
     result = run("drift", "--format", "json")
     assert result.exit_code == 2, result.output
-    statuses = {a["asset_id"]: a["status"] for a in json.loads(result.output)["projects"][0]["assets"]}
+    statuses = {
+        a["asset_id"]: a["status"] for a in json.loads(result.output)["projects"][0]["assets"]
+    }
     assert statuses[GONE] == "missing"
     assert statuses[FROZEN] == "blocked"
     assert statuses[SARA] == "in-sync"

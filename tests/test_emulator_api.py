@@ -9,8 +9,7 @@ import pytest
 
 from reconciler.emulator.demo_seed import AVATAR_ID, IMAGE_ID, PPT_ID, VOICE_ID, demo_assets
 from reconciler.emulator.store import generate_assets
-from reconciler.emulator.testing import RunningEmulator
-from tests.conftest import EmulatorFactory
+from reconciler.emulator.testing import EmulatorFactory, RunningEmulator
 
 BLOCKED_ID = "e2e00000-3333-4444-8555-666677778888"
 
@@ -162,7 +161,7 @@ def test_wrong_sk_missing_auth_and_unknown_ak_are_401(demo_emulator: RunningEmul
 
 
 def test_signature_covers_body_and_query(demo_emulator: RunningEmulator) -> None:
-    """A body or query changed after signing is refused: the emulator rebuilds the canonical form."""
+    """A body changed after signing is refused: the emulator rebuilds the canonical request."""
     from reconciler.api import signing
 
     emu = demo_emulator

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +66,8 @@ def test_position_of_a_spec_field(tmp_path: Path) -> None:
 def test_yaml_12_scalars_yes_stays_a_string_and_times_stay_strings(tmp_path: Path) -> None:
     spec = (
         "spec:\n  system_properties: {BACKGROUND_IMG: Yes}\n"
-        "  auto_operation_config: [{operation: BLOCK, operation_time: 2026-01-10T00:00:00Z}]\n"
+        "  auto_operation_config:\n    - operation: BLOCK\n"
+        "      operation_time: 2026-01-10T00:00:00Z\n"
     )
     (loaded,) = load_manifests([write(tmp_path, "a.yaml", manifest("a", spec))])
     assert loaded.desired["system_properties"] == {"BACKGROUND_IMG": "Yes"}
@@ -80,9 +80,18 @@ def test_every_problem_of_a_run_is_reported_with_place_path_and_allowed_values()
     broken = DATA / "broken"
     assert f"{broken}/bad_enum.yaml:7:3: spec.asset_state: Input should be 'ACTIVED' or " in text
     assert "(got 'BLOCK')" in text
-    assert f"{broken}/too_many_tags.yaml:6:3: spec.tags: List should have at most 50 items (got 51)" in text
-    assert f"{broken}/read_only.yaml:8:5: spec.asset_extra_meta.image_meta: image_meta is read-only" in text
-    assert f"{broken}/typo.yaml:6:3: spec.asset_nam: unknown field 'asset_nam'; did you mean 'asset_name'?" in text
+    assert (
+        f"{broken}/too_many_tags.yaml:6:3: spec.tags: List should have at most 50 items (got 51)"
+        in text
+    )
+    assert (
+        f"{broken}/read_only.yaml:8:5: spec.asset_extra_meta.image_meta: image_meta is read-only"
+        in text
+    )
+    assert (
+        f"{broken}/typo.yaml:6:3: spec.asset_nam: unknown field 'asset_nam'; "
+        "did you mean 'asset_name'?" in text
+    )
     assert f"{broken}/duplicate_key.yaml:7:3: spec.asset_name: duplicate key 'asset_name'" in text
     assert f"{broken}/tabs.yaml:6:1: tab character in indentation" in text
     assert f"{broken}/junk.yaml: binary file" in text
@@ -97,8 +106,8 @@ def test_every_problem_of_a_run_is_reported_with_place_path_and_allowed_values()
 def test_same_asset_id_twice_in_one_file(tmp_path: Path) -> None:
     path = write(tmp_path, "a.yaml", manifest("x") + "---\n" + manifest("x"))
     (problem,) = problems_of(path)
-    assert problem.startswith(f"{path}:8:3: metadata.asset_id:")
-    assert f"declared twice: here and at {path}:3:3" in problem
+    assert problem.startswith(f"{path}:10:3: metadata.asset_id:")
+    assert f"declared twice: here and at {path}:4:3" in problem
 
 
 @pytest.mark.parametrize(
@@ -107,18 +116,29 @@ def test_same_asset_id_twice_in_one_file(tmp_path: Path) -> None:
         ("spec:\n  tags:\n", "spec.tags: null is not allowed"),
         ("spec:\n  asset_state: ACTIVE\n", "(got 'ACTIVE')"),
         ("spec:\n  asset_order: 40000\n", "less than or equal to 32767 (got 40000)"),
-        ("spec:\n  tags: [a, 7]\n", "spec.tags[1]: Input should be a valid string (got 7; quote it"),
+        (
+            "spec:\n  tags: [a, 7]\n",
+            "spec.tags[1]: Input should be a valid string (got 7; quote it",
+        ),
         ("spec:\n  asset_name: " + "n" * 257 + "\n", "at most 256 characters (got 257)"),
         ("spec:\n  system_properties: {NOPE: x}\n", "spec.system_properties.NOPE: invalid key"),
-        ("spec:\n  asset_extra_meta:\n    ppt_meta: {ppt_analysis_status: SUCCEEDED}\n",
-         "ppt_analysis_status is read-only"),
-        ("spec:\n  asset_extra_meta: {voice_model_meta: {}, ppt_meta: {}}\n",
-         "spec.asset_extra_meta: asset_extra_meta has 2 blocks"),
-        ("spec:\n  asset_type: PPT\n  asset_extra_meta: {voice_model_meta: {}}\n",
-         "spec.asset_extra_meta.voice_model_meta: asset_extra_meta.voice_model_meta does not "
-         "match asset_type PPT: that type takes only ppt_meta"),
-        ("spec:\n  asset_type: VIDEO\n  asset_extra_meta: {ppt_meta: {}}\n",
-         "no settable block (video_meta is read-only)"),
+        (
+            "spec:\n  asset_extra_meta:\n    ppt_meta: {ppt_analysis_status: SUCCEEDED}\n",
+            "ppt_analysis_status is read-only",
+        ),
+        (
+            "spec:\n  asset_extra_meta: {voice_model_meta: {}, ppt_meta: {}}\n",
+            "spec.asset_extra_meta: asset_extra_meta has 2 blocks",
+        ),
+        (
+            "spec:\n  asset_type: PPT\n  asset_extra_meta: {voice_model_meta: {}}\n",
+            "spec.asset_extra_meta.voice_model_meta: asset_extra_meta.voice_model_meta does not "
+            "match asset_type PPT: that type takes only ppt_meta",
+        ),
+        (
+            "spec:\n  asset_type: VIDEO\n  asset_extra_meta: {ppt_meta: {}}\n",
+            "no settable block (video_meta is read-only)",
+        ),
         ("spec:\n  colour: red\n", "unknown field 'colour'; allowed: asset_name,"),
         ("", "spec: required field is missing"),
     ],
@@ -149,10 +169,15 @@ def test_metadata_problems(tmp_path: Path, metadata: str, expected: str) -> None
 
 def test_document_that_is_not_a_manifest(tmp_path: Path) -> None:
     (problem,) = problems_of(write(tmp_path, "a.yaml", "- just\n- a list\n"))
-    assert problem == f"{tmp_path}/a.yaml:1:1: a manifest document must be a mapping with " \
+    assert (
+        problem == f"{tmp_path}/a.yaml:1:1: a manifest document must be a mapping with "
         "apiVersion, kind, metadata and spec (got a list)"
+    )
     (problem,) = problems_of(write(tmp_path, "b.yaml", manifest("a").replace("v1", "v2")))
-    assert "apiVersion: Input should be 'reconciler.metastudio/v1' (got 'reconciler.metastudio/v2')" in problem
+    assert (
+        "apiVersion: Input should be 'reconciler.metastudio/v1' (got 'reconciler.metastudio/v2')"
+        in problem
+    )
 
 
 def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
@@ -167,14 +192,13 @@ def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
 # --- hostile input ----------------------------------------------------------------------------
 
 
-def test_alias_bomb_is_rejected_quickly(tmp_path: Path) -> None:
+def test_alias_bomb_is_rejected_without_expanding(tmp_path: Path) -> None:
     lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
     path = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
-    started = time.process_time()
-    problems = problems_of(path)
-    assert time.process_time() - started < 5  # generous: a real expansion would never finish
+    problems = problems_of(path)  # 9**10 strings if expanded: this returns only if it is not
     assert "aliases (*a0) are not allowed in manifests" in problems[0]
+    assert problems[-1].endswith("more than 50 problems; stopped")
 
 
 def test_oversized_file_is_rejected_without_parsing(tmp_path: Path) -> None:

@@ -120,6 +120,10 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
+def _raw_path(response: httpx.Response) -> str:
+    return response.url.raw_path.decode("ascii").partition("?")[0]
+
+
 def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error to report from a failed batch: the first expected one, else the first one."""
     leaves: list[BaseException] = []
@@ -400,14 +404,16 @@ class MetaStudioClient:
 
     def _asset(self, item: Any, request_id: str | None, response: httpx.Response) -> LiveAsset:
         if not isinstance(item, dict):
-            raise self._bad_body(response, "GET", response.url.path, "an asset is not an object")
+            raise self._bad_body(
+                response, response.request.method, _raw_path(response), "an asset is not an object"
+            )
         try:
             info = DigitalAssetInfo.model_validate(item)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise self._bad_body(
-                response, response.request.method, response.url.path, f"{where}: {first['msg']}"
+                response, response.request.method, _raw_path(response), f"{where}: {first['msg']}"
             ) from None
         return LiveAsset(info=info, raw=item, request_id=request_id)
 

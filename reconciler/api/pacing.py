@@ -55,8 +55,8 @@ class RateLimiter:
                     await self._sleep(self._paused_until - now)
                     continue
                 self._refill(now)
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= 1 - 1e-9:  # tolerate float rounding of elapsed time
+                    self._tokens = max(0.0, self._tokens - 1)
                     return
                 await self._sleep((1 - self._tokens) / self.rate)
 

@@ -65,7 +65,8 @@ _register()
 def main() -> None:
     """Entry point: expected failures print one clear message and exit non-zero."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns the code given to ctx.exit() instead of exiting.
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -82,4 +83,4 @@ def main() -> None:
     except SystemExit:
         raise
     else:
-        sys.exit(0)
+        sys.exit(code if isinstance(code, int) else 0)

@@ -75,7 +75,8 @@ _DEMO: list[dict[str, Any]] = [
             }
         },
         "system_properties": [
-            {"key": "BACKGROUND_SCENE", "value": "Horizontal"},
+            # The manifest wants Horizontal: the plan sends DELETE Vertical + ADD Horizontal.
+            {"key": "BACKGROUND_SCENE", "value": "Vertical"},
             {"key": "MATERIAL_IMG", "value": "Yes"},
         ],
         "files": [],
@@ -83,12 +84,14 @@ _DEMO: list[dict[str, Any]] = [
     {
         "asset_id": IMAGE_ID,
         "asset_name": "Studio Background",
-        "asset_description": "Blue studio backdrop",
+        "asset_description": "Bright newsroom backdrop, landscape",
         "asset_type": "IMAGE",
         "asset_state": "ACTIVED",
         "create_time": "2024-03-07T12:00:00Z",
         "update_time": "2024-03-07T12:00:00Z",
-        "tags": ["BUSINESS"],
+        # The manifest lists the same tags in another order: tags are a set, so no change.
+        "tags": ["BACKGROUND", "NEWS"],
+        "asset_order": 10,
         "asset_extra_meta": {
             "image_meta": {"codec": "png", "width": 1920, "height": 1080, "mode": "Horizontal"}
         },

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -131,6 +131,10 @@ class RunningEmulator:
         if self.security_token:
             env["HUAWEICLOUD_SDK_SECURITY_TOKEN"] = self.security_token
         return env
+
+
+# The type of the ``emulator`` pytest fixture: call it to start one more emulator.
+EmulatorFactory = Callable[..., RunningEmulator]
 
 
 @contextmanager

@@ -15,12 +15,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.engine import policy
 from reconciler.engine.diff import NOT_FOUND_CODE, Desired, diff_asset
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
+from reconciler.engine.planner import now_rfc3339
 
 FORMAT_VERSION = "1.0"
 
@@ -184,10 +184,6 @@ class DriftReport:
             },
             "projects": [p.to_json(self.include_unmanaged) for p in self.projects],
         }
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def field_drifts(changes: Iterable[FieldChange]) -> list[FieldDrift]:

@@ -53,7 +53,9 @@ def canon_instant(text: str) -> str:
 
 
 def _sort_key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, str):
+        return "s" + value
+    return "j" + json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def system_properties_map(value: Any) -> dict[str, Any]:

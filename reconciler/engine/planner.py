@@ -9,7 +9,7 @@ with that error instead of printing the same message once per asset.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -92,10 +92,20 @@ def _raw(value: Any) -> dict[str, Any]:
     return dict(raw)
 
 
+ChunkCallback = Callable[[list[Desired], dict[str, dict[str, Any]]], None]
+
+
 async def fetch_live(
-    desired: Sequence[Desired], client: LiveSource, parallelism: int
+    desired: Sequence[Desired],
+    client: LiveSource,
+    parallelism: int,
+    on_chunk: ChunkCallback | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, ReconcilerError]]:
-    """Live raw JSON by asset id, and the error for each asset whose chunk could not be read."""
+    """Live raw JSON by asset id, and the error for each asset whose chunk could not be read.
+
+    ``on_chunk(chunk, live_of_chunk)`` runs as soon as a chunk arrives, so CPU work on it
+    overlaps with the paced wait for the next pages instead of following all of them.
+    """
     slots = asyncio.Semaphore(max(1, parallelism))
     live: dict[str, dict[str, Any]] = {}
     failed: dict[str, ReconcilerError] = {}
@@ -114,7 +124,10 @@ async def fetch_live(
                     raise error from None
                 failed.update(dict.fromkeys(ids, error))
                 return
-        live.update({asset_id: _raw(found[asset_id]) for asset_id in ids if asset_id in found})
+        got = {asset_id: _raw(found[asset_id]) for asset_id in ids if asset_id in found}
+        live.update(got)
+        if on_chunk is not None:
+            on_chunk(chunk, got)
 
     await asyncio.gather(*(one(c) for c in chunks))
     if chunks and len(failed) == len(desired):
@@ -161,18 +174,22 @@ async def build_plan(
     parallelism: int = DEFAULT_PARALLELISM,
 ) -> Plan:
     """Plan every desired asset against live, in manifest order."""
-    live, failed = await fetch_live(desired, client, parallelism)
     ids = [d.asset_id for d in desired]
     records = state.get_many(project_id, ids) if state is not None else {}
+    diffed: dict[int, AssetPlan] = {}
+
+    def diff_chunk(chunk: list[Desired], live: dict[str, dict[str, Any]]) -> None:
+        for item in chunk:
+            diffed[id(item)] = diff_asset(
+                item,
+                live.get(item.asset_id),
+                write_only_record=records.get(item.asset_id),
+                project_id=project_id,
+            )
+
+    _, failed = await fetch_live(desired, client, parallelism, on_chunk=diff_chunk)
     assets = [
-        _fetch_error(item, failed[item.asset_id])
-        if item.asset_id in failed
-        else diff_asset(
-            item,
-            live.get(item.asset_id),
-            write_only_record=records.get(item.asset_id),
-            project_id=project_id,
-        )
+        _fetch_error(item, failed[item.asset_id]) if item.asset_id in failed else diffed[id(item)]
         for item in desired
     ]
     plan = Plan(

@@ -342,7 +342,7 @@ def parse_documents(text: str) -> tuple[list[Document], list[YamlProblem]]:
             if doc is not None and len(doc.problems) > total:
                 total = len(doc.problems) + sum(len(d.problems) for d in documents)
                 if total >= MAX_PROBLEMS_PER_FILE:
-                    return documents, [
+                    return [*documents, doc], [
                         YamlProblem(f"more than {MAX_PROBLEMS_PER_FILE} problems; stopped")
                     ]
     except YAMLError as exc:

@@ -95,13 +95,23 @@ class Project:
         )
         return CliResult(done.returncode, done.stdout, done.stderr)
 
+    def fail_fast(self, max_retries: int = 1) -> None:
+        """A reconciler.yaml that gives up sooner: for tests of the final error, not of retries."""
+        (self.root / "reconciler.yaml").write_text(
+            "default_target: bench\n"
+            "targets:\n"
+            f"  bench: {{region: {process.REGION}, project_id: {process.PROJECT_ID}, "
+            f"endpoint: '{self.endpoint}', max_retries: {max_retries}}}\n"
+        )
+
     def requests(self) -> list[dict[str, Any]]:
         """Every request any emulator start of this project recorded, in order."""
         entries: list[dict[str, Any]] = []
         for record in self.records:
             if record.exists():
-                entries += [json.loads(x) for x in record.read_text().splitlines() if x.strip()]
-        return entries
+                lines = record.read_text().splitlines()
+                entries += [json.loads(x) for x in lines if x.strip()]
+        return [e for e in entries if not process.is_probe(e)]
 
     def puts(self) -> list[tuple[str, Any]]:
         """(asset_id, body) of every PUT the emulator received."""

@@ -88,3 +88,26 @@ def test_manifests_declare_writable_live_state_and_drift_one_percent(tmp_path: P
     assert spec["system_properties"] == {"IS_CONTROLLED": "YES"}
     edited = [d["spec"] for d in docs if d["metadata"]["asset_id"] in load.drifted]
     assert all(workload.spec_from_live(live[0]) != s for s in edited)
+
+
+def test_wall_time_is_split_around_the_first_and_last_request() -> None:
+    start = process.entry_time({"time": "2026-01-01T00:00:00.000Z"})
+    assert start is not None
+    entries = [{"time": "2026-01-01T00:00:02.500Z"}, {"time": "2026-01-01T00:00:07.500Z"}]
+    assert process.phases(entries, start, wall_s=9.0) == pytest.approx((2.5, 5.0, 1.5))
+    assert process.phases([], start, wall_s=3.0) == (3.0, 0.0, 0.0)
+
+
+def test_a_small_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+    """`make bench` in miniature: real emulator process, real CLI processes, counted requests."""
+    from bench.run import DEFAULT_RATES, bench_size
+
+    rows = bench_size(150, tmp_path, latency_ms=0, rates=DEFAULT_RATES, profile=False)
+    by_command = {row.command: row for row in rows}
+    assert [r.command for r in rows] == ["plan", "apply", "re-plan"]
+    assert by_command["plan"].returncode == 2  # 1% drifted: changes
+    assert by_command["apply"].returncode == 0
+    assert by_command["re-plan"].returncode == 0  # converged
+    assert by_command["plan"].counts == {"list": 2}  # 150 ids: two pages of at most 100
+    assert by_command["apply"].counts == {"list": 2, "update": 2}  # round(1.5) = 2 drifted
+    assert all(row.max_rss_mb > 0 and row.cpu_s > 0 for row in rows)
