@@ -42,6 +42,11 @@ def emulator() -> None:
     show_default=True,
     help="Requests per second per API; 0 = unlimited.",
 )
+@click.option(
+    "--random-seed",
+    type=int,
+    help="Seed for injected faults and jitter, so that a faulty run can be reproduced.",
+)
 @click.option("--record", type=click.Path(path_type=Path), help="Append a JSON line per request.")
 @click.option("--ak", help="Accepted access key [env: HUAWEICLOUD_SDK_AK, HW_ACCESS_KEY].")
 @click.option("--sk", help="Its secret key [env: HUAWEICLOUD_SDK_SK, HW_SECRET_KEY].")
@@ -67,6 +72,7 @@ def serve(
     fail_rate: float,
     drop_rate: float,
     rate_limits: str,
+    random_seed: int | None,
     record: Path | None,
     ak: str | None,
     sk: str | None,
@@ -88,7 +94,7 @@ def serve(
         rate_limits=parse_rate_limits(rate_limits),
         faults=Faults(latency_ms, jitter_ms, fail_rate, drop_rate),
         record_path=record,
-        random_seed=None,
+        random_seed=random_seed,
     )
     store = AssetStore(db)
     if seed_file is not None:

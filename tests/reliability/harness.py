@@ -67,7 +67,8 @@ class Project:
         if first:
             workload.write_seed(self.live, seed)
         extra = ["--fail-rate", str(fail_rate), "--drop-rate", str(drop_rate)]
-        extra += ["--jitter-ms", str(jitter_ms)]
+        # A fixed seed makes the injected faults the same on every run (and in CI).
+        extra += ["--jitter-ms", str(jitter_ms), "--random-seed", str(len(self.records))]
         with process.emulator(
             self.root,
             seed=seed if first else None,
