@@ -14,9 +14,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.api.auth import credentials_from_env
 from reconciler.api.client import MetaStudioClient
-from reconciler.api.config import Target, config_path, load_config, resolve_target
+from reconciler.api.config import Target
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.engine.apply import (
     DEFAULT_PARALLELISM,
@@ -30,8 +29,9 @@ from reconciler.engine.fingerprint import live_fingerprint
 from reconciler.engine.plan import Action, Plan
 from reconciler.engine.planfile import read_plan
 from reconciler.engine.safety import threshold_message
-from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
+from reconciler.engine.state import WriteOnlyState
 from reconciler.errors import ReconcilerError
+from reconciler.manager import DEFAULT_PATHS, make_plan, open_session
 from reconciler.render.text import render
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -80,7 +80,7 @@ def apply(
         code = _apply_saved(options, plan_file, parallelism=parallelism, force=force)
     else:
         code = _apply_manifests(
-            options, list(args) or ["manifests"], auto_approve, parallelism, force
+            options, list(args) or list(DEFAULT_PATHS), auto_approve, parallelism, force
         )
     sys.exit(code)
 
@@ -93,11 +93,6 @@ def _plan_file_argument(args: Sequence[str]) -> Path | None:
     if path.is_file() and path.suffix.lower() not in MANIFEST_SUFFIXES:
         return path
     return None
-
-
-def _state_store(options: GlobalOptions) -> WriteOnlyState:
-    config = load_config(config_path(options))
-    return WriteOnlyState(config.state or DEFAULT_STATE_PATH)
 
 
 def _check_threshold(plan: Plan, force: bool) -> None:
@@ -114,14 +109,13 @@ def _check_threshold(plan: Plan, force: bool) -> None:
 def _apply_saved(options: GlobalOptions, path: Path, *, parallelism: int, force: bool) -> int:
     saved = read_plan(path)
     plan = saved.plan
-    target = resolve_target(options)
-    _check_same_target(plan, target, path)
+    session = open_session(options)
+    _check_same_target(plan, session.target, path)
     _check_threshold(plan, force)
-    credentials = credentials_from_env()
-    state = _state_store(options)
+    state = session.state()
 
     async def run(cancel: asyncio.Event) -> ApplyResult:
-        async with MetaStudioClient(target, credentials, parallelism=parallelism) as client:
+        async with session.client(parallelism) as client:
             stale = await find_stale(plan, client, live_fingerprint)
             if stale:
                 raise ApplyRefused(stale_message(stale))
@@ -153,8 +147,6 @@ def _apply_manifests(
     parallelism: int,
     force: bool,
 ) -> int:
-    from reconciler.cli.plan import make_plan  # the plan command owns loading and targeting
-
     progress = _progress if _stderr_is_terminal() else None
     plan, _context = asyncio.run(
         make_plan(options, paths, parallelism=parallelism, progress=progress)
@@ -167,12 +159,11 @@ def _apply_manifests(
     if not auto_approve:
         _confirm()
     click.echo()
-    target = resolve_target(options)
-    credentials = credentials_from_env()
-    state = _state_store(options)
+    session = open_session(options)
+    state = session.state()
 
     async def run(cancel: asyncio.Event) -> ApplyResult:
-        async with MetaStudioClient(target, credentials, parallelism=parallelism) as client:
+        async with session.client(parallelism) as client:
             return await _run_apply(plan, client, state, parallelism, cancel)
 
     with state:

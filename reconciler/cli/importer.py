@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
-from reconciler.api.auth import credentials_from_env
-from reconciler.api.client import MetaStudioClient
-from reconciler.api.config import config_path, load_config, resolve_target
 from reconciler.cli.context import GlobalOptions, pass_options
-from reconciler.engine.planner import DEFAULT_PARALLELISM
+from reconciler.cli.options import parallelism_option
 from reconciler.errors import ReconcilerError
 from reconciler.importer import ImportResult, write_imports
+from reconciler.manager import read_live
 
 
 class ImportUsageError(ReconcilerError):
     """Neither asset ids nor --all, or both."""
-
-
-async def read_live(
-    options: GlobalOptions, asset_ids: Sequence[str], *, parallelism: int
-) -> tuple[list[dict[str, Any]], list[str], str]:
-    """The raw live assets (all of the project when ``asset_ids`` is empty), the ids not found,
-    and the target name."""
-    config = load_config(config_path(options))
-    target = resolve_target(options, config=config)
-    credentials = credentials_from_env()
-    async with MetaStudioClient(target, credentials, parallelism=parallelism) as client:
-        if asset_ids:
-            found = await client.fetch(list(asset_ids))
-            assets = [found[a].raw for a in dict.fromkeys(asset_ids) if a in found]
-            missing = [a for a in dict.fromkeys(asset_ids) if a not in found]
-        else:
-            assets = [a.raw for a in await client.list_all()]
-            missing = []
-    return assets, missing, target.name
 
 
 @click.command("import")
@@ -53,13 +30,7 @@ async def read_live(
     show_default=True,
     help="Where manifests live; existing ones (found by asset_id) are updated in place.",
 )
-@click.option(
-    "--parallelism",
-    type=click.IntRange(min=1),
-    default=DEFAULT_PARALLELISM,
-    show_default=True,
-    help="Concurrent list requests.",
-)
+@parallelism_option()
 @pass_options
 def import_(
     options: GlobalOptions,
