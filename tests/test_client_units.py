@@ -21,7 +21,7 @@ from reconciler.api.errors import (
     error_for_status,
     parse_error_body,
 )
-from reconciler.api.pacing import RateLimiter
+from reconciler.api.pacing import Pacer, RateLimiter, default_burst
 
 
 @pytest.mark.parametrize(
@@ -224,3 +224,78 @@ async def test_asset_ids_are_path_encoded_and_query_is_canonical() -> None:
     assert seen[1].url.raw_path.decode() == "/v1/p/digital-assets/a%2Fb%20c"
     assert seen[0].headers["Content-Type"] == "application/json"
     assert seen[0].headers["Authorization"].startswith("SDK-HMAC-SHA256 Access=ak, ")
+
+
+async def test_pacer_allows_the_services_burst_and_then_its_rate() -> None:
+    """100 list requests at 20/s: the first burst at once, the rest 1/20 s apart (about 4 s)."""
+    fake = FakeTime()
+    pacer = Pacer(RateLimits(list=20, show=20, update=10))
+    limiter = pacer.limiters["list"]
+    limiter._clock, limiter._sleep = fake.clock, fake.sleep
+    limiter._updated = fake.now
+
+    async def one() -> None:
+        await pacer.acquire("list")
+        fake.grants.append(fake.now)
+
+    await asyncio.gather(*(one() for _ in range(100)))
+    assert fake.grants.count(100.0) == default_burst(20) == 19
+    assert fake.grants[-1] - fake.grants[0] == pytest.approx(81 / 20)
+    # what a server bucket of 20 tokens refilled at 20/s admits, it admits with a token to spare
+    for i, start in enumerate(fake.grants):
+        for j in range(i, len(fake.grants)):
+            assert j - i + 1 <= 19 + 20 * (fake.grants[j] - start) + 1e-6
+
+
+async def test_a_429_still_pauses_a_bursting_pacer() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(20, burst=default_burst(20), clock=fake.clock, sleep=fake.sleep)
+    await limiter.acquire()
+    limiter.pause(2.0)
+    await limiter.acquire()
+    assert fake.now >= 102.0
+
+
+async def test_live_asset_is_typed_only_on_demand() -> None:
+    """A field the lenient model cannot read does not fail the read; reading .info does."""
+    odd = {**ASSET, "asset_order": "not a number"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"count": 1, "assets": [odd]}, headers={"X-Request-Id": "r"}
+        )
+
+    async with client_with(handler) as client:
+        count, (live,) = await client.list_page(0, 100)
+    assert count == 1 and live.asset_id == ASSET["asset_id"] and live.raw == odd
+    with pytest.raises(ServiceError, match=r"unexpected response: asset_order: .*integer"):
+        _ = live.info
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ({"asset_name": "no id"}, "asset_id: Field required"),
+        ({"asset_id": 7}, "asset_id: Input should be a valid string"),
+        ("text", "an asset is not an object"),
+    ],
+)
+async def test_an_asset_without_a_string_id_fails_the_read(item: object, problem: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"count": 1, "assets": [item]})
+
+    async with client_with(handler) as client:
+        with pytest.raises(ServiceError, match=f"unexpected response: {problem}"):
+            await client.list_page(0, 100)
+
+
+async def test_updates_stay_evenly_spaced() -> None:
+    fake = FakeTime()
+    pacer = Pacer(RateLimits(list=20, show=20, update=10))
+    limiter = pacer.limiters["update"]
+    limiter._clock, limiter._sleep = fake.clock, fake.sleep
+    limiter._updated = fake.now
+    for _ in range(5):
+        await pacer.acquire("update")
+        fake.grants.append(fake.now)
+    assert fake.grants == pytest.approx([100.0, 100.1, 100.2, 100.3, 100.4])

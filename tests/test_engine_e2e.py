@@ -15,6 +15,7 @@ import pytest
 from reconciler.api.auth import Credentials
 from reconciler.api.client import MetaStudioClient, RetryPolicy
 from reconciler.api.config import RateLimits, Target
+from reconciler.emulator.store import generate_assets
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.diff import Desired
 from reconciler.engine.plan import Plan
@@ -238,3 +239,28 @@ async def test_after_sending_the_bodies_a_new_plan_is_empty(tmp_path: Path) -> N
     with run_emulator(LIVE) as emu:
         third = await plan(emu, state, changed)
     assert rows(third)[aid(4)]["body"] == {"review_config": {"no_need_review": False}}
+
+
+async def test_a_mostly_managed_project_is_read_in_short_pages(tmp_path: Path) -> None:
+    """250 of 260 assets managed: three short pages, and only the missing asset asked by id."""
+    assets = generate_assets(260, seed=3, project_id="p-test")
+    items = [Desired(a["asset_id"], {"asset_name": a["asset_name"]}) for a in assets[:250]]
+    items.append(Desired("not-created-yet", {"asset_name": "x"}))
+    state = WriteOnlyState(tmp_path / "state.sqlite")
+    with run_emulator(assets) as emu:
+        async with client_for(emu) as client:
+            result = await build_plan(
+                items,
+                client,
+                state=state,
+                target_name="emu",
+                project_id=emu.project_id,
+                endpoint=emu.base_url,
+            )
+        lists = [r for r in emu.requests() if r["method"] == "GET"]
+    queries = [dict(pair for pair in r["query"] if pair[0] != "asset_id") for r in lists]
+    ids_asked = [pair[1] for r in lists for pair in r["query"] if pair[0] == "asset_id"]
+    assert sorted(int(q["offset"]) for q in queries) == [0, 0, 100, 200]
+    assert ids_asked == ["not-created-yet"]  # only the asset no page held is asked for by id
+    actions = [row.action.value for row in result.assets]
+    assert actions[:250] == ["no-op"] * 250 and actions[250] == "error"

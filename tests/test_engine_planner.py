@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.api.errors import CredentialsRejected, ServiceError
+from reconciler.api.errors import CredentialsRejected, ServiceError, ServiceUnreachable
 from reconciler.engine.diff import Desired
 from reconciler.engine.fingerprint import write_only_fingerprint
 from reconciler.engine.plan import Action
@@ -127,3 +127,108 @@ def test_desired_from_a_loaded_manifest(tmp_path: Path) -> None:
     assert (d.asset_id, d.app_user_id, d.name, d.labels) == ("a1", "u1", "Sara", {"team": "x"})
     assert d.source == f"{tmp_path / 'a.yaml'}:1:1"
     assert d.desired == {"asset_name": "Sara", "system_properties": {"BACKGROUND_IMG": "Yes"}}
+
+
+class PagedService(Service):
+    """A live source that can also page through the whole project, like the real client."""
+
+    def __init__(
+        self,
+        assets: dict[str, dict[str, Any]],
+        broken_offsets: frozenset[int] = frozenset(),
+        error: Exception | None = None,
+    ) -> None:
+        super().__init__(assets)
+        self.broken_offsets = broken_offsets
+        self.page_error = error or failure()
+        self.pages: list[int] = []
+
+    async def list_page(self, offset: int, limit: int = CHUNK) -> tuple[int, list[Any]]:
+        self.pages.append(offset)
+        if offset in self.broken_offsets:
+            raise self.page_error
+        every = list(self.assets.values())
+        return len(every), every[offset : offset + limit]
+
+
+def managed(n: int, *, user: str | None = None) -> list[Desired]:
+    return [Desired(f"a{i}", {"tags": ["A"]}, app_user_id=user) for i in range(n)]
+
+
+async def test_a_mostly_managed_project_is_paged_through_instead_of_asked_for_by_ids() -> None:
+    service = PagedService({f"a{i}": live(i) for i in range(260)})  # 10 unmanaged assets
+    result = await plan(managed(250), service)
+    assert sorted(service.pages) == [0, 100, 200]
+    assert service.calls == []  # nothing asked for by id: every asset was on a page
+    assert result.summary.unchanged == 250
+    assert [a.asset_id for a in result.assets] == [f"a{i}" for i in range(250)]
+
+
+async def test_a_large_project_with_few_managed_assets_is_read_by_ids() -> None:
+    service = PagedService({f"a{i}": live(i) for i in range(1000)})
+    items = managed(1000)[::4]  # 250 of 1,000: 3 id chunks < 10 pages
+    result = await plan(items, service)
+    assert service.pages == [0]  # the first page tells the size; then ids
+    assert sorted(len(c) for c in service.calls) == [25, CHUNK, CHUNK]  # 25 were on page 0
+    assert not {i for c in service.calls for i in c} & {f"a{i}" for i in range(100)}
+    assert result.summary.unchanged == 250
+
+
+async def test_assets_on_no_page_are_asked_for_by_id_before_they_count_as_missing() -> None:
+    service = PagedService({f"a{i}": live(i) for i in range(200)})
+    result = await plan(managed(205), service)
+    assert service.calls == [[f"a{i}" for i in range(200, 205)]]
+    actions = {a.asset_id: a.action for a in result.assets}
+    assert actions["a0"] == Action.NOOP and actions["a204"] == Action.ERROR
+    assert "does not exist" in " ".join(result.assets[-1].errors)
+
+
+async def test_a_failed_page_is_read_by_ids_and_only_its_assets_fail() -> None:
+    service = PagedService({f"a{i}": live(i) for i in range(300)}, frozenset({100}))
+    result = await plan(managed(300), service)
+    assert service.calls == [[f"a{i}" for i in range(100, 200)]]
+    assert result.summary.unchanged == 300  # the by-id read of the failed page's assets worked
+
+    service = PagedService({f"a{i}": live(i) for i in range(300)}, frozenset({100}))
+    service.error = failure()  # the by-id read fails too
+    result = await plan(managed(300), service)
+    failed = [a.asset_id for a in result.assets if a.action == Action.ERROR]
+    assert failed == [f"a{i}" for i in range(100, 200)]
+
+
+async def test_refused_credentials_on_the_first_page_end_the_run() -> None:
+    refused = CredentialsRejected(method="GET", path="/v1/p/digital-assets", status=401)
+    service = PagedService({f"a{i}": live(i) for i in range(300)}, frozenset({0}), refused)
+    with pytest.raises(CredentialsRejected):
+        await plan(managed(300), service)
+    assert service.calls == []
+
+
+async def test_assets_with_an_app_user_id_are_always_read_by_ids_with_their_header() -> None:
+    service = PagedService({f"a{i}": live(i) for i in range(300)})
+    items = managed(300)
+    items[0] = Desired("a0", {"tags": ["A"]}, app_user_id="u1")
+    users: list[set[str | None]] = []
+    fetch = service.fetch
+
+    async def recording(
+        asset_ids: Sequence[str], app_user_ids: Mapping[str, str | None] | None = None
+    ) -> Mapping[str, Any]:
+        users.append(set((app_user_ids or {}).values()))
+        return await fetch(asset_ids, app_user_ids)
+
+    service.fetch = recording  # type: ignore[method-assign]
+    result = await plan(items, service)
+    assert sorted(service.pages) == [0, 100, 200] and service.calls == [["a0"]]
+    assert users == [{"u1"}]
+    assert result.summary.unchanged == 300
+
+
+async def test_an_unreachable_service_on_the_first_page_fails_the_run_without_waiting_twice() -> (
+    None
+):
+    down = ServiceUnreachable(method="GET", path="/v1/p/digital-assets", error_msg="refused")
+    service = PagedService({f"a{i}": live(i) for i in range(300)}, frozenset({0}), down)
+    with pytest.raises(ServiceUnreachable):
+        await plan(managed(300), service)
+    assert service.pages == [0] and service.calls == []  # no second round of retries by id

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from reconciler.manifest import ManifestError, load_manifests
+from reconciler.manifest import ManifestError, load_manifests, loader
 from reconciler.manifest.yaml_safe import MAX_DEPTH, MAX_FILE_BYTES
 
 DATA = Path(__file__).parent / "data" / "manifests"
@@ -235,3 +237,41 @@ def test_syntax_error_in_one_file_does_not_hide_others(tmp_path: Path) -> None:
     problems = problems_of(tmp_path)
     assert problems[0].startswith(f"{tmp_path}/a.yaml:2:1: YAML syntax error")
     assert "did you mean 'asset_name'?" in problems[1]
+
+
+def test_parallel_load_matches_a_serial_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many files go through a worker process; results and every problem stay the same."""
+    for i in range(40):
+        spec = "spec:\n  asset_name: n\n" if i % 7 else "spec:\n  asset_order: many\n"
+        write(tmp_path, f"m{i:02}.yaml", manifest(f"a{i % 37}", spec))
+    write(tmp_path, "m05.yaml", "apiVersion: [unclosed\n")
+
+    def outcome() -> tuple[list[str], list[tuple[str, str, int]]]:
+        try:
+            loaded = load_manifests([tmp_path])
+        except ManifestError as exc:
+            return [str(p) for p in exc.problems], []
+        return [], [(m.asset_id, m.file.name, m.line) for m in loaded]
+
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10**9)
+    serial = outcome()
+    assert any("declared twice" in p for p in serial[0])  # a0..a2 twice, across chunks
+    assert any("m05.yaml:2:1: YAML syntax error" in p for p in serial[0])
+    assert any("asset_order" in p for p in serial[0])
+
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(loader, "CHUNK_FILES", 3)
+    monkeypatch.setattr(loader, "_workers", lambda: 1)
+    parent, parse_file, in_parent = os.getpid(), loader._parse_file, []
+
+    def slow_here(path: Path) -> loader.ParsedFile:
+        if os.getpid() == parent:  # the worker (a fork) gets the same function, fast
+            in_parent.append(path)
+            time.sleep(0.01)
+        return parse_file(path)
+
+    monkeypatch.setattr(loader, "_parse_file", slow_here)
+    assert outcome() == serial
+    assert 0 < len(in_parent) < 40  # both processes parsed a share

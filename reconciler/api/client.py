@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -24,8 +25,8 @@ import httpx
 from pydantic import ValidationError
 
 from reconciler import __version__
-from reconciler.api.auth import Credentials, credentials_from_env
-from reconciler.api.config import Target, resolve_target
+from reconciler.api.auth import Credentials
+from reconciler.api.config import Target
 from reconciler.api.errors import (
     ApiError,
     CredentialsRejected,
@@ -37,7 +38,6 @@ from reconciler.api.errors import (
 from reconciler.api.models import DigitalAssetInfo
 from reconciler.api.pacing import Pacer
 from reconciler.api.signing import canonical_query
-from reconciler.cli.context import GlobalOptions
 from reconciler.errors import ConfigError, ReconcilerError
 
 log = logging.getLogger(__name__)
@@ -70,17 +70,53 @@ class RetryPolicy:
         return random.uniform(*self.throttle_delay)
 
 
-@dataclass
 class LiveAsset:
-    """One asset as the service returned it: a lenient typed view plus the exact JSON."""
+    """One asset as the service returned it: the exact JSON, and a lenient typed view on demand.
 
-    info: DigitalAssetInfo
-    raw: dict[str, Any] = field(repr=False)
-    request_id: str | None = None
+    The engine diffs ``raw``; the typed ``info`` is validated only when first read, because
+    validating every asset of a 10,000-asset plan cost more CPU than diffing them.  The id is
+    checked when the asset is received, so a body without a string ``asset_id`` still fails at
+    once.
+    """
+
+    def __init__(
+        self,
+        raw: dict[str, Any],
+        request_id: str | None = None,
+        *,
+        where: tuple[str, str, int] | None = None,
+    ) -> None:
+        self.raw = raw
+        self.request_id = request_id
+        self._where = where  # (method, path, status) of the response, for a bad-body error
+
+    def __repr__(self) -> str:
+        return f"LiveAsset(asset_id={self.asset_id!r}, request_id={self.request_id!r})"
 
     @property
     def asset_id(self) -> str:
-        return self.info.asset_id
+        asset_id: str = self.raw["asset_id"]
+        return asset_id
+
+    @functools.cached_property
+    def info(self) -> DigitalAssetInfo:
+        """The lenient typed view; a value it cannot read is a :class:`ServiceError`."""
+        try:
+            return DigitalAssetInfo.model_validate(self.raw)
+        except ValidationError as exc:
+            method, path, status = self._where or ("GET", "", 200)
+            raise ServiceError(
+                method=method,
+                path=path,
+                status=status,
+                error_msg=f"unexpected response: {_first_error(exc)}",
+                request_id=self.request_id,
+            ) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -225,8 +261,7 @@ class MetaStudioClient:
         count = data.get("count", len(items))
         if not isinstance(items, list) or not isinstance(count, int):
             raise self._bad_body(response, "GET", "/digital-assets", "no assets list or count")
-        request_id = response.headers.get("X-Request-Id")
-        return count, [self._asset(item, request_id, response) for item in items]
+        return count, self._assets(items, response)
 
     async def list_all(
         self, app_user_id: str | None = None, **filters: QueryValue
@@ -273,7 +308,7 @@ class MetaStudioClient:
         path = f"/digital-assets/{quote(asset_id, safe='')}"
         response = await self._request("show", "GET", path, [], None, app_user_id)
         data = self._json(response, "GET", path)
-        return self._asset(data, response.headers.get("X-Request-Id"), response)
+        return self._assets([data], response)[0]
 
     async def update(
         self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
@@ -283,7 +318,7 @@ class MetaStudioClient:
         content = json.dumps(body).encode("utf-8")
         response = await self._request("update", "PUT", path, [], content, app_user_id)
         data = self._json(response, "PUT", path)
-        return self._asset(data, response.headers.get("X-Request-Id"), response)
+        return self._assets([data], response)[0]
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -402,20 +437,26 @@ class MetaStudioClient:
             raise self._bad_body(response, method, path, "the response is not a JSON object")
         return data
 
-    def _asset(self, item: Any, request_id: str | None, response: httpx.Response) -> LiveAsset:
-        if not isinstance(item, dict):
-            raise self._bad_body(
-                response, response.request.method, _raw_path(response), "an asset is not an object"
-            )
-        try:
-            info = DigitalAssetInfo.model_validate(item)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise self._bad_body(
-                response, response.request.method, _raw_path(response), f"{where}: {first['msg']}"
-            ) from None
-        return LiveAsset(info=info, raw=item, request_id=request_id)
+    def _assets(self, items: list[Any], response: httpx.Response) -> list[LiveAsset]:
+        """The assets of one response; each must be an object with a string ``asset_id``."""
+        request_id = response.headers.get("X-Request-Id")
+        where: tuple[str, str, int] | None = None
+        out: list[LiveAsset] = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("asset_id"), str):
+                method, path = response.request.method, _raw_path(response)
+                if not isinstance(item, dict):
+                    raise self._bad_body(response, method, path, "an asset is not an object")
+                problem = (
+                    "Field required"
+                    if item.get("asset_id") is None
+                    else ("Input should be a valid string")
+                )
+                raise self._bad_body(response, method, path, f"asset_id: {problem}")
+            if where is None:
+                where = (response.request.method, _raw_path(response), response.status_code)
+            out.append(LiveAsset(item, request_id, where=where))
+        return out
 
     @staticmethod
     def _bad_body(response: httpx.Response, method: str, path: str, problem: str) -> ServiceError:
@@ -428,22 +469,6 @@ class MetaStudioClient:
         )
 
 
-def connect(
-    options: GlobalOptions,
-    target_name: str | None = None,
-    *,
-    parallelism: int = 8,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> MetaStudioClient:
-    """A client for the resolved target with credentials from the environment.
-
-    Credential problems surface here, before any request, as one-line ``ConfigError``s.
-    """
-    target = resolve_target(options, target_name)
-    credentials = credentials_from_env()
-    return MetaStudioClient(target, credentials, parallelism=parallelism, transport=transport)
-
-
 __all__ = [
     "PAGE_SIZE",
     "ApiError",
@@ -451,5 +476,4 @@ __all__ = [
     "LiveAsset",
     "MetaStudioClient",
     "RetryPolicy",
-    "connect",
 ]

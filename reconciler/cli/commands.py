@@ -1,15 +1,19 @@
-"""The list of subcommands; each lives in its own module under reconciler/cli/."""
+"""The subcommands, by name; each lives in its own module under reconciler/cli/.
+
+Entries are ``"module:attribute"`` strings rather than imports so that a run imports only the
+module of the command it runs: ``reconciler plan`` does not load the emulator's web stack.
+To register a command, add one entry here.
+"""
 
 from __future__ import annotations
 
-import click
-
-from reconciler.cli.apply import apply
-from reconciler.cli.demo import demo
-from reconciler.cli.drift import drift
-from reconciler.cli.emulator import emulator
-from reconciler.cli.importer import import_
-from reconciler.cli.plan import plan
-from reconciler.cli.validate import schema, validate
-
-ALL: list[click.Command] = [validate, schema, plan, emulator, apply, drift, import_, demo]
+COMMANDS: dict[str, str] = {
+    "validate": "reconciler.cli.validate:validate",
+    "schema": "reconciler.cli.validate:schema",
+    "plan": "reconciler.cli.plan:plan",
+    "emulator": "reconciler.cli.emulator:emulator",
+    "apply": "reconciler.cli.apply:apply",
+    "drift": "reconciler.cli.drift:drift",
+    "import": "reconciler.cli.importer:import_",
+    "demo": "reconciler.cli.demo:demo",
+}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 
 import click
@@ -52,11 +54,46 @@ def cli(
     configure_logging(verbose, log_format)
 
 
-def _register() -> None:
-    from reconciler.cli import commands
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A command group's commands, each imported from its module when it is first looked up.
 
-    for command in commands.ALL:
-        cli.add_command(command)
+    click reaches the commands only through this mapping (``get`` to run one, iteration to list
+    them), so a run imports the one module it needs; ``--help`` imports them all to show their
+    short help.
+    """
+
+    def __init__(self, specs: Mapping[str, str]) -> None:
+        self._specs = dict(specs)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, _, attribute = self._specs[name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self._specs[name]} is not a click command")
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+        self._specs.setdefault(name, "")
+
+    def __delitem__(self, name: str) -> None:
+        del self._specs[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+def _register() -> None:
+    from reconciler.cli.commands import COMMANDS
+
+    cli.commands = LazyCommands(COMMANDS)
 
 
 _register()
