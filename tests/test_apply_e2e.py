@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.api.auth import Credentials
-from reconciler.api.client import MetaStudioClient, RetryPolicy
-from reconciler.api.config import RateLimits, Target
+from reconciler.api.client import RetryPolicy
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.apply import Outcome, apply_plan, find_stale
 from reconciler.engine.diff import Desired
@@ -65,21 +63,8 @@ def emu() -> Iterator[RunningEmulator]:
         yield running
 
 
-def client_for(emu: RunningEmulator, parallelism: int = 4) -> MetaStudioClient:
-    target = Target(
-        name="emu",
-        region=None,
-        project_id=emu.project_id,
-        endpoint=emu.base_url,
-        rate_limits=RateLimits(list=0, show=0, update=0),
-        timeout=5,
-    )
-    credentials = Credentials(ak=emu.ak, sk=emu.sk, project_id=emu.project_id)
-    return MetaStudioClient(target, credentials, parallelism=parallelism, retry=FAST_RETRY)
-
-
 async def plan_for(emu: RunningEmulator, items: list[Desired], state: Any = None) -> Plan:
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST_RETRY) as client:
         return await build_plan(
             items,
             client,
@@ -106,7 +91,7 @@ async def test_one_put_per_changed_asset_with_the_planned_body_then_nothing(
     planned = {a.asset_id: a.body for a in plan.by_action(Action.UPDATE)}
     assert len(planned) == 3
     emu.clear_requests()
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST_RETRY) as client:
         result = await apply_plan(plan, client, parallelism=2)
     assert result.exit_code == 0 and result.changed == 3
     assert result.summary() == "Apply complete! 3 changed, 0 failed."
@@ -118,17 +103,17 @@ async def test_one_put_per_changed_asset_with_the_planned_body_then_nothing(
     again = await plan_for(emu, SPECS)
     assert not again.by_action(Action.UPDATE)
     emu.clear_requests()
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST_RETRY) as client:
         second = await apply_plan(again, client)
     assert put_log(emu) == [] and second.exit_code == 0
 
 
 async def test_stale_plan_is_detected_after_an_out_of_band_edit(emu: RunningEmulator) -> None:
     plan = await plan_for(emu, SPECS)
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST_RETRY) as client:
         assert await find_stale(plan, client, live_fingerprint) == []
     emu.store.patch(asset(3)["asset_id"], {"asset_description": "edited by hand"})
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST_RETRY) as client:
         stale = await find_stale(plan, client, live_fingerprint)
     assert [s.asset_id for s in stale] == [asset(3)["asset_id"]]
 
@@ -144,7 +129,7 @@ async def test_converges_under_injected_failures_and_sends_only_planned_puts(
         planned = {a.asset_id: a.body for a in plan.by_action(Action.UPDATE)}
         assert len(planned) == 15
         emu.clear_requests()
-        async with client_for(emu, parallelism=6) as client:
+        async with emu.client(parallelism=6, retry=FAST_RETRY) as client:
             result = await apply_plan(plan, client, parallelism=6)
         puts = put_log(emu)
         assert puts and all(body == planned[a] for a, body in puts)
@@ -164,7 +149,7 @@ async def test_ctrl_c_event_stops_new_puts_and_rerun_converges() -> None:
         plan = await plan_for(emu, specs)
         emu.clear_requests()
         cancel = asyncio.Event()
-        async with client_for(emu) as client:
+        async with emu.client(retry=FAST_RETRY) as client:
             task = asyncio.create_task(apply_plan(plan, client, parallelism=2, cancel=cancel))
             await asyncio.sleep(0.2)
             cancel.set()
@@ -176,7 +161,7 @@ async def test_ctrl_c_event_stops_new_puts_and_rerun_converges() -> None:
         emu.set_faults(latency_ms=0)
         rerun = await plan_for(emu, specs)
         assert rerun.summary.to_change == 12 - result.changed
-        async with client_for(emu) as client:
+        async with emu.client(retry=FAST_RETRY) as client:
             assert (await apply_plan(rerun, client)).exit_code == 0
         assert (await plan_for(emu, specs)).summary.to_change == 0
 
@@ -189,7 +174,7 @@ async def test_write_only_values_are_recorded_and_not_resent(
     plan = await plan_for(emu, specs, state)
     row = plan.assets[0]
     assert row.action is Action.UPDATE and row.write_only_fingerprint
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST_RETRY) as client:
         result = await apply_plan(plan, client, state=state)
     assert result.results[0].outcome is Outcome.UPDATED
     assert state.get(emu.project_id, row.asset_id) is not None
@@ -201,7 +186,7 @@ async def test_rejected_put_is_reported_with_code_and_request_id(emu: RunningEmu
     blocked_id = asset(5)["asset_id"]
     plan = await plan_for(emu, [desired(5, asset_name="x"), desired(0, asset_name="ok")])
     emu.store.patch(blocked_id, {"asset_state": "BLOCK"})  # changes after planning
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST_RETRY) as client:
         result = await apply_plan(plan, client)
     bad, good = result.results
     assert good.outcome is Outcome.UPDATED

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.api.auth import Credentials
-from reconciler.api.client import MetaStudioClient, RetryPolicy
-from reconciler.api.config import RateLimits, Target
+from reconciler.api.client import RetryPolicy
 from reconciler.emulator.store import generate_assets
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.diff import Desired
@@ -124,25 +122,12 @@ def desired(overrides: dict[int, dict[str, Any]] | None = None) -> list[Desired]
     return [Desired(aid(n), spec, source=f"m.yaml:{n}:1") for n, spec in specs.items()]
 
 
-def client_for(emu: RunningEmulator) -> MetaStudioClient:
-    target = Target(
-        name="emu",
-        region=None,
-        project_id=emu.project_id,
-        endpoint=emu.base_url,
-        rate_limits=RateLimits(list=0, show=0, update=0),
-        timeout=5,
-    )
-    credentials = Credentials(ak=emu.ak, sk=emu.sk, project_id=emu.project_id)
-    return MetaStudioClient(target, credentials, parallelism=4, retry=FAST)
-
-
 async def plan(
     emu: RunningEmulator,
     state: WriteOnlyState,
     overrides: dict[int, dict[str, Any]] | None = None,
 ) -> Plan:
-    async with client_for(emu) as client:
+    async with emu.client(retry=FAST) as client:
         return await build_plan(
             desired(overrides),
             client,
@@ -222,7 +207,7 @@ async def test_after_sending_the_bodies_a_new_plan_is_empty(tmp_path: Path) -> N
     state = WriteOnlyState(tmp_path / "state.sqlite")
     with run_emulator(LIVE) as emu:
         first = await plan(emu, state)
-        async with client_for(emu) as client:
+        async with emu.client(retry=FAST) as client:
             for row in first.assets:
                 if row.body is not None:
                     await client.update(row.asset_id, row.body, row.app_user_id)
@@ -248,7 +233,7 @@ async def test_a_mostly_managed_project_is_read_in_short_pages(tmp_path: Path) -
     items.append(Desired("not-created-yet", {"asset_name": "x"}))
     state = WriteOnlyState(tmp_path / "state.sqlite")
     with run_emulator(assets) as emu:
-        async with client_for(emu) as client:
+        async with emu.client(retry=FAST) as client:
             result = await build_plan(
                 items,
                 client,

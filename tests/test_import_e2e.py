@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from reconciler.api.auth import Credentials
-from reconciler.api.client import MetaStudioClient
-from reconciler.api.config import RateLimits, Target
 from reconciler.cli.main import cli
 from reconciler.emulator.store import generate_assets
 from reconciler.emulator.testing import RunningEmulator, run_emulator
@@ -49,20 +46,9 @@ def invoke(emu: RunningEmulator, monkeypatch: pytest.MonkeyPatch, *args: str) ->
     return CliRunner().invoke(cli, ["--no-color", *args], catch_exceptions=False)
 
 
-def client_for(emu: RunningEmulator) -> MetaStudioClient:
-    target = Target(
-        name="emu",
-        region=None,
-        project_id=emu.project_id,
-        endpoint=emu.base_url,
-        rate_limits=RateLimits(list=0, show=0, update=0),
-    )
-    return MetaStudioClient(target, Credentials(ak=emu.ak, sk=emu.sk, project_id=emu.project_id))
-
-
 async def plan_of(emu: RunningEmulator, directory: Path) -> list[Any]:
     desired = [desired_from_loaded(item) for item in load_manifests([directory])]
-    async with client_for(emu) as client:
+    async with emu.client(parallelism=8) as client:
         plan = await build_plan(
             desired,
             client,

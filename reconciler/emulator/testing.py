@@ -21,6 +21,9 @@ from typing import Any
 import httpx
 
 from reconciler.api import signing
+from reconciler.api.auth import Credentials
+from reconciler.api.client import MetaStudioClient, RetryPolicy
+from reconciler.api.config import RateLimits, Target
 from reconciler.emulator.app import EmulatorState, create_app
 from reconciler.emulator.config import EmulatorConfig, Faults
 from reconciler.emulator.server import BackgroundServer
@@ -117,6 +120,20 @@ class RunningEmulator:
         query = signing.canonical_query(params)
         url = self.base_url + path + (f"?{query}" if query else "")
         return self._http.request(method, url, headers=sent, content=body)
+
+    def client(self, *, parallelism: int = 4, retry: RetryPolicy | None = None) -> MetaStudioClient:
+        """The project's own client pointed at this emulator, unpaced (the emulator's limits,
+        when set, still answer 429)."""
+        target = Target(
+            name="emu",
+            region=None,
+            project_id=self.project_id,
+            endpoint=self.base_url,
+            rate_limits=RateLimits(list=0, show=0, update=0),
+            timeout=5,
+        )
+        credentials = Credentials(ak=self.ak, sk=self.sk, project_id=self.project_id)
+        return MetaStudioClient(target, credentials, parallelism=parallelism, retry=retry)
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a client (or the CLI) at this emulator."""
