@@ -89,3 +89,40 @@ def test_summary_table_and_sections() -> None:
     assert '\n+       asset_description = "Virtual employee"\n' in out
     assert '\n!       asset_name        = "Sara" -> "Sara Model"\n' in out
     assert '\n-           "OLD",\n' in out
+
+
+def _big_plan(n: int) -> Plan:
+    return Plan(
+        assets=[
+            AssetPlan(
+                asset_id=f"00000000-0000-4000-8000-{i:012d}",
+                action=Action.UPDATE,
+                name=f"Asset number {i}",
+                changes=[
+                    FieldChange(
+                        ("asset_description",), ChangeKind.UPDATE, before="old " * 20, after="new"
+                    )
+                ],
+                body={"asset_description": "new"},
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def test_a_large_plan_stays_under_the_comment_limit_and_says_what_it_left_out() -> None:
+    plan = _big_plan(2000)
+    doc = markdown.render(plan)
+    assert len(doc) <= markdown.DEFAULT_MAX_CHARS
+    assert "Plan: 2000 to change" in doc  # the summary is always there
+    note = re.search(r"(\d+) of 2000 listed assets left out", doc)
+    assert note is not None and int(note.group(1)) > 0
+    assert "reconciler plan --format json" in doc
+    assert doc.count("<details>") == doc.count("</details>")  # no section cut in half
+    assert doc.count("<details>") + int(note.group(1)) <= 2000
+
+
+def test_a_small_plan_is_not_cut() -> None:
+    doc = markdown.render(_big_plan(3))
+    assert "left out" not in doc
+    assert doc.count("<details>") == 3

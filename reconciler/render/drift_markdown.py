@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
 from reconciler.render.drift_text import coverage_line, summary_line
-from reconciler.render.markdown import escape
+from reconciler.render.markdown import DEFAULT_MAX_CHARS, escape, size
 from reconciler.render.text import quote
 
-# GitHub's limit on an issue body is 65,536 characters; stay clear of it.
-DEFAULT_MAX_CHARS = 60_000
 _ICON = {
     DriftStatus.DRIFTED: "~",
     DriftStatus.MISSING: "-",
@@ -31,12 +29,12 @@ def render(
     head = [f"## {escape(title)}", "", f"**{escape(summary_line(report))}**", ""]
     head += _summary_table(report)
     body: list[str] = []
-    budget = max_chars - _size(head) - 400  # room for the "left out" note
+    budget = max_chars - size(head) - 400  # room for the "left out" note
     left_out = 0
     for project in report.projects:
         section = _project(project, report)
         for block in section:
-            if left_out or _size(body) + _size(block) > budget:
+            if left_out or size(body) + size(block) > budget:
                 left_out += 1
                 continue
             body += block
@@ -47,10 +45,6 @@ def render(
             "",
         ]
     return "\n".join(head + body).rstrip("\n") + "\n"
-
-
-def _size(lines: list[str]) -> int:
-    return sum(len(line) + 1 for line in lines)
 
 
 def _summary_table(report: DriftReport) -> list[str]:

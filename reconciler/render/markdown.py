@@ -4,6 +4,8 @@ A heading, a summary table, a table of the listed assets, then one collapsible `
 section per changed, errored or blocked asset holding the text plan of that asset in a ``diff``
 fence. Every user-controlled string (names, ids, values, messages) is escaped so that it can not
 close the fence, the ``<details>`` tag or a table cell, nor render as Markdown or HTML.
+GitHub rejects comments and issue bodies over 65,536 characters, so a large plan stops listing
+assets before ``max_chars`` and says how many it left out (the JSON plan always has everything).
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ _ENTITY = {ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+!|~@$&<>\"'"}
 # Bare URLs and www. names become links on GitHub; break them so names cannot plant links.
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(?<=www)(\.)")
 _MARKER = re.compile(r"^(\s*)([+~-]) ")
+# GitHub's limit on a comment or issue body is 65,536 characters; stay clear of it.
+DEFAULT_MAX_CHARS = 60_000
+_NOTE_ROOM = 400  # kept free for the "left out" note
 
 
-def render(plan: Plan, title: str = "reconciler plan") -> str:
-    """The whole plan as one Markdown document."""
+def render(plan: Plan, title: str = "reconciler plan", max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The whole plan as one Markdown document of at most about ``max_chars`` characters."""
     out: list[str] = [f"## {escape(title)}", ""]
     where = _where(plan)
     if where:
@@ -50,18 +55,48 @@ def render(plan: Plan, title: str = "reconciler plan") -> str:
     for warning in plan.warnings:
         out += [f"> [!WARNING]\n> {escape(warning)}", ""]
     listed = [a for a in plan.assets if a.action is not Action.NOOP]
-    if listed:
-        out += ["| asset | id | action | fields |", "|---|---|---|---|"]
-        for asset in listed:
-            fields = ", ".join(escape(c.dotted) for c in asset.changes) or "—"
-            out.append(
-                f"| {escape(asset.name or '')} | {_code(asset.asset_id)} "
-                f"| {_ACTION_LABEL[asset.action]} | {fields} |"
-            )
-        out.append("")
-        for asset in listed:
-            out += _details(asset)
-    return "\n".join(out).rstrip("\n") + "\n"
+    if not listed:
+        return _join(out)
+    budget = max_chars - size(out) - _NOTE_ROOM
+    rows, rows_left = fit([[_row(asset)] for asset in listed], budget)
+    table = ["| asset | id | action | fields |", "|---|---|---|---|", *rows, ""]
+    sections, sections_left = fit([_details(asset) for asset in listed], budget - size(table))
+    out += table + sections
+    if rows_left or sections_left:
+        out += [
+            f"> [!NOTE]\n> {max(rows_left, sections_left)} of {len(listed)} listed assets left out "
+            f"to keep this under {max_chars} characters; run `reconciler plan --format json` "
+            "for the full plan.",
+            "",
+        ]
+    return _join(out)
+
+
+def fit(blocks: list[list[str]], budget: int) -> tuple[list[str], int]:
+    """The leading blocks whose lines fit in ``budget`` characters, and how many did not."""
+    kept: list[str] = []
+    for index, block in enumerate(blocks):
+        if size(kept) + size(block) > budget:
+            return kept, len(blocks) - index
+        kept += block
+    return kept, 0
+
+
+def size(lines: list[str]) -> int:
+    """Characters of ``lines`` joined with newlines."""
+    return sum(len(line) + 1 for line in lines)
+
+
+def _join(lines: list[str]) -> str:
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _row(asset: AssetPlan) -> str:
+    fields = ", ".join(escape(c.dotted) for c in asset.changes) or "—"
+    return (
+        f"| {escape(asset.name or '')} | {_code(asset.asset_id)} "
+        f"| {_ACTION_LABEL[asset.action]} | {fields} |"
+    )
 
 
 def _details(asset: AssetPlan) -> list[str]:
