@@ -17,7 +17,6 @@ from typing import Any
 from reconciler.api.auth import Credentials, credentials_from_env
 from reconciler.api.client import MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
-from reconciler.cli.context import GlobalOptions
 from reconciler.engine import planfile
 from reconciler.engine.drift import DriftReport, project_drift
 from reconciler.engine.plan import Plan
@@ -26,6 +25,7 @@ from reconciler.engine.planner import DEFAULT_PARALLELISM, build_plan, desired_f
 from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.loader import LoadedManifest, load_manifests
+from reconciler.options import GlobalOptions
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from reconciler.api.config import (
     load_config,
     resolve_target,
 )
-from reconciler.cli.context import GlobalOptions
 from reconciler.errors import ConfigError
+from reconciler.options import GlobalOptions
 
 CONFIG = """\
 default_target: prod

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from reconciler.cli.context import GlobalOptions
 from reconciler.errors import ConfigError
+from reconciler.options import GlobalOptions
 
 log = logging.getLogger(__name__)
 

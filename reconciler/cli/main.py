@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from reconciler import __version__
-from reconciler.cli.context import GlobalOptions
 from reconciler.errors import ReconcilerError
 from reconciler.logs import configure_logging
+from reconciler.options import GlobalOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,32 @@
+"""The global options of a run (target selection, output, logging), independent of the CLI.
+
+The command line fills them in; the api and manager layers read them, so they live here rather
+than in ``reconciler.cli``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class GlobalOptions:
+    config: Path | None = None
+    target: str | None = None
+    endpoint: str | None = None
+    project_id: str | None = None
+    region: str | None = None
+    no_color: bool = False
+    verbose: int = 0
+    log_format: str = "text"
+
+    def color(self, stream: object = None) -> bool:
+        """Colour only on a terminal, and never with --no-color or NO_COLOR set."""
+        if self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        target = stream if stream is not None else sys.stdout
+        isatty = getattr(target, "isatty", None)
+        return bool(isatty and isatty())
