@@ -108,13 +108,28 @@ def authorization(
     body: bytes,
 ) -> str:
     """The ``Authorization`` header value for a request whose headers already hold X-Sdk-Date."""
-    date = next((v for k, v in headers.items() if k.lower() == DATE_HEADER.lower()), None)
-    if date is None:
+    if _date(headers) is None:
         raise ValueError(f"{DATE_HEADER} header is required to sign a request")
     names = signed_header_names(headers)
-    canonical = canonical_request(method, path, query, headers, names, body)
-    sig = signature(secret_key, string_to_sign(canonical, date))
+    sig = _sign(secret_key, method, path, query, headers, names, body)
     return f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(names)}, Signature={sig}"
+
+
+def _date(headers: Mapping[str, str]) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == DATE_HEADER.lower()), None)
+
+
+def _sign(
+    secret_key: str,
+    method: str,
+    path: str,
+    query: Iterable[tuple[str, str]],
+    headers: Mapping[str, str],
+    signed_headers: list[str],
+    body: bytes,
+) -> str:
+    canonical = canonical_request(method, path, query, headers, signed_headers, body)
+    return signature(secret_key, string_to_sign(canonical, _date(headers) or ""))
 
 
 def parse_authorization(value: str) -> tuple[str, list[str], str]:
@@ -148,7 +163,5 @@ def verify(
     claimed: str,
 ) -> bool:
     """Whether ``claimed`` is the signature of the request under ``secret_key``."""
-    date = next((v for k, v in headers.items() if k.lower() == DATE_HEADER.lower()), "")
-    canonical = canonical_request(method, path, query, headers, signed_headers, body)
-    expected = signature(secret_key, string_to_sign(canonical, date))
+    expected = _sign(secret_key, method, path, query, headers, signed_headers, body)
     return hmac.compare_digest(expected, claimed)
