@@ -18,3 +18,17 @@ class ReconcilerError(Exception):
 
 class ConfigError(ReconcilerError):
     """Configuration or credentials are missing or malformed."""
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The error to report for ``exc``: itself, or for an exception group (concurrent requests
+    fail as one) its first project error, else its first leaf, depth first."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, BaseExceptionGroup):
+            pending[:0] = list(current.exceptions)
+        else:
+            leaves.append(current)
+    return next((e for e in leaves if isinstance(e, ReconcilerError)), leaves[0] if leaves else exc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from reconciler.api import models
 from reconciler.engine import normalize, policy
+from reconciler.fieldpath import FieldPath, format_path
 from reconciler.manifest import writer
 from reconciler.manifest.schema import AssetSpec
 
@@ -110,7 +111,8 @@ def validated(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             for error in exc.errors():
                 loc = error.get("loc") or ()
                 if loc and isinstance(loc[0], str) and loc[0] in spec:
-                    bad.setdefault(loc[0], f"{_dotted(loc)}: {error.get('msg', 'invalid')}")
+                    message = error.get("msg", "invalid")
+                    bad.setdefault(loc[0], f"{format_path(tuple(loc))}: {message}")
             if not bad:
                 problems.append(str(exc).splitlines()[0])
                 return {}, problems
@@ -120,10 +122,6 @@ def validated(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             continue
         break
     return spec, problems
-
-
-def _dotted(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc)
 
 
 def slugify(text: str | None, max_length: int = 48) -> str:
@@ -145,33 +143,23 @@ def file_name(raw: Mapping[str, Any]) -> str:
     return f"{stem}-{short}.yaml"
 
 
-def spec_equal(path: writer.FieldPath, old: Any, new: Any) -> bool:
+def spec_equal(path: FieldPath, old: Any, new: Any) -> bool:
     """Same to the service: set-like lists in any order, 1 == 1.0, instants, and so on."""
     return bool(normalize.canon(path, old) == normalize.canon(path, new))
 
 
-def set_like(path: writer.FieldPath) -> bool:
+def set_like(path: FieldPath) -> bool:
     return policy.pattern(path) in policy.SET_LIKE
 
 
 @dataclass
 class ImportResult:
+    """The manifest files an import created, updated or left alone, and its warnings."""
+
     created: list[Path] = field(default_factory=list)
     updated: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        out = [f"created  {p}" for p in self.created]
-        out += [f"updated  {p}" for p in self.updated]
-        out += [f"in sync  {p}" for p in self.unchanged]
-        return out
-
-    def summary(self) -> str:
-        return (
-            f"Import: {len(self.created)} created, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} already in sync."
-        )
 
 
 def write_imports(

@@ -13,16 +13,10 @@ from typing import Any
 import pytest
 
 from reconciler.api.errors import ApiError, ServiceUnreachable
-from reconciler.engine.apply import (
-    ApplyResult,
-    AssetResult,
-    Outcome,
-    apply_plan,
-    find_stale,
-    stale_message,
-    verify,
-)
+from reconciler.engine.apply import ApplyResult, AssetResult, Outcome, verify
 from reconciler.engine.plan import Action, AssetPlan, Plan
+from reconciler.live.apply import apply_plan, find_stale
+from reconciler.render.apply_text import result_line, stale_line, stale_message, summary
 
 
 @dataclass
@@ -113,8 +107,8 @@ async def test_sends_each_planned_body_once_and_nothing_for_noop_or_error_rows()
         Outcome.NOT_APPLIED,
     ]
     assert result.exit_code == 1  # error and blocked rows fail the run after the rest applied
-    assert result.summary() == "Apply failed: 1 changed, 0 failed, 2 not applied (see the plan)."
-    assert "blocked" in result.results[2].line() and "BLOCK" in result.results[2].line()
+    assert summary(result) == "Apply failed: 1 changed, 0 failed, 2 not applied (see the plan)."
+    assert "blocked" in result_line(result.results[2]) and "BLOCK" in result_line(result.results[2])
 
 
 async def test_partial_failure_keeps_going_and_reports_code_message_request_id() -> None:
@@ -126,20 +120,20 @@ async def test_partial_failure_keeps_going_and_reports_code_message_request_id()
     result = await apply_plan(plan, service, parallelism=2, on_result=seen.append)
     assert len(service.sent) == 5 and len(seen) == 5
     assert (result.changed, result.failed, result.exit_code) == (3, 2, 1)
-    assert result.summary() == "Apply failed: 3 changed, 2 failed."
-    line = result.results[2].line()
+    assert summary(result) == "Apply failed: 3 changed, 2 failed."
+    line = result_line(result.results[2])
     assert line.startswith("a2: FAILED 400 MSS.10000003 Parameter validation abnormal")
     assert "(request id req-9)" in line
-    assert "is it running?" in result.results[4].line()
+    assert "is it running?" in result_line(result.results[4])
 
 
 async def test_all_good_summary_and_exit_zero() -> None:
     service = FakeService({"a": {}, "b": {}})
     plan = Plan([row("a", {"tags": ["X"]}), row("b", {"tags": []})], project_id="p")
     result = await apply_plan(plan, service)
-    assert result.summary() == "Apply complete! 2 changed, 0 failed."
+    assert summary(result) == "Apply complete! 2 changed, 0 failed."
     assert result.exit_code == 0
-    assert result.results[0].line() == "a: updated (n-a)"
+    assert result_line(result.results[0]) == "a: updated (n-a)"
 
 
 async def test_parallelism_bounds_requests_in_flight() -> None:
@@ -169,7 +163,7 @@ async def test_cancel_lets_in_flight_finish_and_starts_nothing_new() -> None:
     assert len(service.sent) == 2
     assert result.interrupted and result.exit_code == 130
     assert (result.changed, result.not_started) == (2, 8)
-    assert result.summary() == "Apply interrupted: 2 changed, 0 failed, 8 not started."
+    assert summary(result) == "Apply interrupted: 2 changed, 0 failed, 8 not started."
 
 
 async def test_write_only_fingerprint_recorded_only_after_a_successful_put() -> None:
@@ -197,8 +191,8 @@ async def test_ignored_field_is_reported_not_converged_and_fails_the_run() -> No
     res = result.results[0]
     assert res.outcome is Outcome.NOT_CONVERGED
     assert res.mismatches == ("asset_order = 7 (service has 1)",)
-    assert "NOT CONVERGED" in res.line() and "asset_order" in res.line()
-    assert result.exit_code == 1 and result.summary() == "Apply failed: 0 changed, 1 failed."
+    assert "NOT CONVERGED" in result_line(res) and "asset_order" in result_line(res)
+    assert result.exit_code == 1 and summary(result) == "Apply failed: 0 changed, 1 failed."
 
 
 async def test_parallelism_below_one_is_a_clear_error() -> None:
@@ -209,7 +203,7 @@ async def test_parallelism_below_one_is_a_clear_error() -> None:
 
 
 def test_empty_result_is_complete() -> None:
-    assert ApplyResult().summary() == "Apply complete! 0 changed, 0 failed."
+    assert summary(ApplyResult()) == "Apply complete! 0 changed, 0 failed."
 
 
 # --- verify: the response shows every planned field ------------------------------------------
@@ -302,9 +296,9 @@ async def test_find_stale_lists_changed_and_vanished_assets_only() -> None:
     service.assets["c"]["x"] = 30
     del service.assets["gone"]
     stale = await find_stale(plan, service, _fp)
-    assert [(s.asset_id, s.reason) for s in stale] == [
-        ("c", "changed since the plan was made"),
-        ("gone", "no longer exists"),
+    assert [stale_line(s) for s in stale] == [
+        "c (n-c): changed since the plan was made",
+        "gone (n-gone): no longer exists",
     ]
     message = stale_message(stale)
     assert "2 asset(s) changed" in message and "nothing was sent" in message

@@ -15,12 +15,14 @@ import pytest
 
 from reconciler.api.client import RetryPolicy
 from reconciler.emulator.testing import RunningEmulator, run_emulator
-from reconciler.engine.apply import Outcome, apply_plan, find_stale
+from reconciler.engine.apply import Outcome
 from reconciler.engine.diff import Desired
 from reconciler.engine.fingerprint import live_fingerprint
 from reconciler.engine.plan import Action, Plan
-from reconciler.engine.planner import build_plan
 from reconciler.engine.state import WriteOnlyState
+from reconciler.live.apply import apply_plan, find_stale
+from reconciler.live.plan import build_plan
+from reconciler.render.apply_text import result_line, summary
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +96,7 @@ async def test_one_put_per_changed_asset_with_the_planned_body_then_nothing(
     async with emu.client(retry=FAST_RETRY) as client:
         result = await apply_plan(plan, client, parallelism=2)
     assert result.exit_code == 0 and result.changed == 3
-    assert result.summary() == "Apply complete! 3 changed, 0 failed."
+    assert summary(result) == "Apply complete! 3 changed, 0 failed."
     sent = put_log(emu)
     assert sorted(a for a, _ in sent) == sorted(planned)
     assert all(body == planned[a] for a, body in sent)
@@ -135,7 +137,7 @@ async def test_converges_under_injected_failures_and_sends_only_planned_puts(
         assert puts and all(body == planned[a] for a, body in puts)
         failures = [e for e in emu.requests() if e["method"] == "PUT" and e["status"] != 200]
         assert failures, "the fault injection should have hit some PUTs"
-        assert result.changed == 15, [r.line() for r in result.results if not r.ok]
+        assert result.changed == 15, [result_line(r) for r in result.results if not r.ok]
 
         emu.set_faults(fail_rate=0.0, drop_rate=0.0)
         after = await plan_for(emu, specs)
@@ -191,6 +193,6 @@ async def test_rejected_put_is_reported_with_code_and_request_id(emu: RunningEmu
     bad, good = result.results
     assert good.outcome is Outcome.UPDATED
     assert bad.outcome is Outcome.FAILED and bad.status == 400 and bad.error_code
-    assert bad.request_id and f"(request id {bad.request_id})" in bad.line()
-    assert result.summary() == "Apply failed: 1 changed, 1 failed."
-    json.dumps([r.line() for r in result.results])  # lines are plain text
+    assert bad.request_id and f"(request id {bad.request_id})" in result_line(bad)
+    assert summary(result) == "Apply failed: 1 changed, 1 failed."
+    json.dumps([result_line(r) for r in result.results])  # lines are plain text

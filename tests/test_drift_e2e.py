@@ -239,3 +239,9 @@ def test_markdown_report_to_a_file(run: Run, emu: RunningEmulator) -> None:
     assert "<b>Edited</b>" not in body
     assert "Unmanaged A" in body
     assert "drift.md" in result.output  # the note on stderr (mixed into output by CliRunner)
+
+
+def test_out_is_the_same_option_as_output(run: Run) -> None:
+    result = run("drift", "--format", "json", "--out", "drift.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(Path("drift.json").read_text())["summary"]

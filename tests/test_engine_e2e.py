@@ -17,8 +17,8 @@ from reconciler.emulator.store import generate_assets
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.diff import Desired
 from reconciler.engine.plan import Plan
-from reconciler.engine.planner import build_plan
 from reconciler.engine.state import WriteOnlyState
+from reconciler.live.plan import build_plan
 
 pytestmark = pytest.mark.e2e
 

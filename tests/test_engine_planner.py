@@ -12,8 +12,10 @@ from reconciler.api.errors import CredentialsRejected, ServiceError, ServiceUnre
 from reconciler.engine.diff import Desired
 from reconciler.engine.fingerprint import write_only_fingerprint
 from reconciler.engine.plan import Action
-from reconciler.engine.planner import CHUNK, build_plan, desired_from_loaded
+from reconciler.engine.planner import desired_from_loaded
 from reconciler.engine.state import WriteOnlyState
+from reconciler.live.fetch import CHUNK
+from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import load_manifests
 
 
@@ -91,14 +93,6 @@ async def test_rejected_credentials_fail_the_run_even_inside_a_task_group() -> N
     items = [Desired("a0", {}), Desired("a1", {}, app_user_id="u")]
     with pytest.raises(CredentialsRejected):
         await plan(items, service)
-
-
-async def test_threshold_warning_is_attached_to_the_plan() -> None:
-    service = Service({f"a{i}": live(i) for i in range(20)})
-    items = [Desired(f"a{i}", {"asset_name": "new" if i < 7 else f"n{i}"}) for i in range(20)]
-    result = await plan(items, service)
-    assert len(result.warnings) == 1
-    assert "7 of 20" in result.warnings[0]
 
 
 async def test_records_come_from_the_state_store(tmp_path: Path) -> None:

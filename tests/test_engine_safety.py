@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.engine.plan import Action, AssetPlan, Plan
-from reconciler.engine.safety import threshold_message
+from reconciler.render.apply_text import threshold_message
 
 
 def plan_of(changing: int, total: int) -> Plan:

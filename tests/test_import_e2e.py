@@ -13,7 +13,8 @@ from reconciler.cli.main import cli
 from reconciler.emulator.store import generate_assets
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.plan import Action
-from reconciler.engine.planner import build_plan, desired_from_loaded
+from reconciler.engine.planner import desired_from_loaded
+from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import load_manifests
 
 pytestmark = pytest.mark.e2e

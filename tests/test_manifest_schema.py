@@ -8,9 +8,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from reconciler.api import enums
+from reconciler.api.fields import READ_ONLY_FIELDS
 from reconciler.api.models import AssetExtraMeta, UpdateDigitalAssetRequestBody
 from reconciler.manifest.schema import (
-    READ_ONLY_FIELDS,
     AssetSpec,
     Manifest,
     ManifestAssetExtraMeta,

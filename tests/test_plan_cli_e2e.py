@@ -163,7 +163,7 @@ def test_out_writes_a_plan_file_that_round_trips(live: RunningEmulator, tmp_path
     assert saved.plan == Plan.from_json(json.loads(result.stdout))
     assert saved.context.endpoint == live.base_url
     assert saved.context.project_id == live.project_id
-    assert saved.manifest_digest(VOICE) and saved.manifest_digest(AVATAR)
+    assert {a.asset_id for a in saved.plan.assets} == {VOICE, AVATAR}
     content = out.read_text()
     assert live.sk not in content and live.ak not in content
 
@@ -208,3 +208,13 @@ def test_invalid_manifest_exits_1_without_traceback(live: RunningEmulator, tmp_p
     assert "asset_nmae" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_output_is_accepted_as_another_spelling_of_out(
+    live: RunningEmulator, tmp_path: Path
+) -> None:
+    _write(tmp_path, _in_sync())
+    out = tmp_path / "plan.json"
+    result = _run(live, tmp_path, "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert read_plan(out).plan.summary.unchanged == 1

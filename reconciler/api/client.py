@@ -38,7 +38,7 @@ from reconciler.api.errors import (
 from reconciler.api.models import DigitalAssetInfo
 from reconciler.api.pacing import Pacer
 from reconciler.api.signing import canonical_query
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ConfigError, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +158,6 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 def _raw_path(response: httpx.Response) -> str:
     return response.url.raw_path.decode("ascii").partition("?")[0]
-
-
-def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error to report from a failed batch: the first expected one, else the first one."""
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        current = pending.pop(0)
-        if isinstance(current, BaseExceptionGroup):
-            pending[:0] = list(current.exceptions)
-        else:
-            leaves.append(current)
-    return next((e for e in leaves if isinstance(e, ReconcilerError)), leaves[0])
 
 
 class MetaStudioClient:
@@ -336,7 +323,7 @@ class MetaStudioClient:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(bounded(c)) for c in coros]
         except BaseExceptionGroup as failures:
-            raise _first_failure(failures) from None
+            raise unwrap(failures) from None
         return [t.result() for t in tasks]
 
     async def _request(

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.constants import ASSET_NOT_FOUND
 from reconciler.errors import ReconcilerError
 from reconciler.logs import redact
 
-ASSET_NOT_FOUND = "MSS.10001001"
 THROTTLED = "APIG.0308"
 
 

@@ -328,5 +328,3 @@ RESPONSE_ONLY_FIELDS = frozenset(
         "files",
     }
 )
-# Request fields that never come back in a response (design.md 3.3).
-WRITE_ONLY_FIELDS = frozenset({"review_config", "shared_config"})

@@ -13,29 +13,19 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import GlobalOptions, pass_options
-from reconciler.cli.options import format_option, parallelism_option
-from reconciler.engine.drift import DriftReport
-from reconciler.manager import DEFAULT_PATHS, make_drift
-from reconciler.manifest.writer import write_atomic
-from reconciler.render import drift_json, drift_markdown, drift_text
-
-
-def render(report: DriftReport, fmt: str, color: bool) -> str:
-    if fmt == "json":
-        return drift_json.render(report)
-    if fmt == "markdown":
-        return drift_markdown.render(report)
-    return drift_text.render(report, color=color)
+from reconciler.cli.options import format_option, out_option, parallelism_option
+from reconciler.constants import DEFAULT_PATHS
+from reconciler.errors import ReconcilerError
+from reconciler.files import write_atomic
+from reconciler.manager import make_drift
+from reconciler.render.drift_text import summary_line
+from reconciler.render.registry import RenderOptions, render
 
 
 @click.command()
 @click.argument("paths", nargs=-1)
 @format_option("Report format.")
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report to this file instead of stdout.",
-)
+@out_option("Write the report to this file instead of stdout.")
 @click.option(
     "--include-unmanaged",
     is_flag=True,
@@ -47,7 +37,7 @@ def drift(
     options: GlobalOptions,
     paths: tuple[str, ...],
     fmt: str,
-    output: Path | None,
+    out: Path | None,
     include_unmanaged: bool,
     parallelism: int,
 ) -> None:
@@ -63,11 +53,14 @@ def drift(
             parallelism=parallelism,
         )
     )
-    if output is not None:
-        write_atomic(output, render(report, fmt, color=False))
-        click.echo(drift_text.summary_line(report), err=True)
-        click.echo(f"Wrote the drift report to {output}.", err=True)
+    if out is not None:
+        try:
+            write_atomic(out, render("drift", fmt, report))
+        except OSError as exc:
+            raise ReconcilerError(f"{out}: cannot write: {exc.strerror or exc}") from exc
+        click.echo(summary_line(report), err=True)
+        click.echo(f"Wrote the drift report to {out}.", err=True)
     else:
-        click.echo(render(report, fmt, options.color()), nl=False)
+        click.echo(render("drift", fmt, report, RenderOptions(color=options.color())), nl=False)
     if report.exit_code:
         sys.exit(report.exit_code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -10,9 +9,10 @@ import click
 
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import parallelism_option
+from reconciler.constants import DEFAULT_PATHS
 from reconciler.errors import ReconcilerError
-from reconciler.importer import ImportResult, write_imports
-from reconciler.manager import read_live
+from reconciler.manager import import_assets
+from reconciler.render import import_text
 
 
 class ImportUsageError(ReconcilerError):
@@ -26,7 +26,7 @@ class ImportUsageError(ReconcilerError):
     "--dir",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("manifests"),
+    default=Path(DEFAULT_PATHS[0]),
     show_default=True,
     help="Where manifests live; existing ones (found by asset_id) are updated in place.",
 )
@@ -46,19 +46,13 @@ def import_(
     """
     if bool(asset_ids) == import_all:
         raise ImportUsageError("give asset ids to import, or --all (not both)")
-    assets, missing, target_name = asyncio.run(
-        read_live(options, asset_ids, parallelism=parallelism)
-    )
-    # Record the target only when one was chosen explicitly: a manifest without it follows the
-    # default target, which is what a single-target setup wants.
-    target = target_name if options.target else None
-    result: ImportResult = write_imports(assets, directory, target=target)
-    for line in result.lines():
+    run = import_assets(options, asset_ids, directory, parallelism=parallelism)
+    for line in import_text.file_lines(run.result):
         click.echo(line)
-    for warning in result.warnings:
+    for warning in run.result.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    for asset_id in missing:
-        click.echo(f"Error: asset {asset_id} does not exist (MSS.10001001)", err=True)
-    click.echo(result.summary())
-    if missing:
+    for asset_id in run.missing:
+        click.echo(import_text.missing_line(asset_id), err=True)
+    click.echo(import_text.summary(run.result))
+    if run.missing:
         sys.exit(1)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from reconciler.engine.planner import DEFAULT_PARALLELISM
+from reconciler.constants import READ_PARALLELISM
+from reconciler.render.registry import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,19 +20,43 @@ def format_option(help_text: str) -> Callable[[F], F]:
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(["text", "markdown", "json"]),
+        type=click.Choice(FORMATS),
         default="text",
         show_default=True,
         help=help_text,
     )
 
 
-def parallelism_option(help_text: str = "Concurrent list requests.") -> Callable[[F], F]:
+def parallelism_option(
+    help_text: str = "Concurrent list requests.",
+    default: int = READ_PARALLELISM,
+    maximum: int | None = None,
+) -> Callable[[F], F]:
     """``--parallelism N``: requests in flight at once (the client's pacing still applies)."""
     return click.option(
         "--parallelism",
-        type=click.IntRange(min=1),
-        default=DEFAULT_PARALLELISM,
+        type=click.IntRange(min=1, max=maximum),
+        default=default,
         show_default=True,
         help=help_text,
     )
+
+
+def out_option(help_text: str) -> Callable[[F], F]:
+    """``--out FILE`` (also spelled ``--output``), passed as ``out``: where to write a file."""
+    return click.option(
+        "--out",
+        "--output",
+        "out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+def progress_to_stderr() -> Callable[[str], None] | None:
+    """Progress messages on stderr, when it is a terminal (never in pipelines' logs)."""
+    return _progress if sys.stderr.isatty() else None
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)

@@ -1,7 +1,7 @@
 """``reconciler plan``: load manifests, read live assets, and show (or save) what apply would do.
 
 The plan body goes to stdout in the chosen format; logs, warnings and progress go to stderr, so
-``reconciler plan --format json > plan.json`` stays machine-readable. The work is
+``reconciler plan --format json > plan.json`` stays machine-readable. The run is
 :func:`reconciler.manager.make_plan`, which ``apply`` shares.
 """
 
@@ -16,12 +16,16 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import GlobalOptions, pass_options
-from reconciler.cli.options import format_option, parallelism_option
-from reconciler.engine import planfile
+from reconciler.cli.options import (
+    format_option,
+    out_option,
+    parallelism_option,
+    progress_to_stderr,
+)
+from reconciler.constants import DEFAULT_PATHS
 from reconciler.engine.plan import Action, Plan
-from reconciler.manager import DEFAULT_PATHS, Filters, make_plan
-from reconciler.render import json as json_render
-from reconciler.render import markdown, text
+from reconciler.manager import Filters, make_plan
+from reconciler.render.registry import RenderOptions, render
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +43,6 @@ def parse_selectors(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def render(plan: Plan, fmt: str, color: bool) -> str:
-    """The plan in the format asked for."""
-    if fmt == "json":
-        return json_render.render(plan)
-    if fmt == "markdown":
-        return markdown.render(plan)
-    return text.render(plan, color=color)
-
-
 def exit_code(plan: Plan, detailed: bool) -> int:
     """1 when any asset cannot be planned; else 0, or 2 for changes with --detailed-exitcode."""
     if plan.summary.errors:
@@ -57,18 +52,10 @@ def exit_code(plan: Plan, detailed: bool) -> int:
     return 0
 
 
-def _progress(message: str) -> None:
-    click.echo(message, err=True)
-
-
 @click.command()
 @click.argument("paths", nargs=-1)
 @format_option("Output format on stdout.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also save the plan to this file, for `reconciler apply PLANFILE`.",
-)
+@out_option("Also save the plan to this file, for `reconciler apply PLANFILE`.")
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -96,22 +83,21 @@ def plan(
 ) -> None:
     """Show what apply would change (PATHS default to ./manifests)."""
     filters = Filters(asset_ids=tuple(asset_ids), selectors=parse_selectors(selectors))
-    progress = _progress if sys.stderr.isatty() else None
-    result, context = asyncio.run(
+    result, _context = asyncio.run(
         make_plan(
             options,
             paths or DEFAULT_PATHS,
             filters,
             parallelism=parallelism,
-            progress=progress,
+            progress=progress_to_stderr(),
+            out=out,
         )
     )
-    click.echo(render(result, fmt, options.color()), nl=False)
+    click.echo(render("plan", fmt, result, RenderOptions(color=options.color())), nl=False)
     if fmt == "json":
         for warning in result.warnings:
             log.warning("%s", warning)
     if out is not None:
-        planfile.write_plan(out, result, context)
         click.echo(f"Saved the plan to {out}; apply it with: reconciler apply {out}", err=True)
     errors = result.by_action(Action.ERROR)
     if errors:

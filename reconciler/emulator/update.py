@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.api.enums import EXTRA_META_FOR_TYPE, NON_UPDATABLE_STATES
-from reconciler.api.models import WRITE_ONLY_FIELDS, UpdateDigitalAssetRequestBody
+from reconciler.api.fields import WRITE_ONLY_FIELDS
+from reconciler.api.models import UpdateDigitalAssetRequestBody
 from reconciler.emulator.errors import ApiError, validation
 from reconciler.emulator.times import next_update_time
 

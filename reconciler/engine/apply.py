@@ -1,64 +1,27 @@
-"""Apply a Plan: one PUT per changed asset, bounded concurrency, verified, interruptible.
+"""What applying a plan means, as data and pure checks: outcomes, verification, staleness.
 
-The core is :func:`apply_plan`, a function over a :class:`~reconciler.engine.plan.Plan`, a client
-and the write-only state store that returns an :class:`ApplyResult`; the CLI only prints it.
-Only the exact ``AssetPlan.body`` of rows whose action is UPDATE is ever sent: nothing is
-recomputed here, so what the user approved is what reaches the service.
+The requests themselves are sent by :mod:`reconciler.live.apply`; this module holds what it
+returns (:class:`ApplyResult`, one :class:`AssetResult` per asset, in plan order) and the
+decisions that need no I/O: which rows are not applied, whether an updated asset shows every
+field that was sent (:func:`verify`), and which assets of a saved plan moved since it was made
+(:func:`stale_assets`).  Wording for users lives in :mod:`reconciler.render.apply_text`.
 
 After each PUT the response (the updated asset) is compared with the body that was sent; a field
 the service did not take is reported as *not converged* and counts as a failure, because a
 silently ignored field would otherwise show up as the same change on every future plan.
-
-Saved plans are checked for staleness with :func:`find_stale`: one bulk fetch of the plan's
-assets, comparing each live fingerprint with the one recorded when the plan was made.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
-import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from reconciler.api.models import WRITE_ONLY_FIELDS
+from reconciler.api.fields import WRITE_ONLY_FIELDS
 from reconciler.engine.plan import Action, AssetPlan, Plan
-from reconciler.errors import ReconcilerError
-
-log = logging.getLogger(__name__)
-
-DEFAULT_PARALLELISM = 10
-
-
-class UpdatedAsset(Protocol):
-    """What the client returns for a PUT: the asset as the service now has it."""
-
-    @property
-    def raw(self) -> dict[str, Any]: ...
-
-    @property
-    def request_id(self) -> str | None: ...
-
-
-class ApplyClient(Protocol):
-    """The part of ``reconciler.api.client.MetaStudioClient`` that apply uses."""
-
-    async def update(
-        self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
-    ) -> Any: ...
-
-    async def fetch(
-        self, asset_ids: Sequence[str], app_user_ids: Mapping[str, str | None] | None = None
-    ) -> Mapping[str, Any]: ...
-
-
-class WriteOnlyRecorder(Protocol):
-    """The part of ``reconciler.engine.state.WriteOnlyState`` that apply uses."""
-
-    def record(self, project_id: str, asset_id: str, fingerprint: str) -> Any: ...
 
 
 class Outcome(enum.StrEnum):
@@ -82,29 +45,12 @@ class AssetResult:
     request_id: str | None = None
     mismatches: tuple[str, ...] = ()  # for NOT_CONVERGED: one line per field
     reason: str | None = None  # for NOT_APPLIED: the plan's error text
+    blocked: bool = False  # for NOT_APPLIED: a blocked row rather than an error row
+    live_state: str | None = None  # for a blocked row: the asset state that blocks it
 
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.UPDATED
-
-    def line(self) -> str:
-        """One stdout line, e.g. ``93769b5a-...: updated (Sara Model)``."""
-        name = f" ({self.name})" if self.name else ""
-        if self.outcome is Outcome.UPDATED:
-            return f"{self.asset_id}: updated{name}"
-        if self.outcome is Outcome.FAILED:
-            parts = [str(self.status) if self.status is not None else None]
-            parts += [self.error_code, self.error_msg]
-            detail = " ".join(p for p in parts if p) or "unknown error"
-            rid = f" (request id {self.request_id})" if self.request_id else ""
-            return f"{self.asset_id}: FAILED {detail}{rid}{name}"
-        if self.outcome is Outcome.NOT_CONVERGED:
-            rid = f" (request id {self.request_id})" if self.request_id else ""
-            fields = "; ".join(self.mismatches)
-            return f"{self.asset_id}: NOT CONVERGED{name}: the service did not take {fields}{rid}"
-        if self.outcome is Outcome.NOT_APPLIED:
-            return f"{self.asset_id}: not applied{name}: {self.reason or 'plan error'}"
-        return f"{self.asset_id}: not started{name}"
 
 
 @dataclass
@@ -140,127 +86,34 @@ class ApplyResult:
             return 130
         return 1 if self.failed or self.not_applied else 0
 
-    def summary(self) -> str:
-        """The closing line, in Terraform's words."""
-        counts = f"{self.changed} changed, {self.failed} failed"
-        extra = ""
-        if self.not_applied:
-            extra += f", {self.not_applied} not applied (see the plan)"
-        if self.not_started:
-            extra += f", {self.not_started} not started"
-        if self.interrupted:
-            return f"Apply interrupted: {counts}{extra}."
-        if self.exit_code == 0:
-            return f"Apply complete! {counts}{extra}."
-        return f"Apply failed: {counts}{extra}."
+
+def to_send(plan: Plan) -> list[AssetPlan]:
+    """The rows whose exact ``body`` apply sends: UPDATE rows, nothing recomputed."""
+    return [row for row in plan.assets if row.action is Action.UPDATE and row.body is not None]
 
 
-ResultCallback = Callable[[AssetResult], None]
+def not_applied(row: AssetPlan) -> AssetResult:
+    """The result of an error or blocked row: nothing is sent for it."""
+    return AssetResult(
+        row.asset_id,
+        row.name,
+        Outcome.NOT_APPLIED,
+        error_code=row.error_code,
+        reason="; ".join(row.errors) or None,
+        blocked=row.action is Action.BLOCKED,
+        live_state=row.live_state,
+    )
 
 
-async def apply_plan(
-    plan: Plan,
-    client: ApplyClient,
-    *,
-    state: WriteOnlyRecorder | None = None,
-    parallelism: int = DEFAULT_PARALLELISM,
-    cancel: asyncio.Event | None = None,
-    on_result: ResultCallback | None = None,
-) -> ApplyResult:
-    """Send each UPDATE row's body once, at most ``parallelism`` at a time.
-
-    Failures are per asset: the rest go on. When ``cancel`` is set nothing new starts, the
-    requests in flight finish, and the remaining rows are reported as not started. ``on_result``
-    is called as each asset finishes (for live output).
-    """
-    if parallelism < 1:
-        raise ReconcilerError("--parallelism must be at least 1")
-    cancel = cancel or asyncio.Event()
-    report = on_result or (lambda _result: None)
-    results: dict[str, AssetResult] = {}
-
-    for row in plan.assets:
-        if row.action in (Action.ERROR, Action.BLOCKED):
-            results[row.asset_id] = _not_applied(row)
-            report(results[row.asset_id])
-
-    todo = [row for row in plan.assets if row.action is Action.UPDATE and row.body is not None]
-    queue: asyncio.Queue[AssetPlan] = asyncio.Queue()
-    for row in todo:
-        queue.put_nowait(row)
-
-    async def worker() -> None:
-        while not cancel.is_set():
-            try:
-                row = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            result = await _apply_one(row, client, state, plan.project_id)
-            results[row.asset_id] = result
-            report(result)
-
-    workers = [asyncio.create_task(worker()) for _ in range(min(parallelism, len(todo)))]
-    if workers:
-        await asyncio.gather(*workers)
-
+def in_plan_order(plan: Plan, results: Mapping[str, AssetResult], interrupted: bool) -> ApplyResult:
+    """Results in plan order; UPDATE rows that never ran are reported as not started."""
     ordered: list[AssetResult] = []
     for row in plan.assets:
         if row.asset_id in results:
             ordered.append(results[row.asset_id])
         elif row.action is Action.UPDATE:
             ordered.append(AssetResult(row.asset_id, row.name, Outcome.NOT_STARTED))
-    return ApplyResult(ordered, interrupted=cancel.is_set())
-
-
-def _not_applied(row: AssetPlan) -> AssetResult:
-    reason = "; ".join(row.errors) or (
-        f"asset state {row.live_state} cannot be updated"
-        if row.action is Action.BLOCKED
-        else "could not be planned"
-    )
-    if row.action is Action.BLOCKED and not reason.startswith("blocked"):
-        reason = f"blocked: {reason}"
-    return AssetResult(
-        row.asset_id, row.name, Outcome.NOT_APPLIED, error_code=row.error_code, reason=reason
-    )
-
-
-async def _apply_one(
-    row: AssetPlan, client: ApplyClient, state: WriteOnlyRecorder | None, project_id: str | None
-) -> AssetResult:
-    body = row.body or {}
-    try:
-        updated = await client.update(row.asset_id, body, app_user_id=row.app_user_id)
-    except ReconcilerError as exc:
-        return AssetResult(
-            row.asset_id,
-            row.name,
-            Outcome.FAILED,
-            status=getattr(exc, "status", None),
-            error_code=getattr(exc, "error_code", None),
-            error_msg=getattr(exc, "error_msg", None) or str(exc),
-            request_id=getattr(exc, "request_id", None),
-        )
-    request_id: str | None = getattr(updated, "request_id", None)
-    # The service accepted the write-only values: remember them even if another field did not
-    # converge, so the next plan does not re-send them needlessly.
-    if state is not None and row.write_only_fingerprint and project_id:
-        try:
-            state.record(project_id, row.asset_id, row.write_only_fingerprint)
-        except ReconcilerError as exc:  # the PUT did happen: report, don't lose the result
-            log.warning("asset %s updated, but its write-only record failed: %s", row.asset_id, exc)
-    raw: dict[str, Any] = getattr(updated, "raw", None) or {}
-    mismatches = verify(body, raw)
-    if mismatches:
-        log.warning("asset %s did not converge: %s", row.asset_id, "; ".join(mismatches))
-        return AssetResult(
-            row.asset_id,
-            row.name,
-            Outcome.NOT_CONVERGED,
-            request_id=request_id,
-            mismatches=tuple(mismatches),
-        )
-    return AssetResult(row.asset_id, row.name, Outcome.UPDATED, request_id=request_id)
+    return ApplyResult(ordered, interrupted=interrupted)
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -374,15 +227,11 @@ def _show(value: Any) -> str:
 
 @dataclass(frozen=True)
 class StaleAsset:
-    """An asset whose live state changed since the plan was made."""
+    """An asset whose live state changed since the plan was made (or that is gone)."""
 
     asset_id: str
     name: str | None
-    reason: str
-
-    def line(self) -> str:
-        name = f" ({self.name})" if self.name else ""
-        return f"{self.asset_id}{name}: {self.reason}"
+    gone: bool = False
 
 
 def checked_rows(plan: Plan) -> list[AssetPlan]:
@@ -393,52 +242,17 @@ def checked_rows(plan: Plan) -> list[AssetPlan]:
     return [a for a in plan.assets if a.action in (Action.UPDATE, Action.NOOP, Action.BLOCKED)]
 
 
-async def find_stale(
-    plan: Plan,
-    client: ApplyClient,
+def stale_assets(
+    rows: list[AssetPlan],
+    live: Mapping[str, Mapping[str, Any]],
     fingerprint: Callable[[Mapping[str, Any]], str],
 ) -> list[StaleAsset]:
-    """Re-read the plan's assets in one bulk fetch; those whose fingerprint moved are stale."""
-    rows = checked_rows(plan)
-    if not rows:
-        return []
-    try:
-        live = await client.fetch(
-            [r.asset_id for r in rows], {r.asset_id: r.app_user_id for r in rows}
-        )
-    except BaseExceptionGroup as group:  # concurrent page reads fail as a group
-        raise _first_error(group) from None
+    """The checked rows whose live asset is gone or whose fingerprint moved."""
     stale: list[StaleAsset] = []
     for row in rows:
         current = live.get(row.asset_id)
         if current is None:
-            stale.append(StaleAsset(row.asset_id, row.name, "no longer exists"))
-            continue
-        raw: Mapping[str, Any] = getattr(current, "raw", current)
-        if row.live_fingerprint is None or fingerprint(raw) != row.live_fingerprint:
-            stale.append(StaleAsset(row.asset_id, row.name, "changed since the plan was made"))
+            stale.append(StaleAsset(row.asset_id, row.name, gone=True))
+        elif row.live_fingerprint is None or fingerprint(current) != row.live_fingerprint:
+            stale.append(StaleAsset(row.asset_id, row.name))
     return stale
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first project error inside a (nested) exception group, else the group itself."""
-    for inner in group.exceptions:
-        if isinstance(inner, ReconcilerError):
-            return inner
-        if isinstance(inner, BaseExceptionGroup):
-            found = _first_error(inner)
-            if found is not inner:
-                return found
-    return group
-
-
-def stale_message(stale: Iterable[StaleAsset]) -> str:
-    """The refusal for a stale plan: every stale asset and what to do."""
-    items = list(stale)
-    lines = [
-        f"the saved plan is stale: {len(items)} asset(s) changed since it was made; "
-        "nothing was sent.",
-        *(f"  {item.line()}" for item in items),
-        "Run `reconciler plan --out PLANFILE` again and apply the new plan.",
-    ]
-    return "\n".join(lines)

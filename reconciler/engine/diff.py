@@ -17,12 +17,14 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from reconciler.api.enums import NON_UPDATABLE_STATES
+from reconciler.constants import ASSET_NOT_FOUND
 from reconciler.engine import fingerprint, normalize, policy
-from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, format_path
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
 from reconciler.engine.state import Record
+from reconciler.fieldpath import FieldPath as Path
+from reconciler.fieldpath import format_path
 
-Path = tuple[str | int, ...]
-NOT_FOUND_CODE = "MSS.10001001"
+NOT_FOUND_CODE = ASSET_NOT_FOUND
 _SP = policy.SYSTEM_PROPERTIES
 _XM = "asset_extra_meta"
 

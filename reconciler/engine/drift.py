@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.engine import policy
 from reconciler.engine.diff import NOT_FOUND_CODE, Desired, diff_asset
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
-from reconciler.engine.planner import now_rfc3339
+from reconciler.times import now_rfc3339
 
 FORMAT_VERSION = "1.0"
 

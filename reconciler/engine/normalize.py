@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.engine import policy
+from reconciler.fieldpath import FieldPath
 
-Path = tuple[str | int, ...]
+Path = FieldPath
 _SP_PATH: Path = (policy.SYSTEM_PROPERTIES,)
 
 

@@ -12,9 +12,11 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.fieldpath import FieldPath, format_path, parse_path
+
 FORMAT_VERSION = "1.0"
 
-Path = tuple[str | int, ...]
+Path = FieldPath
 
 
 class Action(enum.StrEnum):
@@ -204,28 +206,3 @@ class Plan:
             created_at=data.get("created_at"),
             warnings=list(data.get("warnings", ())),
         )
-
-
-def format_path(path: Path) -> str:
-    """``("tags", 0)`` -> ``tags[0]``; ``("a", "b")`` -> ``a.b``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def parse_path(dotted: str) -> Path:
-    """Inverse of :func:`format_path` for the paths the engine produces."""
-    parts: list[str | int] = []
-    for chunk in dotted.split("."):
-        name, _, rest = chunk.partition("[")
-        if name:
-            parts.append(name)
-        while rest:
-            index, _, rest = rest.partition("]")
-            parts.append(int(index))
-            rest = rest.removeprefix("[")
-    return tuple(parts)

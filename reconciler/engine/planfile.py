@@ -1,11 +1,11 @@
 """Saved plans (``reconciler plan --out FILE``): the JSON plan plus what apply needs.
 
-A plan file is the document of ``reconciler plan --format json`` with, in each asset entry, the
-digest of the manifest it was planned from, and a ``plan_file`` section: a marker that tells a
-plan file from any other JSON, the reconciler version that wrote it, and a checksum over the rest
-so that a file edited after planning is refused rather than applied. Apply compares each asset's
-``live_fingerprint`` with the live asset to refuse a stale plan. The file never holds credentials:
-it is built from the plan only, and writing refuses if a credential value would appear in it.
+A plan file is the document of ``reconciler plan --format json`` with a ``plan_file`` section: a
+marker that tells a plan file from any other JSON, the reconciler version that wrote it, and a
+checksum over the rest so that a file edited after planning is refused rather than applied.
+Apply compares each asset's ``live_fingerprint`` with the live asset to refuse a stale plan. The
+file never holds credentials: it is built from the plan only, and writing refuses if a credential
+value would appear in it.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
 from reconciler.engine.plan import FORMAT_VERSION, Plan
 from reconciler.errors import ReconcilerError
+from reconciler.files import write_atomic
 from reconciler.logs import _SECRET_ENV
 
 PLAN_FILE_KIND = "reconciler-plan"
@@ -33,12 +32,11 @@ class PlanFileError(ReconcilerError):
 
 @dataclass(frozen=True)
 class PlanContext:
-    """Where the plan was made and from which manifests: what apply checks before sending."""
+    """Where the plan was made: what apply checks before sending."""
 
     target: str | None
     project_id: str | None
     endpoint: str | None
-    manifest_digests: Mapping[str, str] = field(default_factory=dict)  # asset_id -> digest
 
 
 @dataclass(frozen=True)
@@ -50,9 +48,6 @@ class SavedPlan:
     context: PlanContext
     reconciler_version: str
     format_version: str
-
-    def manifest_digest(self, asset_id: str) -> str | None:
-        return self.context.manifest_digests.get(asset_id)
 
 
 def digest(data: Any) -> str:
@@ -67,8 +62,6 @@ def plan_document(plan: Plan, context: PlanContext) -> dict[str, Any]:
     data["target"] = context.target
     data["project_id"] = context.project_id
     data["endpoint"] = context.endpoint
-    for entry in data["assets"]:
-        entry["manifest_digest"] = context.manifest_digests.get(entry["asset_id"])
     data["plan_file"] = {"kind": PLAN_FILE_KIND, "reconciler_version": __version__}
     data["plan_file"]["checksum"] = digest(data)
     return data
@@ -79,18 +72,8 @@ def write_plan(path: str | os.PathLike[str], plan: Plan, context: PlanContext) -
     target = Path(path)
     text = json.dumps(plan_document(plan, context), indent=2, ensure_ascii=False) + "\n"
     _refuse_secrets(text, target)
-    directory = target.parent if str(target.parent) else Path(".")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, text)
     except OSError as exc:
         raise PlanFileError(f"cannot write plan file {target}: {exc.strerror or exc}") from exc
     return target
@@ -128,18 +111,12 @@ def read_plan(path: str | os.PathLike[str]) -> SavedPlan:
         )
     try:
         plan = Plan.from_json(data)
-        digests = {
-            str(entry["asset_id"]): str(entry["manifest_digest"])
-            for entry in data.get("assets", ())
-            if entry.get("manifest_digest")
-        }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"{source} is a malformed plan file: {_describe(exc)}") from exc
     context = PlanContext(
         target=plan.target,
         project_id=plan.project_id,
         endpoint=plan.endpoint,
-        manifest_digests=digests,
     )
     return SavedPlan(
         path=source,

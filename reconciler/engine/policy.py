@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from reconciler.api import enums, models
-from reconciler.manifest.schema import READ_ONLY_FIELDS
+from reconciler.api.fields import READ_ONLY_FIELDS, WRITE_ONLY_FIELDS
 
 Pattern = tuple[str, ...]
 
@@ -41,11 +41,11 @@ ORDERED: frozenset[Pattern] = frozenset(
 )
 
 # Rule 3: accepted by Update Asset, never returned by the API.
-WRITE_ONLY: frozenset[str] = models.WRITE_ONLY_FIELDS
+WRITE_ONLY: frozenset[str] = WRITE_ONLY_FIELDS
 
 # Rule 2: filled by the service ("automatically extracted/filled", "can be queried but cannot be
-# configured").  The manifest schema owns the table (with the reason shown to users); the loader
-# rejects these paths, and the engine never sends them.
+# configured").  The table lives beside the API models (with the reason shown to users); the
+# manifest schema rejects these paths, and the engine never sends them.
 READ_ONLY: frozenset[Pattern] = frozenset(READ_ONLY_FIELDS)
 
 

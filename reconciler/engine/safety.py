@@ -2,10 +2,13 @@
 
 A typo in a shared manifest, a wrong target or a bad selector can turn into hundreds of PUTs.
 When more than ``MIN_MANAGED`` assets are managed and more than ``MAX_SHARE`` of them would change,
-``plan`` warns and ``apply`` refuses unless ``--force`` is given.
+``plan`` warns and ``apply`` refuses unless ``--force`` is given.  This module decides; the
+wording is :func:`reconciler.render.apply_text.threshold_message`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from reconciler.engine.plan import Plan
 
@@ -13,14 +16,23 @@ MAX_SHARE = 0.30
 MIN_MANAGED = 10
 
 
-def threshold_message(plan: Plan) -> str | None:
-    """The warning/refusal text when the plan crosses the threshold, else None."""
+@dataclass(frozen=True)
+class Crossing:
+    """A plan above the threshold: how many assets would change, of how many managed."""
+
+    changing: int
+    managed: int
+    max_share: float = MAX_SHARE
+
+    @property
+    def share(self) -> float:
+        return self.changing / self.managed
+
+
+def threshold(plan: Plan) -> Crossing | None:
+    """The crossing when the plan changes too much of what it manages, else None."""
     managed = len(plan.assets)
     changing = plan.summary.to_change
     if managed <= MIN_MANAGED or changing <= MAX_SHARE * managed:
         return None
-    share = 100 * changing / managed
-    return (
-        f"{changing} of {managed} managed assets ({share:.0f}%) would change, more than the "
-        f"{MAX_SHARE:.0%} safety threshold; apply refuses this without --force"
-    )
+    return Crossing(changing, managed)

@@ -13,10 +13,10 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
+from reconciler.times import now_rfc3339
 
 DEFAULT_STATE_PATH = Path(".reconciler/state.sqlite")
 
@@ -98,7 +98,7 @@ class WriteOnlyState:
         self, project_id: str, asset_id: str, fingerprint: str, applied_at: str | None = None
     ) -> Record:
         """Remember ``fingerprint`` as applied now (or at ``applied_at``)."""
-        when = applied_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = applied_at or now_rfc3339()
         with self._lock:
             conn = self._connect(create=True)
             assert conn is not None

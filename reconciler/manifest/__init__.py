@@ -6,10 +6,9 @@ from reconciler.manifest.loader import (
     Problem,
     load_manifests,
 )
-from reconciler.manifest.schema import READ_ONLY_FIELDS, Manifest, manifest_json_schema
+from reconciler.manifest.schema import Manifest, manifest_json_schema
 
 __all__ = [
-    "READ_ONLY_FIELDS",
     "LoadedManifest",
     "Manifest",
     "ManifestError",

@@ -29,17 +29,17 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from reconciler.errors import ReconcilerError
+from reconciler.fieldpath import FieldPath, format_path
+from reconciler.manifest.discovery import manifest_files
 from reconciler.manifest.schema import NULL_MESSAGE, Manifest
 from reconciler.manifest.yaml_safe import (
     Document,
-    FieldPath,
     Position,
     YamlProblem,
     parse_documents,
     read_text,
 )
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
 CHUNK_FILES = 100  # files per unit of work handed to a worker
 
@@ -106,8 +106,8 @@ class LoadedManifest:
 def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
     """Manifest files under ``paths``: files as given, directories searched recursively.
 
-    Directories yield ``.yaml``/``.yml`` files in sorted order, skipping hidden files and
-    directories (``.git``, editor backups); the same file reached twice is loaded once.
+    Directories yield their manifest files (:func:`~reconciler.manifest.discovery.manifest_files`);
+    the same file reached twice is loaded once.
     """
     found: list[Path] = []
     problems: list[Problem] = []
@@ -129,11 +129,8 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
         root = Path(given)
         if root.is_dir():
             before = len(found)
-            for directory, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if not name.startswith(".") and name.endswith(MANIFEST_SUFFIXES):
-                        add(Path(directory) / name)
+            for path in manifest_files(root):
+                add(path)
             if len(found) == before:
                 problems.append(Problem(str(root), None, None, "", "no .yaml or .yml files found"))
         elif root.exists():
@@ -291,7 +288,7 @@ def _read_documents(path: Path, problems: list[Problem]) -> list[Document]:
     for document in documents:
         if document.problems:
             problems.extend(
-                Problem(name, p.line, p.column, _dotted(p.path), p.message)
+                Problem(name, p.line, p.column, format_path(p.path), p.message)
                 for p in document.problems
             )
         elif document.data is not None:  # empty documents are skipped
@@ -325,7 +322,7 @@ def _validate(path: Path, document: Document, problems: list[Problem]) -> Loaded
     nulls: list[FieldPath] = []
     data = _without_nulls(data, (), nulls)
     for loc in nulls:
-        problems.append(Problem(name, *at(loc), _dotted(loc), NULL_MESSAGE))
+        problems.append(Problem(name, *at(loc), format_path(loc), NULL_MESSAGE))
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
@@ -333,7 +330,7 @@ def _validate(path: Path, document: Document, problems: list[Problem]) -> Loaded
             loc, message = _explain(error)
             if error["type"] == "missing" and loc in nulls:
                 continue  # already reported as a null
-            problems.append(Problem(name, *at(loc), _dotted(loc), message))
+            problems.append(Problem(name, *at(loc), format_path(loc), message))
         return None
     if nulls:
         return None
@@ -451,16 +448,6 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return _show(value)
-
-
-def _dotted(loc: FieldPath) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def _unknown_field(loc: FieldPath) -> str:

@@ -32,6 +32,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from reconciler.api import enums
+from reconciler.api.fields import READ_ONLY_FIELDS
 from reconciler.api.models import (
     AssetExtraMeta,
     AssetSharedConfig,
@@ -47,34 +48,6 @@ from reconciler.api.models import (
 API_VERSION = "reconciler.metastudio/v1"
 KIND = "DigitalAsset"
 SCHEMA_ID = "https://reconciler.dev/schemas/manifest-v1.json"
-
-# Paths under ``spec`` that the service fills itself, and why a manifest may not set them.
-READ_ONLY_FIELDS: dict[tuple[str, ...], str] = {
-    ("asset_extra_meta", "image_meta"): (
-        "image_meta is read-only: the service extracts it automatically from the image file; "
-        "remove it from the manifest"
-    ),
-    ("asset_extra_meta", "video_meta"): (
-        "video_meta is read-only: the service extracts it automatically from the video file; "
-        "remove it from the manifest"
-    ),
-    ("asset_extra_meta", "audio_meta"): (
-        "audio_meta is read-only: the service extracts it automatically from the audio file; "
-        "remove it from the manifest"
-    ),
-    ("asset_extra_meta", "voice_model_meta", "voice_capability"): (
-        "voice_capability is read-only: the API reference says the capability set can be "
-        "queried but not configured; remove it from the manifest"
-    ),
-    ("asset_extra_meta", "ppt_meta", "ppt_analysis_status"): (
-        "ppt_analysis_status is read-only: the service sets it while it parses the PPT file; "
-        "remove it from the manifest"
-    ),
-    ("asset_extra_meta", "ppt_meta", "error_info"): (
-        "error_info is read-only: the service fills it when parsing the PPT file fails; "
-        "remove it from the manifest"
-    ),
-}
 
 NULL_MESSAGE = (
     "null is not allowed: leave the field out to leave it unmanaged, or give an empty value "

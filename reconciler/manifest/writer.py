@@ -9,9 +9,7 @@ the file already uses is detected and kept.  Only the values that actually diffe
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +19,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from reconciler import files
 from reconciler.errors import ReconcilerError
+from reconciler.fieldpath import FieldPath
+from reconciler.manifest import discovery
 from reconciler.manifest.schema import API_VERSION, KIND
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
-
-FieldPath = tuple[str | int, ...]
 # Decides whether a manifest value and an imported one mean the same thing (set-like lists,
 # 1 vs 1.0, ...); the writer keeps the manifest's own spelling when they do.
 Equal = Callable[[FieldPath, Any, Any], bool]
@@ -151,22 +149,18 @@ def _asset_id_of(document: Any) -> str | None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Replace a manifest file in one step, keeping its mode (:mod:`reconciler.files`)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        files.write_atomic(path, text)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ManifestWriteError(f"{path}: cannot write: {exc.strerror}") from exc
+        raise ManifestWriteError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
 def manifest_files(directory: Path) -> list[Path]:
-    """Every manifest file under ``directory``, in a stable order."""
+    """Every manifest file under ``directory`` that the loader reads, in a stable order."""
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
+    return list(discovery.manifest_files(directory))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from typing import Any
 from ruamel.yaml import events as ev
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from reconciler.fieldpath import FieldPath
+
 try:  # libyaml through ruamel.yaml.clib: the fast path
     from ruamel.yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
 
@@ -43,7 +45,6 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_PROBLEMS_PER_FILE = 50
 
-FieldPath = tuple[str | int, ...]
 Position = tuple[int, int]
 
 _CORE = "tag:yaml.org,2002:"

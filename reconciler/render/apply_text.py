@@ -1,0 +1,91 @@
+"""The words of ``apply``: one line per asset result, the closing summary, refusals.
+
+Everything here is a view of engine data (:mod:`reconciler.engine.apply`,
+:mod:`reconciler.engine.safety`); the engine itself holds no user-facing text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reconciler.engine.apply import ApplyResult, AssetResult, Outcome, StaleAsset
+from reconciler.engine.plan import Plan
+from reconciler.engine.safety import Crossing, threshold
+
+
+def result_line(result: AssetResult) -> str:
+    """One stdout line, e.g. ``93769b5a-...: updated (Sara Model)``."""
+    name = f" ({result.name})" if result.name else ""
+    rid = f" (request id {result.request_id})" if result.request_id else ""
+    if result.outcome is Outcome.UPDATED:
+        return f"{result.asset_id}: updated{name}"
+    if result.outcome is Outcome.FAILED:
+        parts = [str(result.status) if result.status is not None else None]
+        parts += [result.error_code, result.error_msg]
+        detail = " ".join(p for p in parts if p) or "unknown error"
+        return f"{result.asset_id}: FAILED {detail}{rid}{name}"
+    if result.outcome is Outcome.NOT_CONVERGED:
+        fields = "; ".join(result.mismatches)
+        return f"{result.asset_id}: NOT CONVERGED{name}: the service did not take {fields}{rid}"
+    if result.outcome is Outcome.NOT_APPLIED:
+        return f"{result.asset_id}: not applied{name}: {_not_applied_reason(result)}"
+    return f"{result.asset_id}: not started{name}"
+
+
+def _not_applied_reason(result: AssetResult) -> str:
+    reason = result.reason or (
+        f"asset state {result.live_state} cannot be updated"
+        if result.blocked
+        else "could not be planned"
+    )
+    if result.blocked and not reason.startswith("blocked"):
+        reason = f"blocked: {reason}"
+    return reason
+
+
+def summary(result: ApplyResult) -> str:
+    """The closing line, in Terraform's words."""
+    counts = f"{result.changed} changed, {result.failed} failed"
+    extra = ""
+    if result.not_applied:
+        extra += f", {result.not_applied} not applied (see the plan)"
+    if result.not_started:
+        extra += f", {result.not_started} not started"
+    if result.interrupted:
+        return f"Apply interrupted: {counts}{extra}."
+    if result.exit_code == 0:
+        return f"Apply complete! {counts}{extra}."
+    return f"Apply failed: {counts}{extra}."
+
+
+def stale_line(item: StaleAsset) -> str:
+    name = f" ({item.name})" if item.name else ""
+    reason = "no longer exists" if item.gone else "changed since the plan was made"
+    return f"{item.asset_id}{name}: {reason}"
+
+
+def stale_message(stale: Iterable[StaleAsset]) -> str:
+    """The refusal for a stale plan: every stale asset and what to do."""
+    items = list(stale)
+    lines = [
+        f"the saved plan is stale: {len(items)} asset(s) changed since it was made; "
+        "nothing was sent.",
+        *(f"  {stale_line(item)}" for item in items),
+        "Run `reconciler plan --out PLANFILE` again and apply the new plan.",
+    ]
+    return "\n".join(lines)
+
+
+def crossing_message(crossing: Crossing) -> str:
+    """The warning/refusal text for a plan above the safety threshold."""
+    return (
+        f"{crossing.changing} of {crossing.managed} managed assets ({100 * crossing.share:.0f}%) "
+        f"would change, more than the {crossing.max_share:.0%} safety threshold; apply refuses "
+        "this without --force"
+    )
+
+
+def threshold_message(plan: Plan) -> str | None:
+    """The warning/refusal text when the plan crosses the threshold, else None."""
+    crossing = threshold(plan)
+    return crossing_message(crossing) if crossing is not None else None

@@ -1,0 +1,141 @@
+"""The run layer against a real emulator: what each command's run returns and decides.
+
+The CLI tests drive these through subprocesses; here the decisions are pinned directly: the
+threshold warning on a plan, a declined confirmation sending nothing, a saved plan refused for
+another project, and import reporting the ids the project does not have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.emulator.testing import RunningEmulator, run_emulator
+from reconciler.engine import planfile
+from reconciler.engine.plan import Action
+from reconciler.manager import (
+    ApplyHooks,
+    ApplyRefused,
+    apply_manifests,
+    apply_saved,
+    import_assets,
+    make_plan,
+)
+from reconciler.options import GlobalOptions
+
+pytestmark = pytest.mark.e2e
+
+
+def asset_id(i: int) -> str:
+    return f"00000000-0000-4000-8000-{i:012d}"
+
+
+def live_asset(i: int) -> dict[str, Any]:
+    return {
+        "asset_id": asset_id(i),
+        "asset_name": f"Image {i}",
+        "asset_type": "IMAGE",
+        "asset_state": "ACTIVED",
+    }
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[RunningEmulator]:
+    with run_emulator([live_asset(i) for i in range(20)]) as running:
+        yield running
+
+
+@pytest.fixture
+def options(emu: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> GlobalOptions:
+    for name in list(os.environ):
+        if name.startswith(("HUAWEICLOUD_", "HW_")):
+            monkeypatch.delenv(name)
+    for name, value in emu.env().items():
+        monkeypatch.setenv(name, value)
+    return GlobalOptions(endpoint=emu.base_url, project_id=emu.project_id, region="cn-north-4")
+
+
+def manifests(directory: Path, names: dict[int, str]) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    docs = [
+        f"apiVersion: reconciler.metastudio/v1\nkind: DigitalAsset\nmetadata:\n"
+        f"  asset_id: {asset_id(i)}\nspec:\n  asset_name: {name}\n"
+        for i, name in names.items()
+    ]
+    (directory / "assets.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return [str(directory)]
+
+
+async def test_plan_above_the_threshold_carries_the_warning(
+    options: GlobalOptions, tmp_path: Path
+) -> None:
+    names = {i: ("Renamed" if i < 7 else f"Image {i}") for i in range(20)}
+    plan, _context = await make_plan(options, manifests(tmp_path, names))
+    assert len(plan.by_action(Action.UPDATE)) == 7
+    assert len(plan.warnings) == 1 and "7 of 20 managed assets (35%)" in plan.warnings[0]
+
+
+async def test_plan_with_out_saves_a_plan_file_that_reads_back(
+    options: GlobalOptions, tmp_path: Path
+) -> None:
+    out = tmp_path / "saved" / "plan.json"
+    plan, _context = await make_plan(options, manifests(tmp_path, {1: "New"}), out=out)
+    assert planfile.read_plan(out).plan == plan
+
+
+def test_declined_confirmation_sends_nothing(
+    emu: RunningEmulator, options: GlobalOptions, tmp_path: Path
+) -> None:
+    shown = []
+    hooks = ApplyHooks(on_plan=shown.append, confirm=lambda _plan: False)
+    run = apply_manifests(options, manifests(tmp_path, {2: "Declined"}), hooks=hooks)
+    assert run.cancelled and run.result is None and run.exit_code == 1
+    assert shown == [run.plan]
+    stored = emu.store.get(asset_id(2))
+    assert stored is not None and stored["asset_name"] == "Image 2"
+
+
+def test_apply_above_the_threshold_is_refused_without_force(
+    emu: RunningEmulator, options: GlobalOptions, tmp_path: Path
+) -> None:
+    names = {i: f"Bulk {i}" for i in range(20)}
+    with pytest.raises(ApplyRefused, match="re-run with --force"):
+        apply_manifests(options, manifests(tmp_path, names))
+    stored = emu.store.get(asset_id(10))
+    assert stored is not None and stored["asset_name"] == "Image 10"
+
+
+def test_saved_plan_for_another_project_is_refused(
+    options: GlobalOptions, tmp_path: Path
+) -> None:
+
+    out = tmp_path / "plan.json"
+    asyncio.run(make_plan(options, manifests(tmp_path, {3: "Elsewhere"}), out=out))
+    other = GlobalOptions(endpoint=options.endpoint, project_id="another-project")
+    with pytest.raises(ApplyRefused, match="was made for project"):
+        apply_saved(other, out)
+
+
+def test_apply_reports_each_result_then_returns_them_in_plan_order(
+    emu: RunningEmulator, options: GlobalOptions, tmp_path: Path
+) -> None:
+    seen = []
+    hooks = ApplyHooks(on_result=seen.append)
+    run = apply_manifests(options, manifests(tmp_path, {4: "Four", 5: "Five"}), hooks=hooks)
+    assert run.result is not None and run.exit_code == 0
+    assert [r.asset_id for r in run.result.results] == [asset_id(4), asset_id(5)]
+    assert sorted(r.asset_id for r in seen) == [asset_id(4), asset_id(5)]
+    stored = emu.store.get(asset_id(4))
+    assert stored is not None and stored["asset_name"] == "Four"
+
+
+def test_import_names_the_ids_the_project_lacks(options: GlobalOptions, tmp_path: Path) -> None:
+    missing = "ffffffff-0000-4000-8000-000000000000"
+    run = import_assets(options, [asset_id(6), missing], tmp_path / "imported")
+    assert run.missing == [missing]
+    assert len(run.result.created) == 1 and run.result.created[0].exists()
