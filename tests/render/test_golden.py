@@ -1,6 +1,6 @@
 """Golden-file tests: rendered plans are reviewed as text, so any change in output shows in a diff.
 
-Regenerate after an intended change with ``UPDATE_GOLDEN=1 pytest tests/test_render_golden.py``.
+Regenerate after an intended change with ``UPDATE_GOLDEN=1 pytest tests/render/test_golden.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from plan_samples import in_sync_plan, sample_plan
 from reconciler.engine.plan import Plan
 from reconciler.render import markdown, text
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 
 CASES: dict[str, Callable[[], str]] = {
     "plan.txt": lambda: text.render(sample_plan(), color=False),

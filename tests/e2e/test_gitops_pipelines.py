@@ -18,7 +18,7 @@ from reconciler.cli.main import cli
 from reconciler.emulator.testing import run_emulator
 from reconciler.engine.state import DEFAULT_STATE_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GITHUB = ROOT / "docs" / "examples" / "github" / "workflows"
 GITLAB = ROOT / "docs" / "examples" / "gitlab" / ".gitlab-ci.yml"
 PRE_COMMIT = ROOT / ".pre-commit-hooks.yaml"

@@ -11,7 +11,7 @@ import pytest
 from reconciler.manifest import ManifestError, load_manifests, loader
 from reconciler.manifest.yaml_safe import MAX_DEPTH, MAX_FILE_BYTES
 
-DATA = Path(__file__).parent / "data" / "manifests"
+DATA = Path(__file__).parents[1] / "data" / "manifests"
 HEAD = "apiVersion: reconciler.metastudio/v1\nkind: DigitalAsset\n"
 
 

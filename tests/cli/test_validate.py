@@ -16,8 +16,8 @@ from reconciler.cli.main import cli
 from reconciler.manifest.schema import manifest_json_schema
 from reconciler.manifest.yaml_safe import parse_documents
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).parent / "data" / "manifests"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parents[1] / "data" / "manifests"
 EXAMPLES = sorted((ROOT / "manifests").glob("*.yaml"))
 
 

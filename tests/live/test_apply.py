@@ -1,6 +1,6 @@
 """The apply core over a recording test double: ordering, limits, failures, Ctrl-C, verification.
 
-End-to-end behaviour over real sockets is in test_apply_e2e.py; these pin the engine's rules.
+End-to-end behaviour over real sockets is in tests/e2e/test_apply.py; these pin apply's rules.
 """
 
 from __future__ import annotations
