@@ -11,32 +11,12 @@ import sys
 import time
 from typing import Any
 
+from reconciler.emulator import samples
 from reconciler.engine.diff import Desired, diff_asset
 
 
 def live(i: int) -> dict[str, Any]:
-    return {
-        "asset_id": f"a{i}",
-        "project_id": "p",
-        "asset_name": f"Asset {i}",
-        "asset_description": "Virtual employee",
-        "asset_type": "HUMAN_MODEL_2D",
-        "asset_state": "ACTIVED",
-        "create_time": "2021-10-30T12:30:35Z",
-        "update_time": "2024-01-01T00:00:00Z",
-        "tags": ["NEWS", "FEMALE"],
-        "asset_order": 3,
-        "asset_extra_meta": {
-            "human_model_2d_meta": {
-                "support_live": False,
-                "model_resolution": "1080P",
-                "model_version": "V3",
-                "device_names": ["d1", "d2"],
-            }
-        },
-        "system_properties": [{"key": "BACKGROUND_IMG", "value": "Yes"}],
-        "files": [{"file_id": "f", "download_url": "https://example.invalid/f?Signature=x"}],
-    }
+    return samples.human_model(f"a{i}", asset_name=f"Asset {i}", project_id="p")
 
 
 def spec(i: int, support_live: bool) -> dict[str, Any]:

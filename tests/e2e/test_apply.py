@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from reconciler.api.client import RetryPolicy
+from reconciler.emulator import samples
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.apply import Outcome
 from reconciler.engine.diff import Desired
@@ -32,18 +33,13 @@ FAST_RETRY = RetryPolicy(
 
 
 def asset(i: int, **extra: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "asset_id": f"00000000-0000-4000-8000-{i:012d}",
-        "asset_name": f"Image {i}",
+    fields: dict[str, Any] = {
         "asset_description": "live",
-        "asset_type": "IMAGE",
-        "asset_state": "ACTIVED",
         "tags": ["NEWS", "FEMALE"],
         "asset_order": i,
         "asset_extra_meta": {"image_meta": {"codec": "png", "width": 1920, "height": 1080}},
     }
-    data.update(extra)
-    return data
+    return samples.image(i, **{**fields, **extra})
 
 
 def desired(i: int, **spec: Any) -> Desired:

@@ -19,25 +19,15 @@ from typing import Any
 
 import pytest
 
+from reconciler.emulator import samples
+from reconciler.emulator.samples import asset_id
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 
 pytestmark = pytest.mark.e2e
 
 
-def asset_id(i: int) -> str:
-    return f"00000000-0000-4000-8000-{i:012d}"
-
-
 def live_asset(i: int) -> dict[str, Any]:
-    return {
-        "asset_id": asset_id(i),
-        "asset_name": f"Image {i}",
-        "asset_description": "live",
-        "asset_type": "IMAGE",
-        "asset_state": "ACTIVED",
-        "tags": ["NEWS"],
-        "asset_order": i,
-    }
+    return samples.image(i, asset_description="live", tags=["NEWS"], asset_order=i)
 
 
 def write_manifests(directory: Path, names: dict[int, str]) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.api.client import RetryPolicy
+from reconciler.emulator import samples
 from reconciler.emulator.store import generate_assets
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.diff import Desired
@@ -25,33 +26,17 @@ pytestmark = pytest.mark.e2e
 FAST = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_cap=0.05, throttle_delay=(0.01, 0.02))
 
 
-def aid(n: int) -> str:
-    return f"00000000-0000-4000-8000-{n:012d}"
+aid = samples.asset_id
 
 
 def human(n: int, **extra: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "asset_id": aid(n),
-        "asset_name": f"Human {n}",
-        "asset_type": "HUMAN_MODEL_2D",
-        "asset_state": "ACTIVED",
-        "tags": ["NEWS", "FEMALE"],
-        "asset_extra_meta": {
-            "human_model_2d_meta": {
-                "support_live": False,
-                "model_resolution": "1080P",
-                "model_version": "V3",
-                "device_names": ["d1", "d2"],
-            }
-        },
-        "system_properties": [
-            {"key": "BACKGROUND_IMG", "value": "Yes"},
-            {"key": "CREATED_BY_PLATFORM", "value": "Yes"},
-        ],
-        "auto_operation_config": [{"operation": "BLOCK", "operation_time": "2025-01-10T00:00:00Z"}],
-    }
-    data.update(extra)
-    return data
+    return samples.human_model(
+        aid(n),
+        asset_name=f"Human {n}",
+        asset_description="",
+        auto_operation_config=[{"operation": "BLOCK", "operation_time": "2025-01-10T00:00:00Z"}],
+        **extra,
+    )
 
 
 VOICE = {

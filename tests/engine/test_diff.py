@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.emulator import samples
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.fingerprint import live_fingerprint, write_only_fingerprint
 from reconciler.engine.plan import Action, ChangeKind, FieldChange
@@ -16,34 +17,10 @@ AID = "93769b5a-c8c6-4692-9c95-53933a1f0c93"
 
 
 def live_asset(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "asset_id": AID,
-        "project_id": "p1",
-        "asset_name": "Sara Model",
-        "asset_description": "Virtual employee",
-        "asset_type": "HUMAN_MODEL_2D",
-        "asset_state": "ACTIVED",
-        "create_time": "2021-10-30T12:30:35Z",
-        "update_time": "2024-01-01T00:00:00Z",
-        "tags": ["NEWS", "FEMALE"],
-        "asset_order": 3,
-        "asset_extra_meta": {
-            "human_model_2d_meta": {
-                "support_live": False,
-                "model_resolution": "1080P",
-                "model_version": "V3",
-                "device_names": ["d1", "d2"],
-                "is_flexus": True,
-            }
-        },
-        "system_properties": [
-            {"key": "BACKGROUND_IMG", "value": "Yes"},
-            {"key": "CREATED_BY_PLATFORM", "value": "Yes"},
-        ],
-        "files": [{"file_id": "f1", "download_url": "https://x/1?Signature=a"}],
-    }
-    base.update(overrides)
-    return base
+    asset = samples.human_model(AID)
+    asset["asset_extra_meta"]["human_model_2d_meta"]["is_flexus"] = True
+    asset.update(overrides)
+    return asset
 
 
 def plan_for(spec: dict[str, Any], live: dict[str, Any] | None = None, **kw: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.api.errors import CredentialsRejected, ServiceError, ServiceUnreachable
+from reconciler.emulator import samples
 from reconciler.engine.diff import Desired
 from reconciler.engine.fingerprint import write_only_fingerprint
 from reconciler.engine.plan import Action
@@ -44,7 +45,7 @@ class Service:
 
 
 def live(i: int) -> dict[str, Any]:
-    return {"asset_id": f"a{i}", "asset_name": f"n{i}", "asset_state": "ACTIVED", "tags": ["A"]}
+    return samples.image(i, asset_id=f"a{i}", asset_name=f"n{i}", tags=["A"])
 
 
 def failure() -> ServiceError:
