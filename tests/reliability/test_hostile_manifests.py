@@ -137,7 +137,14 @@ def _load_text(text: str) -> None:
         except manifest_error as exc:
             assert str(exc).strip()
         else:
-            assert isinstance(result, list)
+            # Whatever loaded is a whole, valid manifest of this file: re-validating its spec
+            # gives the same data, and no null slipped through as a managed value.
+            for item in result:
+                assert item.file == path and item.line >= 1
+                assert item.manifest.metadata.asset_id
+                dumped = item.manifest.spec.model_dump(exclude_unset=True, mode="json")
+                assert set(item.desired) <= set(dumped)
+                assert None not in item.desired.values()
 
 
 FUZZ = settings(

@@ -13,6 +13,7 @@ import pytest
 from plan_samples import in_sync_plan, sample_plan
 
 from reconciler.engine.plan import Plan
+from reconciler.render import json as json_render
 from reconciler.render import markdown, text
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -23,6 +24,7 @@ CASES: dict[str, Callable[[], str]] = {
     "plan-in-sync.txt": lambda: text.render(in_sync_plan(), color=False),
     "plan.md": lambda: markdown.render(sample_plan()),
     "plan-in-sync.md": lambda: markdown.render(in_sync_plan()),
+    "plan.json": lambda: json_render.render(sample_plan()),
 }
 
 

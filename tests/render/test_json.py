@@ -39,5 +39,31 @@ def test_each_asset_has_action_before_after_body_and_errors() -> None:
     assert gone["body"] is None
 
 
-def test_output_is_stable() -> None:
-    assert json_render.render(sample_plan()) == json_render.render(sample_plan())
+def test_keys_come_in_the_documented_order() -> None:
+    """docs/plan.md lists the keys in this order; scripts diffing two plans rely on it."""
+    data = json.loads(json_render.render(sample_plan()))
+    assert list(data) == [
+        "format_version",
+        "created_at",
+        "target",
+        "project_id",
+        "endpoint",
+        "summary",
+        "warnings",
+        "assets",
+    ]
+    assert list(data["assets"][0])[:6] == [
+        "asset_id",
+        "name",
+        "asset_type",
+        "action",
+        "source",
+        "app_user_id",
+    ]
+
+
+def test_text_is_indented_utf8_with_one_trailing_newline() -> None:
+    text = json_render.render(sample_plan())
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    assert text.startswith('{\n  "format_version"')
+    assert "\\u" not in text  # non-ASCII stays readable, not escaped
