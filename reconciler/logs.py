@@ -1,4 +1,11 @@
-"""Logging to stderr, as text or JSON lines, with secrets redacted from every record."""
+"""Logging to stderr, as text or JSON lines, with secrets redacted from every record.
+
+``--log-format json`` writes one JSON object per line: ``time`` (RFC 3339, UTC, milliseconds),
+``level``, ``logger``, ``message``, then the record's structured fields (``asset_id``,
+``request_id``, ``attempt``, ``status``, ``target``, ... given as ``extra=``) and ``exception``.
+The command line's own errors and warnings are records of the ``reconciler.cli`` logger, so they
+take the same path: ``Error: ...`` / ``Warning: ...`` as text, an object per line as JSON.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import logging
 import os
 import re
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 _SECRET_ENV = (
     "HUAWEICLOUD_SDK_AK",
@@ -50,30 +59,73 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+USER_LOGGER = "reconciler.cli"  # the command line's own messages to the person running it
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+def rfc3339_millis(created: float) -> str:
+    """``2026-12-01T06:50:34.123Z`` for a ``time.time()`` value."""
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return redact(str(value))
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+        entry: dict[str, Any] = {
+            "time": rfc3339_millis(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in entry:
+                entry[key] = _redacted(value)
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """``Error: ...`` for the command line's own messages, ``LEVEL logger: ...`` for the rest."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == USER_LOGGER:
+            text = f"{record.levelname.capitalize()}: {record.getMessage()}"
+            if record.exc_info:
+                text += "\n" + redact(self.formatException(record.exc_info))
+            return text
+        return super().format(record)
+
+
 def configure_logging(verbose: int, log_format: str = "text") -> None:
+    """Send the ``reconciler`` loggers to stderr at the level ``-v`` asks for, redacted."""
     for name in _SECRET_ENV:
         register_secret(os.environ.get(name))
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger("reconciler")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def is_configured() -> bool:
+    return bool(logging.getLogger("reconciler").handlers)

@@ -69,6 +69,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Session:
     """Where a run talks to and as whom; credentials come from the environment only."""

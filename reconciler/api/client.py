@@ -362,6 +362,7 @@ class MetaStudioClient:
                     type(exc).__name__,
                     time.monotonic() - started,
                     attempt + 1,
+                    extra=self._fields(method, shown_path, attempt + 1, error=type(exc).__name__),
                 )
                 error = self._unreachable(method, shown_path, exc, attempt + 1)
                 delay = policy.backoff(attempt)
@@ -375,6 +376,13 @@ class MetaStudioClient:
                     request_id,
                     time.monotonic() - started,
                     attempt + 1,
+                    extra=self._fields(
+                        method,
+                        shown_path,
+                        attempt + 1,
+                        status=response.status_code,
+                        request_id=request_id,
+                    ),
                 )
                 if response.status_code < 400:
                     return response
@@ -397,8 +405,23 @@ class MetaStudioClient:
             attempt += 1
             if attempt > policy.max_retries or time.monotonic() + delay > deadline:
                 raise error
-            log.debug("retrying %s %s in %.2fs: %s", method, shown_path, delay, error)
+            log.debug(
+                "retrying %s %s in %.2fs: %s",
+                method,
+                shown_path,
+                delay,
+                error,
+                extra=self._fields(method, shown_path, attempt + 1, delay=round(delay, 3)),
+            )
             await self._sleep(delay)
+
+    def _fields(self, method: str, path: str, attempt: int, **more: Any) -> dict[str, Any]:
+        """Structured fields of a request's log lines (``--log-format json``)."""
+        asset_id = path.rsplit("/digital-assets/", 1)[1] if "/digital-assets/" in path else None
+        fields = {"target": self.target.name, "method": method, "path": path, "attempt": attempt}
+        if asset_id:
+            fields["asset_id"] = asset_id
+        return {**fields, **more}
 
     def _unreachable(
         self, method: str, path: str, exc: httpx.TransportError, attempts: int

@@ -61,9 +61,15 @@ def apply(
     parallelism: int,
     force: bool,
 ) -> None:
-    """Make live assets match the manifests, or apply a saved plan file.
+    """Make live assets match the manifests, or apply a saved plan.
 
     Exit 0 all applied, 1 any failure or refusal, 130 interrupted.
+
+    \b
+    Examples:
+      reconciler apply                               # plan ./manifests, show it, ask
+      reconciler apply plan.json                     # exactly what `plan --out` saved
+      reconciler apply --auto-approve --target prod
     """
     hooks = _hooks(options, auto_approve)
     plan_file = _plan_file_argument(args)

@@ -65,7 +65,10 @@ def _run(args: Sequence[str], env: dict[str, str], expect: Sequence[int]) -> Non
     help="The example manifests to reconcile.",
 )
 def demo(manifest_dir: Path) -> None:
-    """Plan, apply, plan, drift: the main job against the bundled emulator."""
+    """Plan, apply, plan, drift against the bundled emulator.
+
+    What `make demo` runs; nothing outside loopback is touched.
+    """
     with (
         tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp,
         run_emulator(

@@ -13,13 +13,13 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import GlobalOptions, pass_options
-from reconciler.cli.options import format_option, out_option, parallelism_option
+from reconciler.cli.options import format_option, out_option, parallelism_option, render_options
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
 from reconciler.manager import make_drift
 from reconciler.render.drift_text import summary_line
-from reconciler.render.registry import RenderOptions, render
+from reconciler.render.registry import render
 
 
 @click.command()
@@ -41,9 +41,15 @@ def drift(
     include_unmanaged: bool,
     parallelism: int,
 ) -> None:
-    """Report what changed in MetaStudio outside git (PATHS default to ./manifests).
+    """Report what changed in MetaStudio outside git.
 
-    Exit 0 in sync, 2 drift (drifted, missing or blocked assets), 1 error.
+    PATHS default to ./manifests. Exit 0 in sync, 2 drift (drifted, missing or blocked assets),
+    1 error.
+
+    \b
+    Examples:
+      reconciler drift --include-unmanaged
+      reconciler drift --format markdown --output drift.md
     """
     report = asyncio.run(
         make_drift(
@@ -55,12 +61,12 @@ def drift(
     )
     if out is not None:
         try:
-            write_atomic(out, render("drift", fmt, report))
+            write_atomic(out, render("drift", fmt, report, render_options()))
         except OSError as exc:
             raise ReconcilerError(f"{out}: cannot write: {exc.strerror or exc}") from exc
         click.echo(summary_line(report), err=True)
         click.echo(f"Wrote the drift report to {out}.", err=True)
     else:
-        click.echo(render("drift", fmt, report, RenderOptions(color=options.color())), nl=False)
+        click.echo(render("drift", fmt, report, render_options(options)), nl=False)
     if report.exit_code:
         sys.exit(report.exit_code)

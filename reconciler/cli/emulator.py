@@ -19,7 +19,14 @@ log = logging.getLogger("reconciler.emulator")
 
 @click.group()
 def emulator() -> None:
-    """A local MetaStudio digital-asset service (for tests, demos and benchmarks)."""
+    """A local MetaStudio digital-asset service.
+
+    For tests, demos and benchmarks: see docs/emulator.md.
+
+    \b
+    Example:
+      reconciler emulator serve --port 8090 --seed demo
+    """
 
 
 @emulator.command()

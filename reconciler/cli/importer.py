@@ -39,10 +39,16 @@ def import_(
     directory: Path,
     parallelism: int,
 ) -> None:
-    """Write manifests from live state (writable fields only).
+    """Write manifests from live state.
 
-    Re-importing an asset that already has a manifest under --dir updates its spec in place,
-    keeping comments and layout.  Exit 0 when every asset was imported, 1 otherwise.
+    Only writable fields are written. Re-importing an asset that already has a manifest under
+    --dir updates its spec in place, keeping comments and layout.  Exit 0 when every asset was
+    imported, 1 otherwise.
+
+    \b
+    Examples:
+      reconciler import 93769b5a-c8c6-4692-9c95-53933a1f0c93 --dir manifests/
+      reconciler import --all
     """
     if bool(asset_ids) == import_all:
         raise ImportUsageError("give asset ids to import, or --all (not both)")

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.ci import ci_run
 from reconciler.constants import READ_PARALLELISM
-from reconciler.render.registry import FORMATS
+from reconciler.options import GlobalOptions
+from reconciler.render.registry import FORMATS, RenderOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,3 +62,8 @@ def progress_to_stderr() -> Callable[[str], None] | None:
 
 def _progress(message: str) -> None:
     click.echo(message, err=True)
+
+
+def render_options(options: GlobalOptions | None = None) -> RenderOptions:
+    """Colour when stdout is a terminal (and allowed); the CI run for Markdown footers."""
+    return RenderOptions(color=options.color() if options else False, ci=ci_run())

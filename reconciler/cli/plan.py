@@ -21,11 +21,12 @@ from reconciler.cli.options import (
     out_option,
     parallelism_option,
     progress_to_stderr,
+    render_options,
 )
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.engine.plan import Action, Plan
 from reconciler.manager import Filters, make_plan
-from reconciler.render.registry import RenderOptions, render
+from reconciler.render.registry import render
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,18 @@ def plan(
     selectors: tuple[str, ...],
     parallelism: int,
 ) -> None:
-    """Show what apply would change (PATHS default to ./manifests)."""
+    """Show what apply would change.
+
+    PATHS (files or folders) default to ./manifests.
+
+    \b
+    Examples:
+      reconciler plan --target prod
+      reconciler plan manifests/ --out plan.json     # then: reconciler apply plan.json
+      reconciler plan --format markdown > comment.md
+      reconciler plan --detailed-exitcode            # exit 2 when something would change
+      reconciler plan --selector team=marketing --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93
+    """
     filters = Filters(asset_ids=tuple(asset_ids), selectors=parse_selectors(selectors))
     result, _context = asyncio.run(
         make_plan(
@@ -93,7 +105,7 @@ def plan(
             out=out,
         )
     )
-    click.echo(render("plan", fmt, result, RenderOptions(color=options.color())), nl=False)
+    click.echo(render("plan", fmt, result, render_options(options)), nl=False)
     if fmt == "json":
         for warning in result.warnings:
             log.warning("%s", warning)

@@ -20,7 +20,14 @@ class ValidationFailed(ReconcilerError):
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 def validate(paths: tuple[str, ...]) -> None:
-    """Check manifests offline (default path: manifests/). Exit 0 valid, 1 not."""
+    """Check manifests offline (default path: manifests/).
+
+    Exit 0 valid, 1 not; every problem is reported with file:line:column.
+
+    \b
+    Example:
+      reconciler validate manifests/ more/voice.yaml
+    """
     try:
         loaded = load_manifests(paths or DEFAULT_PATHS)
     except ManifestError as exc:
@@ -33,5 +40,12 @@ def validate(paths: tuple[str, ...]) -> None:
 
 @click.command()
 def schema() -> None:
-    """Print the JSON Schema of a manifest (for editors: see docs/manifests.md)."""
+    """Print the JSON Schema of a manifest.
+
+    For editors (completion and checks while typing): see docs/manifests.md.
+
+    \b
+    Example:
+      reconciler schema > manifest.schema.json
+    """
     click.echo(json.dumps(manifest_json_schema(), indent=2))

@@ -123,11 +123,21 @@ async def _apply_one(
         try:
             state.record(project_id, row.asset_id, row.write_only_fingerprint)
         except ReconcilerError as exc:  # the PUT did happen: report, don't lose the result
-            log.warning("asset %s updated, but its write-only record failed: %s", row.asset_id, exc)
+            log.warning(
+                "asset %s updated, but its write-only record failed: %s",
+                row.asset_id,
+                exc,
+                extra={"asset_id": row.asset_id, "request_id": request_id},
+            )
     raw: dict[str, Any] = getattr(updated, "raw", None) or {}
     mismatches = verify(body, raw)
     if mismatches:
-        log.warning("asset %s did not converge: %s", row.asset_id, "; ".join(mismatches))
+        log.warning(
+            "asset %s did not converge: %s",
+            row.asset_id,
+            "; ".join(mismatches),
+            extra={"asset_id": row.asset_id, "request_id": request_id},
+        )
         return AssetResult(
             row.asset_id,
             row.name,

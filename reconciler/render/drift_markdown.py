@@ -1,18 +1,21 @@
 """The drift report as GitHub-flavoured Markdown, written to be an issue body.
 
-A summary table, then one collapsible section per asset that is not in sync with a table of
-field / manifest / live, then the unmanaged assets.  Strings are escaped with the plan
+The hidden marker ``<!-- reconciler:drift target=NAME -->``, a summary table, then one collapsible
+section per asset that is not in sync with a table of field / manifest / live, then the
+unmanaged assets, and the commit and CI run when known.  Strings are escaped with the plan
 renderer's :func:`reconciler.render.markdown.escape`.  GitHub rejects issue bodies over 65,536
-characters, so the report stops listing details before ``max_chars`` and says how many it left
-out (the JSON report always has everything).
+characters, so the report stops listing sections before ``max_chars`` and says exactly how many
+it left out (the JSON report always has everything).
 """
 
 from __future__ import annotations
 
+from reconciler.ci import CiRun
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
 from reconciler.render.drift_text import coverage_line, summary_line
-from reconciler.render.markdown import DEFAULT_MAX_CHARS, escape, size
+from reconciler.render.markdown import DEFAULT_MAX_CHARS, ci_footer, code, escape, marker, size
 from reconciler.render.text import quote
+from reconciler.render.words import plural
 
 _ICON = {
     DriftStatus.DRIFTED: "~",
@@ -24,27 +27,40 @@ _ICON = {
 
 
 def render(
-    report: DriftReport, title: str = "reconciler drift report", max_chars: int = DEFAULT_MAX_CHARS
+    report: DriftReport,
+    title: str = "reconciler drift report",
+    max_chars: int = DEFAULT_MAX_CHARS,
+    ci: CiRun | None = None,
 ) -> str:
-    head = [f"## {escape(title)}", "", f"**{escape(summary_line(report))}**", ""]
+    targets = ",".join(p.target or "default" for p in report.projects) or None
+    head = [marker("drift", targets), f"## {escape(title)}", ""]
+    head += [f"**{escape(summary_line(report))}**", ""]
     head += _summary_table(report)
+    footer = ci_footer(ci)
+    blocks = [block for project in report.projects for block in _project(project, report)]
+    listed = sum(1 for _, is_asset in blocks if is_asset)
+    # Every part ends with an empty line, and the document's last one is not written.
+    room = max_chars - size(head) - size(footer) + 1
+    if sum(size(lines) for lines, _ in blocks) > room:
+        room -= size(_left_out(listed, listed, max_chars))
     body: list[str] = []
-    budget = max_chars - size(head) - 400  # room for the "left out" note
-    left_out = 0
-    for project in report.projects:
-        section = _project(project, report)
-        for block in section:
-            if left_out or size(body) + size(block) > budget:
-                left_out += 1
-                continue
-            body += block
-    if left_out:
-        body += [
-            f"> [!NOTE]\n> {left_out} more section(s) left out to keep this under "
-            f"{max_chars} characters; run `reconciler drift --format json` for the full report.",
-            "",
-        ]
-    return "\n".join(head + body).rstrip("\n") + "\n"
+    hidden = 0
+    for index, (lines, _) in enumerate(blocks):
+        if size(body) + size(lines) > room:
+            hidden = sum(1 for _, is_asset in blocks[index:] if is_asset)
+            body += _left_out(hidden, listed, max_chars)
+            break
+        body += lines
+    return "\n".join(head + body + footer).rstrip("\n") + "\n"
+
+
+def _left_out(hidden: int, listed: int, max_chars: int) -> list[str]:
+    return [
+        f"> [!NOTE]\n> {hidden} of {plural(listed, 'asset')} not in sync "
+        f"{'is' if hidden == 1 else 'are'} not shown: GitHub limits an issue body to "
+        f"{max_chars:,} characters. `reconciler drift --format json` has the full report.",
+        "",
+    ]
 
 
 def _summary_table(report: DriftReport) -> list[str]:
@@ -66,13 +82,14 @@ def _coverage(managed: int, total: int) -> str:
     return f"{managed} of {total} ({100 * managed / total:.1f}%)" if total else "no assets"
 
 
-def _project(project: ProjectDrift, report: DriftReport) -> list[list[str]]:
-    """The project's blocks: a header, then one per asset, then the unmanaged list."""
+def _project(project: ProjectDrift, report: DriftReport) -> list[tuple[list[str], bool]]:
+    """The project's blocks, each flagged when it is one asset's section: a header, one section
+    per asset not in sync, then the write-only note and the unmanaged assets."""
     where = []
     if project.target:
-        where.append(f"target {_code(project.target)}")
+        where.append(f"target {code(project.target)}")
     if project.project_id:
-        where.append(f"project {_code(project.project_id)}")
+        where.append(f"project {code(project.project_id)}")
     header = [
         f"### {', '.join(where) or 'project'}",
         "",
@@ -80,83 +97,62 @@ def _project(project: ProjectDrift, report: DriftReport) -> list[list[str]]:
         f"{escape(coverage_line(project.managed, project.total))}",
         "",
     ]
-    blocks = [header]
-    listed = [a for a in project.assets if a.status is not DriftStatus.IN_SYNC]
-    if listed:
-        table = ["| asset | id | status | fields |", "|---|---|---|---|"]
-        for asset in listed:
-            fields = ", ".join(escape(f.path) for f in asset.fields) or "—"
-            table.append(
-                f"| {escape(asset.name or '')} | {_code(asset.asset_id)} "
-                f"| {asset.status.value} | {fields} |"
-            )
-        blocks.append([*table, ""])
-        blocks += [_details(asset) for asset in listed]
+    blocks = [(header, False)]
+    blocks += [
+        (_details(asset), True)
+        for asset in project.assets
+        if asset.status is not DriftStatus.IN_SYNC
+    ]
     unchecked = [a for a in project.assets if a.unchecked]
     if unchecked:
-        blocks.append(
-            [
-                "Write-only fields (`review_config`, `shared_config`) of "
-                f"{len(unchecked)} asset(s) cannot be checked: the API never returns them.",
-                "",
-            ]
+        note = (
+            "Write-only fields (`review_config`, `shared_config`) of "
+            f"{plural(len(unchecked), 'asset')} cannot be checked: the API never returns them."
         )
-    if project.unmanaged:
-        if report.include_unmanaged:
-            rows = ["| asset | id | type | state |", "|---|---|---|---|"]
-            rows += [
-                f"| {escape(u.name or '')} | {_code(u.asset_id)} | {escape(u.asset_type or '')} "
-                f"| {escape(u.asset_state or '')} |"
-                for u in project.unmanaged
-            ]
-            blocks.append(
-                [
-                    "<details>",
-                    f"<summary>{len(project.unmanaged)} asset(s) not in any manifest</summary>",
-                    "",
-                    *rows,
-                    "",
-                    "</details>",
-                    "",
-                ]
-            )
-        else:
-            blocks.append(
-                [
-                    f"{len(project.unmanaged)} asset(s) in the project are not in any manifest "
-                    "(list them with `--include-unmanaged`).",
-                    "",
-                ]
-            )
+        blocks.append(([note, ""], False))
+    count = len(project.unmanaged)
+    if count and report.include_unmanaged:
+        rows = ["| asset | id | type | state |", "|---|---|---|---|"]
+        rows += [
+            f"| {escape(u.name or '')} | {code(u.asset_id)} | {escape(u.asset_type or '')} "
+            f"| {escape(u.asset_state or '')} |"
+            for u in project.unmanaged
+        ]
+        summary = f"<summary>{plural(count, 'asset')} not in any manifest</summary>"
+        blocks.append((["<details>", summary, "", *rows, "", "</details>", ""], False))
+    elif count:
+        line = (
+            f"{plural(count, 'asset')} in the project {'is' if count == 1 else 'are'} not in any "
+            "manifest (list them with `--include-unmanaged`)."
+        )
+        blocks.append(([line, ""], False))
     return blocks
 
 
 def _details(asset: AssetDrift) -> list[str]:
-    name = escape(asset.name) if asset.name else _code(asset.asset_id)
-    summary = f"{_ICON[asset.status]} <b>{name}</b> ({_code(asset.asset_id)}): {asset.status.value}"
+    name = escape(asset.name) if asset.name else code(asset.asset_id)
+    summary = f"{_ICON[asset.status]} <b>{name}</b> ({code(asset.asset_id)}): {asset.status.value}"
+    fields = ", ".join(escape(f.path) for f in asset.fields)
+    if fields:
+        summary += f": {fields}"
     out = ["<details>", f"<summary>{summary}</summary>", ""]
     if asset.source:
-        out += [f"Manifest: {_code(asset.source)}", ""]
+        out += [f"Manifest: {code(asset.source)}", ""]
     out += [f"- {escape(message)}" for message in asset.errors]
     if asset.errors:
         out.append("")
     if asset.fields:
         out += ["| field | manifest | live |", "|---|---|---|"]
         out += [
-            f"| {_code(f.path)} | {_code(quote(f.manifest))} | {_code(quote(f.live))} |"
+            f"| {code(f.path)} | {code(quote(f.manifest))} | {code(quote(f.live))} |"
             for f in asset.fields
         ]
         out.append("")
     if asset.unchecked:
-        names = ", ".join(_code(n) for n in asset.unchecked)
+        names = ", ".join(code(n) for n in asset.unchecked)
         out += [f"Not checked (write-only): {names}", ""]
     out += ["</details>", ""]
     return out
-
-
-def _code(value: str) -> str:
-    # <code> with escaped content: nothing inside can close it or the table cell.
-    return f"<code>{escape(value)}</code>"
 
 
 __all__ = ["DEFAULT_MAX_CHARS", "render"]

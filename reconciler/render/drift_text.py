@@ -7,7 +7,8 @@ read alike; the wording is "manifest / live" because drift is about what changed
 from __future__ import annotations
 
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
-from reconciler.render.text import clean_text, quote
+from reconciler.render.text import bold, clean_text, marked, quote
+from reconciler.render.words import plural
 
 _HEADLINE = {
     DriftStatus.DRIFTED: "has drifted from its manifest",
@@ -35,7 +36,7 @@ def summary_line(report: DriftReport) -> str:
             f"{report.count(DriftStatus.MISSING)} missing, "
             f"{report.count(DriftStatus.BLOCKED)} blocked, "
             f"{report.count(DriftStatus.IN_SYNC)} in sync, "
-            f"{report.count(DriftStatus.ERROR)} error(s)."
+            f"{plural(report.count(DriftStatus.ERROR), 'error')}."
         )
     return f"{head} {coverage_line(report.managed, report.total)}"
 
@@ -43,7 +44,9 @@ def summary_line(report: DriftReport) -> str:
 def coverage_line(managed: int, total: int) -> str:
     if not total:
         return "Coverage: the project has no assets."
-    return f"Coverage: {managed} of {total} assets managed ({100 * managed / total:.1f}%)."
+    return (
+        f"Coverage: {managed} of {plural(total, 'asset')} managed ({100 * managed / total:.1f}%)."
+    )
 
 
 def where(project: ProjectDrift, generated_at: str) -> str:
@@ -54,14 +57,15 @@ def where(project: ProjectDrift, generated_at: str) -> str:
 
 
 def _project(project: ProjectDrift, report: DriftReport, color: bool) -> list[str]:
-    out = [_bold(where(project, report.generated_at), color), ""]
+    out = [bold(where(project, report.generated_at), color), ""]
     for asset in project.assets:
         if asset.status is not DriftStatus.IN_SYNC or asset.unchecked:
             out += asset_lines(asset, color)
             out.append("")
     if project.unmanaged:
-        noun = "asset" if len(project.unmanaged) == 1 else "assets"
-        line = f"Unmanaged: {len(project.unmanaged)} {noun} in the project are in no manifest"
+        count = len(project.unmanaged)
+        verb = "is" if count == 1 else "are"
+        line = f"Unmanaged: {plural(count, 'asset')} in the project {verb} in no manifest"
         if report.include_unmanaged:
             out.append(line + ":")
             out += [
@@ -82,11 +86,11 @@ def asset_lines(asset: AssetDrift, color: bool = False) -> list[str]:
     header = f"# asset {_label(asset.name, asset.asset_id)} {_HEADLINE[asset.status]}"
     if asset.source:
         header += f"  ({clean_text(asset.source)})"
-    out = [_bold(header, color)]
+    out = [bold(header, color)]
     out += [f"    {clean_text(message)}" for message in asset.errors]
     for drift in asset.fields:
         out += [
-            f"  ~ {_colored(clean_text(drift.path), '33', color)}",
+            marked(2, "~", clean_text(drift.path), color),
             f"      manifest: {quote(drift.manifest)}",
             f"      live:     {quote(drift.live)}",
         ]
@@ -101,11 +105,3 @@ def _label(name: str | None, asset_id: str) -> str:
     if name:
         return f"{quote(name)} ({clean_text(asset_id)})"
     return f"({clean_text(asset_id)})"
-
-
-def _bold(text: str, color: bool) -> str:
-    return f"\x1b[1m{text}\x1b[0m" if color else text
-
-
-def _colored(text: str, code: str, color: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if color else text

@@ -1,19 +1,27 @@
 """The plan as GitHub-flavoured Markdown, for pull-request comments and drift issues.
 
-A heading, a summary table, a table of the listed assets, then one collapsible ``<details>``
-section per changed, errored or blocked asset holding the text plan of that asset in a ``diff``
-fence. Every user-controlled string (names, ids, values, messages) is escaped so that it can not
-close the fence, the ``<details>`` tag or a table cell, nor render as Markdown or HTML.
-GitHub rejects comments and issue bodies over 65,536 characters, so a large plan stops listing
-assets before ``max_chars`` and says how many it left out (the JSON plan always has everything).
+The document starts with a hidden marker (``<!-- reconciler:plan target=NAME -->``) by which a
+bot finds its own comment to update it in place, then a heading, a summary table, and one
+collapsible ``<details>`` section per changed, errored or blocked asset holding the text plan of
+that asset in a ``diff`` fence. It ends with the commit and CI run when they are known.
+
+GitHub rejects a comment or issue body over 65,536 characters, so sections are added while the
+whole document (note and footer included) stays within ``max_chars``; the assets left out are
+counted exactly in a note (the JSON plan and ``reconciler show`` always have everything).
+
+Escaping (:func:`escape`) touches only what GitHub would read as markup, and uses character
+references because they read literally both in Markdown text and inside HTML blocks such as
+``<summary>``: ``asset_name`` and ``Sara Model (33%)`` stay as they are.
 """
 
 from __future__ import annotations
 
 import re
 
+from reconciler.ci import CiRun
 from reconciler.engine.plan import Action, AssetPlan, Plan
 from reconciler.render import text
+from reconciler.render.words import plural
 
 _ACTION_LABEL = {
     Action.UPDATE: "update in-place",
@@ -22,21 +30,35 @@ _ACTION_LABEL = {
     Action.NOOP: "in sync",
 }
 _ACTION_ICON = {Action.UPDATE: "~", Action.ERROR: "!", Action.BLOCKED: "!", Action.NOOP: ""}
-# Characters that start Markdown syntax inline; shown as numeric entities so they stay literal
-# in table cells, in <summary> and in running text alike.
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+!|~@$&<>\"']")
-_ENTITY = {ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+!|~@$&<>\"'"}
+# Always markup somewhere: HTML (& < > "), code (`), emphasis and strike (* ~), links ([ ]),
+# table cells (|), escapes (\), math ($), mentions (@).
+_ALWAYS = re.compile(r"[&<>\"`*~\[\]|\\$@]")
+# "_" is emphasis only at a word boundary: snake_case names need no escaping.
+_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 # Bare URLs and www. names become links on GitHub; break them so names cannot plant links.
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(?<=www)(\.)")
 _MARKER = re.compile(r"^(\s*)([+~-]) ")
-# GitHub's limit on a comment or issue body is 65,536 characters; stay clear of it.
-DEFAULT_MAX_CHARS = 60_000
-_NOTE_ROOM = 400  # kept free for the "left out" note
+_MARKER_VALUE = re.compile(r"[^A-Za-z0-9._,-]")
+# GitHub's limit on the body of a comment or an issue, in characters.
+GITHUB_LIMIT = 65_536
+DEFAULT_MAX_CHARS = GITHUB_LIMIT
 
 
-def render(plan: Plan, title: str = "reconciler plan", max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """The whole plan as one Markdown document of at most about ``max_chars`` characters."""
-    out: list[str] = [f"## {escape(title)}", ""]
+def marker(kind: str, target: str | None) -> str:
+    """``<!-- reconciler:plan target=prod -->``: the hidden line a bot finds its comment by."""
+    value = _MARKER_VALUE.sub(lambda m: f"%{ord(m.group(0)):02X}", target or "default")
+    return f"<!-- reconciler:{kind} target={value} -->"
+
+
+def render(
+    plan: Plan,
+    title: str = "reconciler plan",
+    max_chars: int = DEFAULT_MAX_CHARS,
+    ci: CiRun | None = None,
+) -> str:
+    """The whole plan as one Markdown document of at most ``max_chars`` characters."""
+    out: list[str] = [marker("plan", plan.target), f"## {escape(title)}", ""]
     where = _where(plan)
     if where:
         out += [where, ""]
@@ -54,36 +76,67 @@ def render(plan: Plan, title: str = "reconciler plan", max_chars: int = DEFAULT_
     ]
     for warning in plan.warnings:
         out += [f"> [!WARNING]\n> {escape(warning)}", ""]
+    footer = ci_footer(ci)
     listed = [a for a in plan.assets if a.action is not Action.NOOP]
-    if not listed:
-        return _join(out)
-    budget = max_chars - size(out) - _NOTE_ROOM
-    rows, rows_left = fit([[_row(asset)] for asset in listed], budget)
-    table = ["| asset | id | action | fields |", "|---|---|---|---|", *rows, ""]
-    sections, sections_left = fit([_details(asset) for asset in listed], budget - size(table))
-    out += table + sections
-    if rows_left or sections_left:
-        out += [
-            f"> [!NOTE]\n> {max(rows_left, sections_left)} of {len(listed)} listed assets left out "
-            f"to keep this under {max_chars} characters; run `reconciler plan --format json` "
-            "for the full plan.",
-            "",
-        ]
-    return _join(out)
+    sections = [_details(asset) for asset in listed]
+    # Every part ends with an empty line, and the document's last one is not written.
+    room = max_chars - size(out) - size(footer) + 1
+    kept, left = fit(sections, room)
+    if left:
+        kept, left = fit(sections, room - size(_left_out(listed, len(listed), max_chars)))
+        shown = len(listed) - left
+        out += kept + _left_out(listed[shown:], len(listed), max_chars)
+    else:
+        out += kept
+    return _join(out + footer)
+
+
+def _left_out(hidden: list[AssetPlan], listed: int, max_chars: int) -> list[str]:
+    def count(action: Action) -> int:
+        return sum(1 for a in hidden if a.action is action)
+
+    parts = [
+        f"{count(Action.UPDATE)} to change" if count(Action.UPDATE) else "",
+        plural(count(Action.ERROR), "error") if count(Action.ERROR) else "",
+        f"{count(Action.BLOCKED)} blocked" if count(Action.BLOCKED) else "",
+    ]
+    return [
+        f"> [!NOTE]\n> {len(hidden)} of {listed} listed assets are not shown "
+        f"({', '.join(p for p in parts if p)}): GitHub limits a comment to {max_chars:,} "
+        "characters. `reconciler show PLANFILE` or `reconciler plan --format json` has the full "
+        "plan.",
+        "",
+    ]
+
+
+def ci_footer(ci: CiRun | None) -> list[str]:
+    """``Commit `1a2b3c4d5e6f` · [CI run](...)`` when the CI environment names them."""
+    if not ci:
+        return []
+    parts = []
+    if ci.commit:
+        short = f"`{ci.commit[:12]}`"
+        parts.append(f"Commit [{short}]({ci.commit_url})" if ci.commit_url else f"Commit {short}")
+    if ci.run_url:
+        parts.append(f"[CI run]({ci.run_url})")
+    return ["---", "", " · ".join(parts), ""]
 
 
 def fit(blocks: list[list[str]], budget: int) -> tuple[list[str], int]:
     """The leading blocks whose lines fit in ``budget`` characters, and how many did not."""
     kept: list[str] = []
+    used = 0
     for index, block in enumerate(blocks):
-        if size(kept) + size(block) > budget:
+        cost = size(block)
+        if used + cost > budget:
             return kept, len(blocks) - index
         kept += block
+        used += cost
     return kept, 0
 
 
 def size(lines: list[str]) -> int:
-    """Characters of ``lines`` joined with newlines."""
+    """Characters of ``lines`` joined with newlines (one per line, the last included)."""
     return sum(len(line) + 1 for line in lines)
 
 
@@ -91,18 +144,13 @@ def _join(lines: list[str]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _row(asset: AssetPlan) -> str:
-    fields = ", ".join(escape(c.dotted) for c in asset.changes) or "—"
-    return (
-        f"| {escape(asset.name or '')} | {_code(asset.asset_id)} "
-        f"| {_ACTION_LABEL[asset.action]} | {fields} |"
-    )
-
-
 def _details(asset: AssetPlan) -> list[str]:
     icon = _ACTION_ICON[asset.action]
-    name = escape(asset.name) if asset.name else _code(asset.asset_id)
-    summary = f"{icon} <b>{name}</b> ({_code(asset.asset_id)}): {_ACTION_LABEL[asset.action]}"
+    name = escape(asset.name) if asset.name else code(asset.asset_id)
+    summary = f"{icon} <b>{name}</b> ({code(asset.asset_id)}): {_ACTION_LABEL[asset.action]}"
+    fields = ", ".join(escape(c.dotted) for c in asset.changes)
+    if fields:
+        summary += f": {fields}"
     body = "\n".join(_diff_line(line) for line in text.render_asset(asset, color=False))
     return [
         "<details>",
@@ -120,8 +168,8 @@ def _diff_line(line: str) -> str:
     match = _MARKER.match(line)
     if not match:
         return line
-    marker = "!" if match.group(2) == "~" else match.group(2)
-    return f"{marker}{match.group(1)} {line[match.end() :]}".rstrip()
+    sign = "!" if match.group(2) == "~" else match.group(2)
+    return f"{sign}{match.group(1)} {line[match.end() :]}".rstrip()
 
 
 def fence(content: str, info: str = "") -> list[str]:
@@ -132,23 +180,24 @@ def fence(content: str, info: str = "") -> list[str]:
 
 
 def escape(value: str) -> str:
-    """Text safe in Markdown paragraphs, table cells and HTML: no tags, no syntax, one line."""
+    """Text safe in Markdown paragraphs, table cells and HTML blocks: one line, no markup."""
     flat = text.clean_text(value)
-    escaped = _MARKDOWN_SPECIAL.sub(lambda m: _ENTITY[m.group(0)], flat)
+    escaped = _ALWAYS.sub(lambda m: _NAMED.get(m.group(0)) or f"&#{ord(m.group(0))};", flat)
+    escaped = _UNDERSCORE.sub("&#95;", escaped)
     return _AUTOLINK.sub(lambda m: f"&#{ord(m.group(0))};", escaped)
 
 
-def _code(value: str) -> str:
-    # <code> rather than backticks: entities inside stay literal and nothing can close it early.
+def code(value: str) -> str:
+    """Inline code: ``<code>`` rather than backticks, so it also works inside ``<summary>``."""
     return f"<code>{escape(value)}</code>"
 
 
 def _where(plan: Plan) -> str:
     parts = []
     if plan.target:
-        parts.append(f"target {_code(plan.target)}")
+        parts.append(f"target {code(plan.target)}")
     if plan.project_id:
-        parts.append(f"project {_code(plan.project_id)}")
+        parts.append(f"project {code(plan.project_id)}")
     if plan.created_at:
         parts.append(f"at {escape(plan.created_at)}")
     return "Planned for " + ", ".join(parts) + "." if parts else ""

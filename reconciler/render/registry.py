@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.ci import CiRun
 from reconciler.engine.drift import DriftReport
 from reconciler.engine.plan import Plan
 from reconciler.render import drift_json, drift_markdown, drift_text, markdown, text
@@ -20,9 +21,11 @@ FORMATS = ("text", "markdown", "json")
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How to render: colour applies to text on a terminal only."""
+    """How to render: colour applies to text on a terminal only; ``ci`` (the commit and CI run)
+    ends Markdown documents."""
 
     color: bool = False
+    ci: CiRun | None = None
 
 
 Renderer = Callable[[Any, RenderOptions], str]
@@ -53,7 +56,7 @@ def _plan_text(plan: Plan, options: RenderOptions) -> str:
 
 @register("plan", "markdown")
 def _plan_markdown(plan: Plan, options: RenderOptions) -> str:
-    return markdown.render(plan)
+    return markdown.render(plan, ci=options.ci)
 
 
 @register("plan", "json")
@@ -68,7 +71,7 @@ def _drift_text(report: DriftReport, options: RenderOptions) -> str:
 
 @register("drift", "markdown")
 def _drift_markdown(report: DriftReport, options: RenderOptions) -> str:
-    return drift_markdown.render(report)
+    return drift_markdown.render(report, ci=options.ci)
 
 
 @register("drift", "json")

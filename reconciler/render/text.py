@@ -32,7 +32,7 @@ def render(plan: Plan, color: bool = False) -> str:
     out: list[str] = []
     listed = [a for a in plan.assets if a.action is not Action.NOOP]
     if listed:
-        out.append(_bold("reconciler will perform the following actions:", color))
+        out.append(bold("reconciler will perform the following actions:", color))
         out.append("")
         for asset in listed:
             out.extend(render_asset(asset, color))
@@ -41,7 +41,7 @@ def render(plan: Plan, color: bool = False) -> str:
     if note:
         out.append(note)
         out.append("")
-    out.append(_bold(summary_line(plan), color))
+    out.append(bold(summary_line(plan), color))
     for warning in plan.warnings:
         out.append("")
         label = f"{_BOLD}{_YELLOW}Warning:{_RESET}" if color else "Warning:"
@@ -85,7 +85,7 @@ def header(asset: AssetPlan) -> str:
 
 def render_asset(asset: AssetPlan, color: bool = False) -> list[str]:
     """The lines for one asset: its header and, for an update, its field changes."""
-    lines = [_bold(f"  # {header(asset)}", color)]
+    lines = [bold(f"  # {header(asset)}", color)]
     if asset.action in (Action.ERROR, Action.BLOCKED):
         for extra in asset.errors[1:]:
             lines.append(f"  #   {clean_text(extra)}")
@@ -94,7 +94,7 @@ def render_asset(asset: AssetPlan, color: bool = False) -> list[str]:
         return lines
     if asset.action is not Action.UPDATE:
         return lines
-    lines.append(_marked(2, "~", "asset {", color))
+    lines.append(marked(2, "~", "asset {", color))
     block = _Block(col=8)
     for change in asset.changes:  # the engine's order: the manifest's, top to bottom
         _add_change(block, change, (), color)
@@ -142,14 +142,14 @@ class _Block:
         for entry in self.entries:
             name = entry.name.ljust(width)
             if entry.inner is None:
-                out.append(_marked(self.col - 2, entry.marker, f"{name} {entry.text}", color))
+                out.append(marked(self.col - 2, entry.marker, f"{name} {entry.text}", color))
                 continue
-            out.append(_marked(self.col - 2, entry.marker, f"{name} = {entry.opener}", color))
+            out.append(marked(self.col - 2, entry.marker, f"{name} = {entry.opener}", color))
             out.extend(entry.inner.lines(color))
             closer = "]" if entry.opener == "[" else "}"
             out.append(" " * self.col + closer)
         for marker, value in self.items:
-            out.append(_marked(self.col - 2, marker, f"{value},", color))
+            out.append(marked(self.col - 2, marker, f"{value},", color))
         out.extend(" " * self.col + comment for comment in self.comments)
         return out
 
@@ -308,10 +308,11 @@ def _hidden_write_only_note(plan: Plan) -> str | None:
     )
 
 
-def _marked(col: int, marker: str, rest: str, color: bool) -> str:
+def marked(col: int, marker: str, rest: str, color: bool) -> str:
+    """``rest`` after a change marker (``+ ~ -``) at column ``col``, the marker coloured."""
     shown = f"{_MARKER_COLOR[marker]}{marker}{_RESET}" if color else marker
     return f"{' ' * col}{shown} {rest}"
 
 
-def _bold(text: str, color: bool) -> str:
+def bold(text: str, color: bool) -> str:
     return f"{_BOLD}{text}{_RESET}" if color else text

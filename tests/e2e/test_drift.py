@@ -138,7 +138,7 @@ def test_out_of_band_edit_shows_field_and_both_values_then_apply_clears_it(
     assert lines[at + 1].split() == ["manifest:", '"Virtual', 'employee"']
     assert lines[at + 2].split() == ["live:", '"Edited', "in", "the", 'console"']
     assert "  ~ tags" in lines
-    assert "Drift: 1 drifted, 0 missing, 0 blocked, 2 in sync, 0 error(s)." in result.output
+    assert "Drift: 1 drifted, 0 missing, 0 blocked, 2 in sync, 0 errors." in result.output
 
     applied = run("apply", "manifests", "--auto-approve")
     assert applied.exit_code == 0, applied.output
@@ -232,7 +232,7 @@ def test_markdown_report_to_a_file(run: Run, emu: RunningEmulator) -> None:
     result = run("drift", "--format", "markdown", "--output", "drift.md", "--include-unmanaged")
     assert result.exit_code == 2
     body = Path("drift.md").read_text()
-    assert body.startswith("## reconciler drift report")
+    assert body.startswith("<!-- reconciler:drift target=default -->\n## reconciler drift report")
     assert "| drifted | 1 |" in body
     assert "<summary>~ <b>Sara Model</b>" in body
     # The live value is escaped: it cannot open a tag or split the table row.

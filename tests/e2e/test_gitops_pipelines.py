@@ -193,5 +193,5 @@ def test_the_pipeline_commands_run_against_the_emulator(
             if stdout:
                 Path(stdout).write_text(result.stdout)
         assert "tags" in Path("plan.md").read_text()  # the PR comment showed the change
-        assert Path("drift.md").read_text().startswith("## reconciler drift report")
+        assert "\n## reconciler drift report\n" in Path("drift.md").read_text()
         assert emu.store.get(asset_id)["tags"] == ["NEWS", "FEMALE"]

@@ -197,7 +197,7 @@ def test_markdown_format(live: RunningEmulator, tmp_path: Path) -> None:
     _write(tmp_path, _manifest(VOICE, "asset_description: Calm | voice <b>"))
     result = _run(live, tmp_path, "--format", "markdown")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("## reconciler plan\n")
+    assert result.stdout.startswith("<!-- reconciler:plan target=default -->\n## reconciler plan\n")
     assert "<details>" in result.stdout and "<b>Lin Narrator</b>" in result.stdout
 
 

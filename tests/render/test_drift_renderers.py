@@ -28,15 +28,17 @@ def report(n: int, status: DriftStatus = DriftStatus.DRIFTED) -> DriftReport:
 
 def test_markdown_stays_under_the_issue_body_limit_and_says_what_it_left_out() -> None:
     body = drift_markdown.render(report(2000))
-    assert len(body) < 65_536
+    assert 65_536 - 1_000 < len(body) <= 65_536
+    assert body.startswith("<!-- reconciler:drift target=prod -->\n")
     assert "| drifted | 2000 |" in body
-    assert "more section(s) left out" in body
+    shown = body.count("<details>")
+    assert f"{2000 - shown} of 2000 assets not in sync are not shown" in body
     assert "--format json" in body
 
 
 def test_small_reports_are_complete() -> None:
     body = drift_markdown.render(report(3))
-    assert "left out" not in body
+    assert "not shown" not in body
     assert body.count("<details>") == 3
 
 
@@ -51,4 +53,4 @@ def test_exit_codes() -> None:
 def test_text_names_the_target_project_and_time() -> None:
     text = drift_text.render(report(1))
     assert text.startswith('Drift report for target "prod", project p1, at 2025-01-01T00:00:00Z.')
-    assert text.rstrip().endswith("Coverage: 1 of 1 assets managed (100.0%).")
+    assert text.rstrip().endswith("Coverage: 1 of 1 asset managed (100.0%).")

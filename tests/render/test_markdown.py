@@ -6,6 +6,7 @@ import re
 
 from plan_samples import sample_plan
 
+from reconciler.ci import CiRun, ci_run
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Plan
 from reconciler.render import markdown
 
@@ -53,11 +54,8 @@ def test_hostile_text_cannot_break_out() -> None:
     assert outside.count("<details>") == 2
     assert outside.count("</details>") == 2
     assert outside.count("</summary>") == 2
-    # Every table row keeps four cells.
-    rows = [line for line in outside.splitlines() if line.startswith("| ") and "id" in line]
-    assert rows
-    for row in rows:
-        assert row.count("|") == 5, row
+    # A pipe in a name or id cannot open a table cell.
+    assert "|" not in "".join(line for line in outside.splitlines() if "<summary>" in line)
 
 
 def test_fence_outruns_backticks_in_values() -> None:
@@ -79,7 +77,7 @@ def test_error_message_stays_on_its_line() -> None:
 
 def test_summary_table_and_sections() -> None:
     out = markdown.render(sample_plan())
-    assert out.startswith("## reconciler plan\n")
+    assert out.startswith("<!-- reconciler:plan target=prod -->\n## reconciler plan\n")
     assert "| to change | 1 |" in out
     assert "| errors | 1 |" in out
     assert out.count("<details>") == 3  # update, error, blocked; the in-sync asset is not listed
@@ -110,19 +108,73 @@ def _big_plan(n: int) -> Plan:
     )
 
 
-def test_a_large_plan_stays_under_the_comment_limit_and_says_what_it_left_out() -> None:
+def test_a_large_plan_fills_the_comment_limit_and_counts_what_it_left_out() -> None:
     plan = _big_plan(2000)
-    doc = markdown.render(plan)
-    assert len(doc) <= markdown.DEFAULT_MAX_CHARS
-    assert "Plan: 2000 to change" in doc  # the summary is always there
-    note = re.search(r"(\d+) of 2000 listed assets left out", doc)
-    assert note is not None and int(note.group(1)) > 0
-    assert "reconciler plan --format json" in doc
-    assert doc.count("<details>") == doc.count("</details>")  # no section cut in half
-    assert doc.count("<details>") + int(note.group(1)) <= 2000
+    plan.assets[-1].action = Action.ERROR
+    plan.assets[-1].errors = ["boom"]
+    doc = markdown.render(plan, ci=CiRun("a" * 40, None, "https://ci.example/run/1"))
+    assert len(doc) <= markdown.GITHUB_LIMIT == 65_536
+    assert len(doc) > markdown.GITHUB_LIMIT - 1_000  # filled, not cut early
+    assert doc.startswith("<!-- reconciler:plan target=default -->\n")
+    assert "Plan: 2000 to change" in doc.replace("1999", "2000")  # the summary is always there
+    shown = doc.count("<details>")
+    assert doc.count("</details>") == shown  # no section cut in half
+    note = re.search(
+        r"(\d+) of 2000 listed assets are not shown \((\d+) to change, 1 error\)", doc
+    )
+    assert note is not None
+    assert int(note.group(1)) == 2000 - shown  # exactly the ones not shown
+    assert int(note.group(2)) == 2000 - shown - 1
+    assert "65,536 characters" in doc
+    assert doc.rstrip().endswith("[CI run](https://ci.example/run/1)")  # the footer survives
 
 
 def test_a_small_plan_is_not_cut() -> None:
     doc = markdown.render(_big_plan(3))
-    assert "left out" not in doc
+    assert "not shown" not in doc
     assert doc.count("<details>") == 3
+
+
+def test_a_plan_that_just_fits_has_no_note() -> None:
+    whole = markdown.render(_big_plan(5))
+    assert "not shown" not in markdown.render(_big_plan(5), max_chars=len(whole))
+    cut = markdown.render(_big_plan(5), max_chars=len(whole) - 1)
+    assert len(cut) <= len(whole) - 1
+    note = re.search(r"(\d) of 5 listed assets are not shown", cut)
+    assert note is not None and int(note.group(1)) == 5 - cut.count("<details>") > 0
+
+
+def test_only_what_github_reads_as_markup_is_escaped() -> None:
+    plan = sample_plan()
+    plan.warnings = ["asset_name of Sara (33%) is _new_ *now* ~x~ [link](y) $x$ #1"]
+    out = markdown.render(plan)
+    assert "&#95;name" not in out and "asset_name" in out  # snake_case reads as it is
+    assert "Sara (33%)" in out and "#1" in out
+    assert "&#95;new&#95;" in out and "&#42;now&#42;" in out and "&#126;x&#126;" in out
+    assert "&#91;link&#93;(y)" in out and "&#36;x&#36;" in out
+
+
+def test_the_marker_is_safe_for_any_target_name() -> None:
+    assert markdown.marker("plan", "prod") == "<!-- reconciler:plan target=prod -->"
+    assert markdown.marker("plan", "a --> b") == "<!-- reconciler:plan target=a%20--%3E%20b -->"
+
+
+def test_ci_footer_links_commit_and_run() -> None:
+    run = ci_run(
+        {
+            "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_REPOSITORY": "acme/assets",
+            "GITHUB_RUN_ID": "42",
+        }
+    )
+    out = markdown.render(sample_plan(), ci=run)
+    assert out.rstrip().endswith(
+        "Commit [`0123456789ab`](https://github.com/acme/assets/commit/"
+        "0123456789abcdef0123456789abcdef01234567) · "
+        "[CI run](https://github.com/acme/assets/actions/runs/42)"
+    )
+    gitlab = ci_run({"CI_COMMIT_SHA": "abcdef1234567", "CI_JOB_URL": "https://gitlab.example/j/7"})
+    assert gitlab == CiRun("abcdef1234567", None, "https://gitlab.example/j/7")
+    assert ci_run({"GITHUB_SHA": "not hex!", "GITHUB_RUN_ID": "1) [x](evil"}) == CiRun()
+    assert "Commit" not in markdown.render(sample_plan(), ci=ci_run({}))
