@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import process, workload
+from bench import process, startup, workload
 
 RESULTS = Path(__file__).with_name("results.md")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -267,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = report(rows, latency_ms=args.latency_ms, rates=DEFAULT_RATES)
     print()
     print("\n".join(verdicts(rows)))
+    started = startup.report(startup.measure())
+    print("\n" + started)
+    section += "\n\n" + started
     if not args.no_write:
         write_results(section)
         print(f"\nwritten to {RESULTS}")
