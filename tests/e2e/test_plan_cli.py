@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_process import clean_env
 from conftest import EmulatorFactory
 
 from reconciler.emulator.testing import RunningEmulator
@@ -21,19 +21,6 @@ pytestmark = pytest.mark.e2e
 AVATAR = "93769b5a-c8c6-4692-9c95-53933a1f0c93"
 VOICE = "0b5c1e4a-7f3d-4c2a-9e61-2a7d5b8c9f10"
 MISSING = "deadbeef-0000-4000-8000-000000000000"
-CREDENTIAL_VARS = (
-    "HUAWEICLOUD_SDK_AK",
-    "HUAWEICLOUD_SDK_SK",
-    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-    "HUAWEICLOUD_SDK_PROJECT_ID",
-    "HW_ACCESS_KEY",
-    "HW_SECRET_KEY",
-    "HW_SECURITY_TOKEN",
-    "HW_PROJECT_ID",
-    "HW_AUTH_TOKEN",
-    "HW_REGION_NAME",
-    "NO_COLOR",
-)
 
 
 def _live() -> list[dict[str, Any]]:
@@ -90,7 +77,7 @@ def _write(tmp_path: Path, *documents: str) -> Path:
 def _run(
     emu: RunningEmulator, cwd: Path, *args: str, options: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env = clean_env()
     env.update(emu.env())
     command = [sys.executable, "-m", "reconciler", "--endpoint", emu.base_url, *options, "plan"]
     command += args
