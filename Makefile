@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# The distribution was called "reconciler" before; drop that name from older venvs.
+	$(BIN)/python -m pip uninstall --quiet --yes reconciler 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet -e '.[emulator,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

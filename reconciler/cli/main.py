@@ -54,7 +54,9 @@ def main() -> None:
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        # click exits 2 on a usage error; here 2 means "changes" or "drift", so a misspelt
+        # option in a pipeline must not read as a result.
+        sys.exit(1 if isinstance(exc, click.UsageError) else exc.exit_code)
     except ReconcilerError as exc:
         logging.getLogger("reconciler").debug("failure", exc_info=True)
         output.error(str(exc))
