@@ -10,6 +10,7 @@ updated in place through :mod:`reconciler.manifest.writer`, so comments and layo
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ from reconciler.api import models
 from reconciler.engine import normalize, policy
 from reconciler.fieldpath import FieldPath, format_path
 from reconciler.manifest import writer
-from reconciler.manifest.schema import AssetSpec
+from reconciler.manifest.schema import SCHEMA_FILE_NAME, AssetSpec, manifest_json_schema_text
 
 # Settable by tenants; any other live state (CREATING, BLOCK, ...) is the service's to set.
 SETTABLE_STATES = frozenset({"ACTIVED", "UNACTIVED"})
@@ -160,6 +161,7 @@ class ImportResult:
     updated: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    schema: Path | None = None  # the schema file, when this import wrote or refreshed it
 
 
 def write_imports(
@@ -189,10 +191,10 @@ def write_imports(
         path = _free_path(directory / file_name(raw), set(dirty))
         metadata: dict[str, Any] = {"target": target, "app_user_id": raw.get("app_user_id")}
         document = writer.new_document(asset_id, spec, metadata)
+        header = [f"yaml-language-server: $schema={schema_reference(path, directory)}"]
         if raw.get("asset_type"):
-            document.yaml_set_start_comment(
-                f"asset_type: {raw['asset_type']} (set by the service, not managed here)"
-            )
+            header.append(f"asset_type: {raw['asset_type']} (set by the service, not managed here)")
+        document.yaml_set_start_comment("\n".join(header))
         manifest = writer.ManifestFile(path=path, documents=[document])
         dirty[path] = manifest
         existing[asset_id] = writer.Located(manifest, 0)
@@ -201,8 +203,25 @@ def write_imports(
         manifest.save()
         if path not in result.created:
             result.updated.append(path)
+    if result.created:
+        result.schema = write_schema(directory)
     result.unchanged = [p for p in dict.fromkeys(result.unchanged) if p not in dirty]
     return result
+
+
+def schema_reference(manifest: Path, directory: Path) -> str:
+    """The schema file beside the manifests, relative to ``manifest`` as editors resolve it."""
+    return Path(os.path.relpath(directory / SCHEMA_FILE_NAME, manifest.parent)).as_posix()
+
+
+def write_schema(directory: Path) -> Path | None:
+    """Write or refresh the schema that new manifests point to; the path when it changed."""
+    path = directory / SCHEMA_FILE_NAME
+    text = manifest_json_schema_text()
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return None
+    writer.write_atomic(path, text)
+    return path
 
 
 def _free_path(path: Path, taken: set[Path]) -> Path:

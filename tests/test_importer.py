@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from ruamel.yaml import YAML
 
 from reconciler.importer import file_name, spec_from_live, validated, write_imports
 from reconciler.manifest.loader import load_manifests
+from reconciler.manifest.schema import manifest_json_schema
 
 GOLDEN = Path(__file__).parent / "golden" / "import"
 SARA = "93769b5a-c8c6-4692-9c95-53933a1f0c93"
@@ -121,7 +123,12 @@ def test_new_manifests_validate(tmp_path: Path) -> None:
     assert loaded.manifest.metadata.asset_id == SARA
     assert loaded.desired["asset_extra_meta"]["human_model_2d_meta"]["model_version"] == "V3"
     text = result.created[0].read_text()
-    assert text.startswith("# asset_type: HUMAN_MODEL_2D")
+    # Editors find the schema through the first line; the schema is written beside the file.
+    assert text.startswith(
+        "# yaml-language-server: $schema=manifest.schema.json\n# asset_type: HUMAN_MODEL_2D"
+    )
+    assert result.schema == tmp_path / "manifest.schema.json"
+    assert json.loads(result.schema.read_text()) == manifest_json_schema()
     assert "files" not in text and "update_time" not in text and "image_meta" not in text
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.loader import ManifestError, load_manifests, summary
-from reconciler.manifest.schema import manifest_json_schema
+from reconciler.manifest.schema import manifest_json_schema_text
 
 DEFAULT_PATHS = ("manifests",)
 
@@ -48,4 +46,4 @@ def schema() -> None:
     Example:
       reconciler schema > manifest.schema.json
     """
-    click.echo(json.dumps(manifest_json_schema(), indent=2))
+    click.echo(manifest_json_schema_text(), nl=False)

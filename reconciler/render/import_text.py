@@ -8,6 +8,8 @@ from reconciler.importer import ImportResult
 
 def file_lines(result: ImportResult) -> list[str]:
     out = [f"created  {p}" for p in result.created]
+    if result.schema is not None:
+        out.append(f"schema   {result.schema}")
     out += [f"updated  {p}" for p in result.updated]
     out += [f"in sync  {p}" for p in result.unchanged]
     return out

@@ -132,7 +132,8 @@ def test_import_of_an_unknown_id_fails_but_imports_the_rest(
         )
         assert result.exit_code == 1
         assert "asset no-such-asset does not exist" in result.output
-        assert [p.name for p in Path("out").iterdir()] == ["voice-model-aaaaaaaa.yaml"]
+        written = sorted(p.name for p in Path("out").iterdir())
+        assert written == ["manifest.schema.json", "voice-model-aaaaaaaa.yaml"]
 
 
 def test_import_needs_ids_or_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
