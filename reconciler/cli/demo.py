@@ -1,32 +1,40 @@
 """``reconciler demo``: the whole job against the bundled emulator, on loopback only.
 
-It starts the emulator seeded with the demo project (live state that differs from
-``manifests/``), then runs the real commands as a user would, each as its own process:
-validate, plan (with one manifest for an asset that does not exist), apply, plan again (no
-changes), an out-of-band edit made through the emulator, and a drift report.
+It sets up a folder as a user's manifests repository would look (the sample manifests, which
+ship inside the package, a ``reconciler.yaml`` pointing at the emulator, the demo credentials
+in ``demo.env``), starts the emulator seeded with the demo project (live state that differs
+from the samples) and runs the real commands there, each as its own process: validate, plan
+(with one manifest for an asset that does not exist), apply, plan again (no changes), an
+out-of-band edit made through the emulator, and a drift report. It works from an installed
+wheel in any folder; ``--keep`` leaves the emulator running to try more commands.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
+from types import FrameType
 
 import click
 
-from reconciler.emulator.config import DEFAULT_RATE_LIMITS
-from reconciler.emulator.demo_seed import DEMO_PROJECT_ID, VIDEO_ID, demo_assets
-from reconciler.emulator.testing import run_emulator
+from reconciler.cli.extras import require_emulator
 from reconciler.errors import ReconcilerError
 
 # Declared in the demo's extra manifest, absent from the live project.
 MISSING_ID = "d4c3b2a1-0f9e-4d8c-b7a6-958473625140"
 # What "someone in the console" changes after the apply, for the drift report to find.
-OUT_OF_BAND_ID = VIDEO_ID
 OUT_OF_BAND_EDIT = {"asset_name": "Product Intro Clip (final)", "tags": ["MARKETING", "DRAFT"]}
+# The emulator's credentials for the demo: made up here, accepted only by this emulator.
+DEMO_AK = "demo-access-key"
+DEMO_SK = "demo-secret-key"
 
 MISSING_MANIFEST = f"""\
 # An asset that was deleted in the console but is still declared in git.
@@ -40,76 +48,178 @@ spec:
 """
 
 
+class DemoError(ReconcilerError):
+    """The demo could not set up its folder, or one of its steps did not end as expected."""
+
+
 def _banner(text: str) -> None:
     click.echo()
     click.secho(f"==> {text}", bold=True)
 
 
-def _run(args: Sequence[str], env: dict[str, str], expect: Sequence[int]) -> None:
+def _run(args: Sequence[str], cwd: Path, env: Mapping[str, str], expect: Sequence[int]) -> None:
     """Run one reconciler command as its own process; its exit code must be one expected."""
     shown = " ".join(["reconciler", *args])
     click.secho(f"$ {shown}", fg="cyan")
-    done = subprocess.run([sys.executable, "-m", "reconciler", *args], env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args], cwd=cwd, env=dict(env), check=False
+    )
     if done.returncode not in expect:
         wanted = " or ".join(map(str, expect))
-        raise ReconcilerError(f"demo step '{shown}' exited {done.returncode}, expected {wanted}")
+        raise DemoError(f"demo step '{shown}' exited {done.returncode}, expected {wanted}")
+
+
+def sample_manifests() -> dict[str, bytes]:
+    """The sample manifests shipped in the package (a copy of the repository's manifests/)."""
+    folder = resources.files("reconciler").joinpath("samples", "manifests")
+    return {
+        entry.name: entry.read_bytes()
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith((".yaml", ".yml"))
+    }
+
+
+def prepare_folder(folder: Path | None, manifests: Path | None) -> Path:
+    """The demo's folder with its manifests copied in; a named folder must be new or empty."""
+    if folder is None:
+        work = Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
+    else:
+        work = folder.resolve()
+        if work.exists() and (not work.is_dir() or any(work.iterdir())):
+            raise DemoError(f"{folder}: not an empty folder; name a new or empty one for the demo")
+        work.mkdir(parents=True, exist_ok=True)
+    if manifests is not None:
+        files = {p.name: p.read_bytes() for p in sorted(manifests.glob("*.y*ml"))}
+    else:
+        files = sample_manifests()
+    if not files:
+        raise DemoError(f"{manifests}: no .yaml manifests to reconcile")
+    (work / "manifests").mkdir()
+    for name, data in files.items():
+        (work / "manifests" / name).write_bytes(data)
+    (work / "retired-jingle.yaml").write_text(MISSING_MANIFEST, encoding="utf-8")
+    return work
+
+
+def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C (or SIGTERM, treated the same)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()
 @click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path),
+    help="Set the demo up in this new or empty folder (default: a new temporary folder).",
+)
+@click.option(
     "--manifests",
     "manifest_dir",
-    default="manifests",
-    show_default=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The example manifests to reconcile.",
+    help="Reconcile the manifests in this folder instead of the bundled samples.",
 )
-def demo(manifest_dir: Path) -> None:
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Leave the emulator running at the end, until Ctrl-C, to try commands against it.",
+)
+def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
     """Plan, apply, plan, drift against the bundled emulator.
 
-    What `make demo` runs; nothing outside loopback is touched.
+    What `make demo` runs, from any folder; nothing outside loopback is touched. Needs the
+    emulator extra.
+
+    \b
+    Example:
+      reconciler demo --dir demo --keep
     """
-    with (
-        tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp,
-        run_emulator(
-            demo_assets(),
-            project_id=DEMO_PROJECT_ID,
-            ak="demo-access-key",
-            sk="demo-secret-key",
-            rate_limits=DEFAULT_RATE_LIMITS,
-        ) as emu,
-    ):
-        work = Path(tmp)
-        config = work / "reconciler.yaml"
-        config.write_text(
+    require_emulator("demo")
+    from reconciler.emulator.config import DEFAULT_RATE_LIMITS
+    from reconciler.emulator.demo_seed import DEMO_PROJECT_ID, VIDEO_ID, demo_assets
+    from reconciler.emulator.testing import run_emulator
+
+    work = prepare_folder(folder, manifest_dir)
+    with run_emulator(
+        demo_assets(),
+        project_id=DEMO_PROJECT_ID,
+        ak=DEMO_AK,
+        sk=DEMO_SK,
+        rate_limits=DEFAULT_RATE_LIMITS,
+    ) as emu:
+        (work / "reconciler.yaml").write_text(
+            "# The demo's emulator; its port changes with every run of reconciler demo.\n"
             "default_target: demo\n"
-            "state: state.sqlite\n"
             "targets:\n"
             f"  demo: {{endpoint: '{emu.base_url}', project_id: {DEMO_PROJECT_ID}}}\n",
             encoding="utf-8",
         )
-        missing = work / "retired-jingle.yaml"
-        missing.write_text(MISSING_MANIFEST, encoding="utf-8")
-        env = {**os.environ, **emu.env()}
-        base = ["--config", str(config)]
-        manifests = str(manifest_dir)
+        (work / "demo.env").write_text(
+            "# The demo emulator's credentials (made up; accepted by nothing else).\n"
+            f"export HUAWEICLOUD_SDK_AK={DEMO_AK}\n"
+            f"export HUAWEICLOUD_SDK_SK={DEMO_SK}\n",
+            encoding="utf-8",
+        )
+        # Only the demo's credentials: none a user's shell may hold reaches the steps.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_", "HW_"))}
+        env.update(HUAWEICLOUD_SDK_AK=DEMO_AK, HUAWEICLOUD_SDK_SK=DEMO_SK)
         click.echo(f"Emulator listening on {emu.base_url} (project {DEMO_PROJECT_ID}).")
+        click.echo(f"Working in {work}")
 
         _banner("1. Validate the manifests (offline)")
-        _run(["validate", manifests], env, expect=[0])
+        _run(["validate", "manifests"], work, env, expect=[0])
 
         _banner("2. Plan: live state differs from git; one declared asset no longer exists")
-        _run([*base, "plan", manifests, str(missing)], env, expect=[1])
+        _run(["plan", "manifests", "retired-jingle.yaml"], work, env, expect=[1])
 
         _banner("3. Apply the manifests")
-        _run([*base, "apply", "--auto-approve", manifests], env, expect=[0])
+        _run(["apply", "--auto-approve", "manifests"], work, env, expect=[0])
 
         _banner("4. Plan again: nothing left to do")
-        _run([*base, "plan", "--detailed-exitcode", manifests], env, expect=[0])
+        _run(["plan", "--detailed-exitcode", "manifests"], work, env, expect=[0])
 
         _banner("5. Someone edits an asset in the console (out of band)")
-        emu.store.patch(OUT_OF_BAND_ID, OUT_OF_BAND_EDIT)
-        click.echo(f"Changed {OUT_OF_BAND_ID}: {OUT_OF_BAND_EDIT}")
+        emu.store.patch(VIDEO_ID, OUT_OF_BAND_EDIT)
+        click.echo(f"Changed {VIDEO_ID}: {OUT_OF_BAND_EDIT}")
 
         _banner("6. Scheduled drift report")
-        _run([*base, "drift", "--include-unmanaged", manifests], env, expect=[2])
+        _run(["drift", "--include-unmanaged", "manifests"], work, env, expect=[2])
+
+        _banner(f"Done. The demo folder is {work}")
+        for name, what in (
+            ("manifests/", "the sample manifests, now applied"),
+            ("retired-jingle.yaml", "a manifest for an asset that does not exist"),
+            ("reconciler.yaml", f"target 'demo': the emulator at {emu.base_url}"),
+            ("demo.env", "the emulator's demo credentials"),
+        ):
+            click.echo(f"  {name:<21} {what}")
+        if not keep:
+            click.echo()
+            click.echo("The emulator stops now. To try commands against a running one:")
+            click.echo("  reconciler demo --keep")
+            return
+        click.echo()
+        click.echo(f"The emulator keeps running at {emu.base_url}. In another terminal, try:")
+        for line in (
+            f"cd {shlex.quote(str(work))} && . ./demo.env",
+            "reconciler plan manifests",
+            "reconciler drift manifests --include-unmanaged --format markdown",
+            "reconciler import --all --dir imported",
+            "reconciler apply manifests",
+        ):
+            click.echo(f"  {line}")
+        click.echo("Press Ctrl-C to stop the emulator.")
+        sys.stdout.flush()
+        _wait_for_interrupt()
+        click.echo("Emulator stopped.")

@@ -1,4 +1,8 @@
-"""``reconciler emulator serve``: run the local MetaStudio service in the foreground."""
+"""``reconciler emulator serve``: run the local MetaStudio service in the foreground.
+
+The emulator is imported only once ``serve`` runs and its extra is known to be installed, so
+``reconciler emulator --help`` works on a plain install and ``serve`` says what to install.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.emulator.app import create_app
-from reconciler.emulator.config import EmulatorConfig, Faults, parse_rate_limits
-from reconciler.emulator.demo_seed import demo_assets
-from reconciler.emulator.server import bind, serve_forever
-from reconciler.emulator.store import AssetStore, load_seed_file
+from reconciler.cli.extras import require_emulator
 from reconciler.logs import register_secret
 
 log = logging.getLogger("reconciler.emulator")
@@ -89,6 +89,13 @@ def serve(
     ready_file: Path | None,
 ) -> None:
     """Serve list/show/update of digital assets on HOST:PORT until interrupted."""
+    require_emulator("emulator serve")
+    from reconciler.emulator.app import create_app
+    from reconciler.emulator.config import EmulatorConfig, Faults, parse_rate_limits
+    from reconciler.emulator.demo_seed import demo_assets
+    from reconciler.emulator.server import bind, serve_forever
+    from reconciler.emulator.store import AssetStore, load_seed_file
+
     for secret in (ak, sk, security_token, token):
         register_secret(secret)
     global_project = getattr(ctx.obj, "project_id", None)

@@ -1,0 +1,103 @@
+"""``reconciler demo`` as a user runs it: any folder, its own manifests, ``--keep``."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.cli.demo import sample_manifests
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_packaged_samples_are_the_repositorys_manifests() -> None:
+    repository = {p.name: p.read_bytes() for p in sorted((ROOT / "manifests").glob("*.yaml"))}
+    assert sample_manifests() == repository, "copy manifests/*.yaml to reconciler/samples/"
+
+
+def demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "demo", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_demo_runs_from_any_folder(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "somewhere-else"
+    elsewhere.mkdir()
+    done = demo("--dir", "the-demo", cwd=elsewhere)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    folder = (elsewhere / "the-demo").resolve()
+    assert f"The demo folder is {folder}" in done.stdout
+    assert sorted(p.name for p in (folder / "manifests").iterdir()) == sorted(sample_manifests())
+    assert {"reconciler.yaml", "demo.env", "retired-jingle.yaml"} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert "Apply complete! 4 changed, 0 failed." in done.stdout
+    assert "reconciler demo --keep" in done.stdout
+
+
+def test_the_demo_refuses_a_folder_with_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    done = demo("--dir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "not an empty folder" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_keep_leaves_the_emulator_running_until_ctrl_c(tmp_path: Path) -> None:
+    folder = tmp_path / "kept"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "demo", "--keep", "--dir", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        output = "".join(lines)
+        assert "Press Ctrl-C to stop the emulator." in output, output[-2000:]
+        url = re.search(r"keeps running at (http://\S+)\.", output)
+        assert url, output[-2000:]
+        # The commands it prints work in that folder, with the credentials of demo.env.
+        assert f"cd {folder.resolve()} && . ./demo.env" in output
+        script = ". ./demo.env && reconciler plan --detailed-exitcode manifests"
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        plan = subprocess.run(
+            ["bash", "-c", script], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert plan.returncode == 2, plan.stdout + plan.stderr  # the out-of-band edit
+        assert "Product Intro Clip (final)" in plan.stdout
+
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, rest
+        assert "Emulator stopped." in rest
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url[1], timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
