@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -94,7 +95,8 @@ def marker(kind: str, target: str) -> str:
     The same form as the marker a Markdown plan starts with (``<!-- reconciler:plan
     target=... -->``); when the report already starts with this very line it is not repeated.
     """
-    return f"<!-- reconciler:{kind} target={target or 'default'} -->"
+    value = re.sub(r"[^A-Za-z0-9._,-]", lambda m: f"%{ord(m[0]):02X}", target or "default")
+    return f"<!-- reconciler:{kind} target={value} -->"
 
 
 def with_marker(line: str, report: str) -> str:

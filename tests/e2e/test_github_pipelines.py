@@ -163,7 +163,7 @@ def test_plan_keeps_one_comment_per_pull_request(runner: Runner, forge: Forge) -
         [first] = runner.run_workflow("reconciler-plan.yml", "pull_request", PR)
         assert first.code == 0, first.stdout
         [comment] = forge.comments[7]
-        assert comment["body"].startswith("<!-- reconciler:plan target=default -->\n")
+        assert comment["body"].startswith("<!-- reconciler:plan target=default -->\n## ")
         assert "FEMALE" in comment["body"] and "## reconciler plan" in comment["body"]
         assert first.outputs["exit-code"] == "0"
 
@@ -210,9 +210,10 @@ def test_apply_then_drift_keeps_one_issue(runner: Runner, forge: Forge, tmp_path
             assert drifted.code == 0 and drifted.outputs["exit-code"] == "2", drifted.stdout
         [issue] = forge.issues
         assert issue["state"] == "open" and issue["labels"] == ["reconciler-drift"]
-        assert issue["body"].startswith("<!-- reconciler:drift target=default -->\n")
+        # The report's own marker is the action's: it is not repeated.
+        assert issue["body"].startswith("<!-- reconciler:drift target=default -->\n## ")
         assert "Edited in the console" in issue["body"]
-        assert Path(drifted.outputs["report"]).read_text().startswith("## reconciler drift")
+        assert "\n## reconciler drift report\n" in Path(drifted.outputs["report"]).read_text()
         assert forge.labels == {"reconciler-drift"}
 
         emu.store.patch(ASSET_ID, {"asset_name": "Sara Model"})
