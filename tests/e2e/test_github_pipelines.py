@@ -56,10 +56,20 @@ def test_workflows_and_action_match_githubs_schemas() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  plan:\n    runs-on: ubuntu-24.04\n    stepz: []\n")
-    assert check_jsonschema("vendor.github-workflows", broken).returncode == 1
+@pytest.mark.parametrize(
+    ("schema", "name", "text"),
+    [
+        ("vendor.github-workflows", "w.yml", "on: push\njobs:\n  p:\n    runs-on: x\n    stepz: 1"),
+        ("vendor.gitlab-ci", ".gitlab-ci.yml", "plan:\n  stage: plan\n  scripts: [plan]\n"),
+    ],
+)
+def test_the_schema_check_catches_a_broken_file(
+    tmp_path: Path, schema: str, name: str, text: str
+) -> None:
+    """The schema checks above can fail: a misspelt key is refused, offline."""
+    broken = tmp_path / name
+    broken.write_text(text)
+    assert check_jsonschema(schema, broken).returncode == 1
 
 
 def all_uses() -> Iterator[tuple[str, str]]:
