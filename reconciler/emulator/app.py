@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -23,9 +22,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reconciler.api.models import UpdateDigitalAssetRequestBody
 from reconciler.emulator import errors
 from reconciler.emulator.auth import authenticate, check_project
+from reconciler.emulator.body import BodyProblems, check_body
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.emulator.errors import ApiError
 from reconciler.emulator.ratelimit import RateLimiter, retry_after_header
@@ -288,7 +287,7 @@ async def show_asset(request: Request) -> Response:
     return JSONResponse(asset)
 
 
-def _parse_update_body(raw: bytes) -> UpdateDigitalAssetRequestBody:
+def _parse_update_body(raw: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -298,13 +297,9 @@ def _parse_update_body(raw: bytes) -> UpdateDigitalAssetRequestBody:
             400, errors.REQUEST_JSON, "Request JSON exception: the body must be an object"
         )
     try:
-        return UpdateDigitalAssetRequestBody.model_validate_json(raw, strict=True)
-    except ValidationError as exc:
-        problems = []
-        for problem in exc.errors()[:5]:
-            where = ".".join(str(part) for part in problem["loc"]) or "body"
-            problems.append(f"{where}: {problem['msg']}")
-        raise errors.validation("; ".join(problems)) from None
+        return check_body(parsed)
+    except BodyProblems as exc:
+        raise errors.validation("; ".join(exc.problems)) from None
 
 
 async def update_asset(request: Request) -> Response:

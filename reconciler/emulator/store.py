@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.api.fields import WRITE_ONLY_FIELDS
+from reconciler.emulator.body import WRITE_ONLY as WRITE_ONLY_FIELDS
 from reconciler.emulator.errors import EmulatorError
 from reconciler.emulator.times import format_time, next_update_time
 

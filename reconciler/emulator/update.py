@@ -14,9 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.api.enums import EXTRA_META_FOR_TYPE, NON_UPDATABLE_STATES
-from reconciler.api.fields import WRITE_ONLY_FIELDS
-from reconciler.api.models import UpdateDigitalAssetRequestBody
+from reconciler.emulator.body import WRITE_ONLY
 from reconciler.emulator.errors import ApiError, validation
 from reconciler.emulator.times import next_update_time
 
@@ -29,6 +27,19 @@ READ_ONLY_IN_BLOCK: dict[str, frozenset[str]] = {
     "voice_model_meta": frozenset({"voice_capability"}),
     "ppt_meta": frozenset({"ppt_analysis_status", "error_info"}),
 }
+# "Select a structure based on asset_type. Other unmatched structures will be ignored."
+EXTRA_META_FOR_TYPE: dict[str, str] = {
+    "VOICE_MODEL": "voice_model_meta",
+    "PPT": "ppt_meta",
+    "MATERIAL": "material_meta",
+    "HUMAN_MODEL_2D": "human_model_2d_meta",
+    "IMAGE": "image_meta",
+    "VIDEO": "video_meta",
+    "AUDIO": "audio_meta",
+    "MUSIC": "audio_meta",
+}
+# States the system holds an asset in while a tenant may not change it.
+NON_UPDATABLE_STATES = frozenset({"CREATING", "FAILED", "DELETING", "DELETED", "BLOCK"})
 # Types a tenant cannot turn an asset into.
 RESERVED_TYPES = frozenset({"VOICE_MODEL", "HUMAN_MODEL_2D"})
 
@@ -82,10 +93,9 @@ def _apply_system_properties(stored: list[Asset] | None, ops: list[Asset]) -> li
     return [{"key": key, "value": value} for key, value in current.items()]
 
 
-def apply_update(
-    asset: Asset, write_only: Asset, body: UpdateDigitalAssetRequestBody
-) -> UpdateOutcome:
-    """The asset after ``body``; raises ApiError when the service would refuse the update."""
+def apply_update(asset: Asset, write_only: Asset, sent: Asset) -> UpdateOutcome:
+    """The asset after the checked body ``sent`` (:func:`reconciler.emulator.body.check_body`);
+    raises ApiError when the service would refuse the update."""
     state = asset.get("asset_state")
     if state in NON_UPDATABLE_STATES:
         raise ApiError(
@@ -93,7 +103,6 @@ def apply_update(
             "MSS.10000003",
             f"Parameter validation abnormal: asset in state {state} cannot be updated",
         )
-    sent = body.model_dump(mode="json", exclude_none=True, exclude_unset=True)
     new_asset = copy.deepcopy(asset)
     new_hidden = copy.deepcopy(write_only)
     ignored: list[str] = []
@@ -102,7 +111,7 @@ def apply_update(
     if new_type is not None and new_type != asset.get("asset_type") and new_type in RESERVED_TYPES:
         raise validation(f"asset_type {new_type} cannot be set by a tenant")
     for name, value in sent.items():
-        if name in WRITE_ONLY_FIELDS:
+        if name in WRITE_ONLY:
             new_hidden[name] = value
         elif name == "asset_extra_meta":
             merged = _merge_extra_meta(
