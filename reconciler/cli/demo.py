@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from importlib import resources
 from pathlib import Path
 from types import FrameType
@@ -146,23 +147,24 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
       reconciler demo --dir demo --keep
     """
     require_emulator("demo")
-    from reconciler.emulator.config import DEFAULT_RATE_LIMITS
+    from reconciler.emulator.app import create_app
+    from reconciler.emulator.config import DEFAULT_RATE_LIMITS, EmulatorConfig
     from reconciler.emulator.demo_seed import DEMO_PROJECT_ID, VIDEO_ID, demo_assets
-    from reconciler.emulator.testing import run_emulator
+    from reconciler.emulator.server import serve_in_background
+    from reconciler.emulator.store import AssetStore
 
     work = prepare_folder(folder, manifest_dir)
-    with run_emulator(
-        demo_assets(),
-        project_id=DEMO_PROJECT_ID,
-        ak=DEMO_AK,
-        sk=DEMO_SK,
-        rate_limits=DEFAULT_RATE_LIMITS,
-    ) as emu:
+    emulated = EmulatorConfig(
+        project_id=DEMO_PROJECT_ID, ak=DEMO_AK, sk=DEMO_SK, rate_limits=dict(DEFAULT_RATE_LIMITS)
+    )
+    store = AssetStore()
+    store.seed(demo_assets(), DEMO_PROJECT_ID, source="demo")
+    with closing(store), serve_in_background(create_app(emulated, store)) as base_url:
         (work / "reconciler.yaml").write_text(
             "# The demo's emulator; its port changes with every run of reconciler demo.\n"
             "default_target: demo\n"
             "targets:\n"
-            f"  demo: {{endpoint: '{emu.base_url}', project_id: {DEMO_PROJECT_ID}}}\n",
+            f"  demo: {{endpoint: '{base_url}', project_id: {DEMO_PROJECT_ID}}}\n",
             encoding="utf-8",
         )
         (work / "demo.env").write_text(
@@ -174,7 +176,7 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
         # Only the demo's credentials: none a user's shell may hold reaches the steps.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_", "HW_"))}
         env.update(HUAWEICLOUD_SDK_AK=DEMO_AK, HUAWEICLOUD_SDK_SK=DEMO_SK)
-        click.echo(f"Emulator listening on {emu.base_url} (project {DEMO_PROJECT_ID}).")
+        click.echo(f"Emulator listening on {base_url} (project {DEMO_PROJECT_ID}).")
         click.echo(f"Working in {work}")
 
         _banner("1. Validate the manifests (offline)")
@@ -190,7 +192,7 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
         _run(["plan", "--detailed-exitcode", "manifests"], work, env, expect=[0])
 
         _banner("5. Someone edits an asset in the console (out of band)")
-        emu.store.patch(VIDEO_ID, OUT_OF_BAND_EDIT)
+        store.patch(VIDEO_ID, OUT_OF_BAND_EDIT)
         click.echo(f"Changed {VIDEO_ID}: {OUT_OF_BAND_EDIT}")
 
         _banner("6. Scheduled drift report")
@@ -200,7 +202,7 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
         for name, what in (
             ("manifests/", "the sample manifests, now applied"),
             ("retired-jingle.yaml", "a manifest for an asset that does not exist"),
-            ("reconciler.yaml", f"target 'demo': the emulator at {emu.base_url}"),
+            ("reconciler.yaml", f"target 'demo': the emulator at {base_url}"),
             ("demo.env", "the emulator's demo credentials"),
         ):
             click.echo(f"  {name:<21} {what}")
@@ -210,7 +212,7 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
             click.echo("  reconciler demo --keep")
             return
         click.echo()
-        click.echo(f"The emulator keeps running at {emu.base_url}. In another terminal, try:")
+        click.echo(f"The emulator keeps running at {base_url}. In another terminal, try:")
         for line in (
             f"cd {shlex.quote(str(work))} && . ./demo.env",
             "reconciler plan manifests",

@@ -1,4 +1,4 @@
-"""Serving the app with uvicorn: in the foreground (CLI) or on a background thread (tests)."""
+"""Serving the app with uvicorn: in the foreground (CLI) or on a background thread (demo, tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from starlette.applications import Starlette
@@ -87,3 +89,16 @@ class BackgroundServer:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self._sock.close()
+
+
+@contextmanager
+def serve_in_background(
+    app: Starlette, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
+    """Serve ``app`` on a background thread while the block runs; yields its base URL."""
+    server = BackgroundServer(app, host, port)
+    server.start()
+    try:
+        yield f"http://{server.host}:{server.port}"
+    finally:
+        server.stop()
