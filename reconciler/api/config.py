@@ -12,14 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from reconciler.errors import ConfigError
-from reconciler.options import GlobalOptions
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ def _fail(path: Path, key: str, problem: str) -> ConfigError:
     return ConfigError(f"{path}: {key}: {problem}")
 
 
-def config_path(options: GlobalOptions) -> Path | None:
+def config_path(options: TargetFlags) -> Path | None:
     """``--config`` (must exist), else ``./reconciler.yaml`` when present, else none."""
     if options.config is not None:
         if not options.config.is_file():
@@ -220,8 +219,33 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+class TargetFlags(Protocol):
+    """The command-line choices that select a target (``reconciler.options.GlobalOptions``)."""
+
+    @property
+    def config(self) -> Path | None: ...
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def project_id(self) -> str | None: ...
+    @property
+    def endpoint(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    """The target entry a run uses: its name, raw settings, and how messages name its place."""
+
+    name: str | None
+    settings: Mapping[str, Any]
+    key: str  # e.g. ``targets.prod``
+    origin: str  # the config file, for messages
+
+
 def resolve_target(
-    options: GlobalOptions,
+    options: TargetFlags,
     target_name: str | None = None,
     *,
     env: Mapping[str, str] | None = None,
@@ -235,7 +259,24 @@ def resolve_target(
     env = os.environ if env is None else env
     if config is None:
         config = load_config(config_path(options))
-    name = target_name or options.target or config.default_target
+    chosen = _choose(config, target_name or options.target)
+    region = options.region or chosen.settings.get("region") or _env(env, "HW_REGION_NAME")
+    project_id = _project_id(options.project_id, chosen, env)
+    endpoint = _endpoint(options.endpoint, chosen, region, env)
+    return Target(
+        name=chosen.name or "default",
+        region=region,
+        project_id=project_id,
+        endpoint=endpoint,
+        verify_tls=_verify_tls(chosen.settings, endpoint, env),
+        rate_limits=_rate_limits(region, chosen.settings.get("rate_limits") or {}),
+        timeout=float(chosen.settings.get("timeout", DEFAULT_TIMEOUT)),
+        max_retries=_max_retries(chosen.settings, env),
+    )
+
+
+def _choose(config: ReconcilerConfig, wanted: str | None) -> _Chosen:
+    name = wanted or config.default_target
     if name is None and len(config.targets) == 1:
         name = next(iter(config.targets))
     origin = str(config.path) if config.path else "reconciler.yaml"
@@ -245,56 +286,58 @@ def resolve_target(
         known = ", ".join(sorted(config.targets)) or "none defined"
         raise ConfigError(f"{origin}: targets: no target named {name!r} (targets: {known})")
     settings: Mapping[str, Any] = config.targets.get(name, {}) if name else {}
-    key = f"targets.{name}" if name else "targets"
+    return _Chosen(name, settings, f"targets.{name}" if name else "targets", origin)
 
-    region = options.region or settings.get("region") or _env(env, "HW_REGION_NAME")
+
+def _project_id(flag: str | None, chosen: _Chosen, env: Mapping[str, str]) -> str:
     project_id = (
-        options.project_id
-        or settings.get("project_id")
+        flag
+        or chosen.settings.get("project_id")
         or _env(env, "HUAWEICLOUD_SDK_PROJECT_ID")
         or _env(env, "HW_PROJECT_ID")
     )
     if not project_id:
         raise ConfigError(
             "no project id: pass --project-id or set HUAWEICLOUD_SDK_PROJECT_ID "
-            f"(or project_id under {key} in {origin})"
+            f"(or project_id under {chosen.key} in {chosen.origin})"
         )
+    return str(project_id)
 
-    if options.endpoint:
-        endpoint = _check_endpoint(options.endpoint, "--endpoint")
-    elif settings.get("endpoint"):
-        endpoint = _check_endpoint(settings["endpoint"], f"{origin}: {key}.endpoint")
+
+def _endpoint(
+    flag: str | None, chosen: _Chosen, region: str | None, env: Mapping[str, str]
+) -> str:
+    if flag:
+        endpoint = _check_endpoint(flag, "--endpoint")
+    elif chosen.settings.get("endpoint"):
+        endpoint = _check_endpoint(
+            chosen.settings["endpoint"], f"{chosen.origin}: {chosen.key}.endpoint"
+        )
     elif region:
         endpoint = _endpoint_for_region(region, env)
     else:
         raise ConfigError(
             "no region: pass --region or --endpoint, set HW_REGION_NAME, "
-            f"or set region under {key} in {origin}"
+            f"or set region under {chosen.key} in {chosen.origin}"
         )
-
-    limits = _rate_limits(region, settings.get("rate_limits") or {})
-    verify_tls = bool(settings.get("verify_tls", True))
-    if _truthy(env.get("HW_INSECURE")):
-        verify_tls = False
-    if not verify_tls and endpoint.startswith("https:"):
-        log.warning("TLS certificate verification is OFF for %s", endpoint)
     host = urlsplit(endpoint).hostname or ""
     if endpoint.startswith("http:") and host not in LOOPBACK_HOSTS:
         log.warning("endpoint %s is plain HTTP: requests are not encrypted", endpoint)
+    return endpoint
 
+
+def _verify_tls(settings: Mapping[str, Any], endpoint: str, env: Mapping[str, str]) -> bool:
+    verify_tls = bool(settings.get("verify_tls", True)) and not _truthy(env.get("HW_INSECURE"))
+    if not verify_tls and endpoint.startswith("https:"):
+        log.warning("TLS certificate verification is OFF for %s", endpoint)
+    return verify_tls
+
+
+def _max_retries(settings: Mapping[str, Any], env: Mapping[str, str]) -> int:
     max_retries = settings.get("max_retries")
     if max_retries is None:
-        max_retries = _env_int(env, "HW_MAX_RETRIES", DEFAULT_MAX_RETRIES)
-    return Target(
-        name=name or "default",
-        region=region,
-        project_id=project_id,
-        endpoint=endpoint,
-        verify_tls=verify_tls,
-        rate_limits=limits,
-        timeout=float(settings.get("timeout", DEFAULT_TIMEOUT)),
-        max_retries=int(max_retries),
-    )
+        return _env_int(env, "HW_MAX_RETRIES", DEFAULT_MAX_RETRIES)
+    return int(max_retries)
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.emulator import errors
-from reconciler.emulator.auth import authenticate, check_project
+from reconciler.emulator.auth import authenticate, check_project, query_pairs
 from reconciler.emulator.body import BodyProblems, check_body
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.emulator.errors import ApiError
@@ -96,8 +96,75 @@ async def _drop_connection(scope: Scope) -> None:
         await asyncio.sleep(0)
 
 
+class _Exchange:
+    """One request through the gateway: its log entry, the request id added to the response,
+    and the already-read body handed on to the service."""
+
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, body: bytes, state: EmulatorState
+    ) -> None:
+        self.scope = scope
+        self.request_id = uuid.uuid4().hex
+        scope["emulator.request_id"] = self.request_id
+        self._receive = receive
+        self._send = send
+        self._body: bytes | None = body
+        self._recorder = state.recorder
+        self._status: int | None = None
+        self._error_chunks: list[bytes] = []
+        self._written = False
+        self.entry: dict[str, Any] = {
+            "time": format_time(datetime.now(UTC)),
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": [list(pair) for pair in query_pairs(scope.get("query_string", b""))],
+            "headers": safe_headers(scope.get("headers", [])),
+            "body": body_for_log(body),
+            "status": None,
+            "request_id": self.request_id,
+        }
+
+    def finish(self) -> None:
+        """Log the request once, before the client can see the end of the response."""
+        if self._written:
+            return
+        self._written = True
+        entry = self.entry
+        entry["status"] = self._status
+        if self._error_chunks:
+            answer = body_for_log(b"".join(self._error_chunks))
+            if isinstance(answer, dict) and "error_code" in answer:
+                entry["error_code"] = answer["error_code"]
+        if "emulator.ignored" in self.scope:
+            entry["ignored"] = self.scope["emulator.ignored"]
+        log.info("%s %s -> %s (%s)", entry["method"], entry["path"], self._status, self.request_id)
+        if self._recorder is not None:
+            self._recorder.write(entry)
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self._status = message["status"]
+            message["headers"] = [
+                *message.get("headers", []),
+                (b"x-request-id", self.request_id.encode()),
+            ]
+        elif message["type"] == "http.response.body":
+            if (self._status or 200) >= 400:
+                self._error_chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.finish()
+        await self._send(message)
+
+    async def receive(self) -> Message:
+        if self._body is not None:
+            body, self._body = self._body, None
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await self._receive()
+
+
 class Gateway:
-    """ASGI middleware doing what the API gateway does before a request reaches the service."""
+    """ASGI middleware doing what the API gateway does before a request reaches the service:
+    request ids and the request log, injected faults, authentication, throttling."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self.app = app
@@ -107,97 +174,60 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = self.state
-        request_id = uuid.uuid4().hex
-        scope["emulator.request_id"] = request_id
         body = await _read_body(receive)
-        method: str = scope["method"]
-        path: str = scope["path"]
-        raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
-        raw_query: bytes = scope.get("query_string", b"")
-        entry: dict[str, Any] = {
-            "time": format_time(datetime.now(UTC)),
-            "method": method,
-            "path": path,
-            "query": [list(pair) for pair in _pairs(raw_query)],
-            "headers": safe_headers(scope.get("headers", [])),
-            "body": body_for_log(body),
-            "status": None,
-            "request_id": request_id,
-        }
-        captured: dict[str, Any] = {"chunks": [], "written": False}
-
-        def finish() -> None:
-            """Log the request once, before the client can see the end of the response."""
-            if captured["written"]:
-                return
-            captured["written"] = True
-            entry["status"] = captured.get("status")
-            if captured["chunks"]:
-                answer = body_for_log(b"".join(captured["chunks"]))
-                if isinstance(answer, dict) and "error_code" in answer:
-                    entry["error_code"] = answer["error_code"]
-            if "emulator.ignored" in scope:
-                entry["ignored"] = scope["emulator.ignored"]
-            log.info("%s %s -> %s (%s)", method, path, entry["status"], request_id)
-            if state.recorder is not None:
-                state.recorder.write(entry)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            elif message["type"] == "http.response.body":
-                if captured.get("status", 200) >= 400:
-                    captured["chunks"].append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    finish()
-            await send(message)
-
-        sent_body = False
-
-        async def replay() -> Message:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        faults = state.config.faults
+        exchange = _Exchange(scope, receive, send, body, self.state)
         try:
-            delay = faults.latency_ms + (
-                state.rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0
-            )
-            if delay > 0:
-                await asyncio.sleep(delay / 1000)
-            if faults.drop_rate and state.rng.random() < faults.drop_rate:
-                entry["dropped"] = True
-                finish()
+            await self._injected_latency()
+            if self._injected_drop():
+                exchange.entry["dropped"] = True
+                exchange.finish()
                 await _drop_connection(scope)
                 return
             try:
-                self._admit(method, path, raw_path, raw_query, Headers(scope=scope), body)
-                if faults.fail_rate and state.rng.random() < faults.fail_rate:
-                    raise ApiError(500, errors.INTERNAL_ERROR, "Internal error (injected fault)")
+                self._admit(scope, body)
+                self._injected_failure()
             except ApiError as error:
-                await error_response(error, request_id)(scope, replay, send_with_id)
+                respond = error_response(error, exchange.request_id)
+                await respond(scope, exchange.receive, exchange.send)
                 return
-            await self.app(scope, replay, send_with_id)
+            await self.app(scope, exchange.receive, exchange.send)
         finally:
-            finish()
+            exchange.finish()
 
-    def _admit(
-        self, method: str, path: str, raw_path: str, raw_query: bytes, headers: Headers, body: bytes
-    ) -> None:
+    # --- faults ---------------------------------------------------------------------------------
+
+    async def _injected_latency(self) -> None:
+        faults, rng = self.state.config.faults, self.state.rng
+        delay = faults.latency_ms + (rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+
+    def _injected_drop(self) -> bool:
+        rate = self.state.config.faults.drop_rate
+        return bool(rate) and self.state.rng.random() < rate
+
+    def _injected_failure(self) -> None:
+        rate = self.state.config.faults.fail_rate
+        if rate and self.state.rng.random() < rate:
+            raise ApiError(500, errors.INTERNAL_ERROR, "Internal error (injected fault)")
+
+    # --- admission ------------------------------------------------------------------------------
+
+    def _admit(self, scope: Scope, body: bytes) -> None:
+        """Authentication, the caller's project, then the per-API rate limit."""
+        method: str = scope["method"]
+        path: str = scope["path"]
+        raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
         config = self.state.config
-        authenticate(config, method, raw_path, raw_query, headers, body)
+        authenticate(
+            config, method, raw_path, scope.get("query_string", b""), Headers(scope=scope), body
+        )
         project = _PROJECT.match(path)
         if project:
             check_project(config, project.group(1))
-        api = classify(method, path)
+        self._throttle(classify(method, path))
+
+    def _throttle(self, api: str | None) -> None:
         if api is None:
             return
         wait = self.state.limiter.acquire(api)
@@ -211,12 +241,6 @@ class Gateway:
                 headers={"Retry-After": retry_after_header(wait)},
                 gateway=True,
             )
-
-
-def _pairs(raw_query: bytes) -> list[tuple[str, str]]:
-    from reconciler.emulator.auth import query_pairs
-
-    return query_pairs(raw_query)
 
 
 # --- the service --------------------------------------------------------------------------------
