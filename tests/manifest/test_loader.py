@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.manifest import ManifestError, load_manifests, loader
+from reconciler.manifest import ManifestError, load_manifests, loader, parallel
 from reconciler.manifest.yaml_safe import MAX_DEPTH, MAX_FILE_BYTES
 
 DATA = Path(__file__).parents[1] / "data" / "manifests"
@@ -255,15 +255,15 @@ def test_parallel_load_matches_a_serial_load(
             return [str(p) for p in exc.problems], []
         return [], [(m.asset_id, m.file.name, m.line) for m in loaded]
 
-    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10**9)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 10**9)
     serial = outcome()
     assert any("declared twice" in p for p in serial[0])  # a0..a2 twice, across chunks
     assert any("m05.yaml:2:1: YAML syntax error" in p for p in serial[0])
     assert any("asset_order" in p for p in serial[0])
 
-    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
-    monkeypatch.setattr(loader, "CHUNK_FILES", 3)
-    monkeypatch.setattr(loader, "_workers", lambda: 1)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(parallel, "CHUNK_FILES", 3)
+    monkeypatch.setattr(parallel, "workers", lambda: 1)
     parent, parse_file, in_parent = os.getpid(), loader._parse_file, []
 
     def slow_here(path: Path) -> loader.ParsedFile:

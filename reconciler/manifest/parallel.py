@@ -1,0 +1,105 @@
+"""Parsing many manifest files on every available core, results in file order.
+
+Reading and parsing is most of a plan's CPU before its first request, so with many files
+(:data:`PARALLEL_MIN_FILES`) worker processes (forked, so they start at once) parse chunks of
+files and return plain data, and this process finishes (validates) every file itself, in file
+order, so problems, their order and duplicate detection are exactly those of a serial load.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, TypeVar
+
+PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
+CHUNK_FILES = 100  # files per unit of work handed to a worker
+
+P = TypeVar("P")
+R = TypeVar("R")
+_PARSE: Callable[[Path], Any] | None = None
+
+
+def workers() -> int:
+    """Worker processes to start: one per available core beyond this process's own."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        cores = os.cpu_count() or 1
+    return cores - 1
+
+
+def load_in_order(
+    files: Sequence[Path], parse: Callable[[Path], P], finish: Callable[[Path, P], R]
+) -> Iterator[R]:
+    """``finish(path, parse(path))`` for each file, in order; parsed on several cores when there
+    are many files (``parse`` must return plain data: it crosses processes)."""
+    count = workers()
+    if (
+        len(files) < PARALLEL_MIN_FILES
+        or count < 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return (finish(path, parse(path)) for path in files)
+    global _PARSE
+    _PARSE = parse  # the forked workers inherit it (a local function does not pickle)
+    return iter(_load_in_parallel(files, count, parse, finish))
+
+
+def _parse_chunk(names: list[str]) -> list[Any]:
+    """The work of one worker call (names, not Paths: they pickle at a fraction of the cost)."""
+    parse = _PARSE
+    assert parse is not None
+    return [parse(Path(name)) for name in names]
+
+
+def _load_in_parallel(
+    files: Sequence[Path],
+    workers: int,
+    parse: Callable[[Path], P],
+    finish_one: Callable[[Path, P], R],
+) -> list[R]:
+    """Chunks go to the workers from the front; this process works from both ends.
+
+    It validates each chunk a worker has finished, in order, and while none is ready it takes
+    the last chunk not yet handed to a worker and parses it itself (a chunk it can still cancel
+    is not in a worker's hands).  So validation never waits for the end of parsing and no
+    process sits idle.  A pool that breaks (a worker killed) costs speed, not results: its
+    chunks are parsed here.
+    """
+    chunks = [files[i : i + CHUNK_FILES] for i in range(0, len(files), CHUNK_FILES)]
+    results: list[list[R]] = [[] for _ in chunks]
+
+    def finish(index: int, parsed: list[P]) -> None:
+        results[index] = [finish_one(p, one) for p, one in zip(chunks[index], parsed, strict=True)]
+
+    def collect(future: Future[list[P]], index: int) -> None:
+        try:
+            parsed = future.result()
+        except BrokenProcessPool:
+            parsed = [parse(path) for path in chunks[index]]
+        finish(index, parsed)
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        # Workers are forked at the first submit and inherit the disabled garbage collector
+        # (see ``load_manifests``), which would otherwise copy every inherited page it scans.
+        futures: list[Future[list[P]]] = [
+            pool.submit(_parse_chunk, [str(path) for path in chunk]) for chunk in chunks
+        ]
+        front, back = 0, len(chunks) - 1
+        while front <= back:
+            if futures[front].done():
+                collect(futures[front], front)
+                front += 1
+            elif futures[back].cancel():
+                finish(back, [parse(path) for path in chunks[back]])
+                back -= 1
+            else:  # every chunk left is with a worker
+                collect(futures[front], front)
+                front += 1
+    return [loaded for chunk in results for loaded in chunk]
