@@ -100,3 +100,27 @@ def test_the_demo_runs_anywhere_and_keep_leaves_the_emulator_until_ctrl_c(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_demo_does_not_run_on_the_test_harness(tmp_path: Path) -> None:
+    """The shipped demo serves the emulator itself; ``emulator.testing`` is for tests only."""
+    probe = (
+        "import sys, runpy\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'reconciler.emulator.testing':\n"
+        "            raise ImportError('the demo must not use the test harness')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['reconciler', 'demo']\n"
+        "runpy.run_module('reconciler', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Drift: 1 drifted" in done.stdout
