@@ -1,6 +1,6 @@
 """CPU cost of the diff alone (no I/O): ``python -m bench.engine_diff [N]``.
 
-Design.md 9 asks that planning be bound by the service's rate limits, not by our code; this
+Planning should be bound by the service's rate limits, not by our code (docs/performance.md); this
 prints the CPU time per asset of ``diff_asset`` (including the live fingerprint) for assets that
 are in sync (the common case) and for assets with a nested change.
 """

@@ -30,7 +30,7 @@ SK = "bench-secret-key-never-printed"
 
 
 def credentials_env() -> dict[str, str]:
-    """The environment that drives both the emulator and the client (design.md 7)."""
+    """The environment that drives both the emulator and the client (docs/configuration.md)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_SDK_", "HW_"))}
     env.update(
         HUAWEICLOUD_SDK_AK=AK,

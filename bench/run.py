@@ -27,7 +27,7 @@ from bench import process, startup, workload
 RESULTS = Path(__file__).with_name("results.md")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 DEFAULT_RATES = {"list": 20.0, "show": 20.0, "update": 10.0}
-# Targets of design.md 9 / issue 8 for a plan of 10,000 assets.
+# Targets for a plan of 10,000 assets (docs/performance.md).
 TARGET_RATIO, TARGET_CPU_MS, TARGET_RSS_MB = 1.3, 0.5, 300.0
 
 

@@ -149,10 +149,6 @@ def spec_equal(path: FieldPath, old: Any, new: Any) -> bool:
     return bool(normalize.canon(path, old) == normalize.canon(path, new))
 
 
-def set_like(path: FieldPath) -> bool:
-    return policy.pattern(path) in policy.SET_LIKE
-
-
 @dataclass
 class ImportResult:
     """The manifest files an import created, updated or left alone, and its warnings."""

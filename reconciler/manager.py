@@ -336,10 +336,6 @@ class ApplyRun:
     saved: Path | None = None  # the plan file, when a saved plan was applied
 
     @property
-    def nothing_to_do(self) -> bool:
-        return self.result is None and not self.cancelled
-
-    @property
     def exit_code(self) -> int:
         """The apply's exit code: its result's, 1 when declined, or the plan's errors."""
         if self.result is not None:

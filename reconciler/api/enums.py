@@ -20,17 +20,7 @@ AssetType = Literal[
 ]
 # States a tenant may set through Update Asset; every other state is the system's.
 SettableAssetState = Literal["ACTIVED", "UNACTIVED"]
-AssetState = Literal[
-    "CREATING",
-    "FAILED",
-    "UNACTIVED",
-    "ACTIVED",
-    "DELETING",
-    "DELETED",
-    "BLOCK",
-    "WAITING_DELETE",
-]
-# States in which an asset cannot be updated (design.md 3.9).
+# States in which an asset cannot be updated (docs/field-semantics.md §9).
 NON_UPDATABLE_STATES = frozenset({"CREATING", "FAILED", "DELETING", "DELETED", "BLOCK"})
 
 VoiceModelType = Literal["COMMON", "CLONE"]
@@ -96,7 +86,7 @@ SystemPropertyKey = Literal[
 AutoOperation = Literal["BLOCK", "DELETE"]
 SupportedService = Literal["VIDEO_2D", "LIVE_2D", "CHAT_2D"]
 
-# Which asset_extra_meta block belongs to which asset_type (design.md 3.6).
+# Which asset_extra_meta block belongs to which asset_type (docs/field-semantics.md §6).
 EXTRA_META_FOR_TYPE: dict[str, str] = {
     "VOICE_MODEL": "voice_model_meta",
     "PPT": "ppt_meta",

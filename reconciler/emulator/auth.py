@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from reconciler.api import signing
 from reconciler.emulator.config import EmulatorConfig
-from reconciler.emulator.errors import ApiError, unauthorized
+from reconciler.emulator.errors import TENANT_MISMATCH, ApiError, unauthorized
 
 
 def query_pairs(raw_query: bytes) -> list[tuple[str, str]]:
@@ -110,4 +110,4 @@ def _verify_signature(
 def check_project(config: EmulatorConfig, path_project: str) -> None:
     """The project in the URL must be the caller's project."""
     if path_project != config.project_id:
-        raise ApiError(400, "MSS.00010009", "urlTenantId is not equal tokenTenantId")
+        raise ApiError(400, TENANT_MISMATCH, "urlTenantId is not equal tokenTenantId")

@@ -1,4 +1,4 @@
-"""Canonical forms, so that values the service treats alike compare equal (design.md 3.8).
+"""Canonical forms: values the service treats alike compare equal (docs/field-semantics.md §8).
 
 ``canon`` maps a value at a path to a form in which equality means "the same to the service":
 integral floats become ints (1 == 1.0), RFC 3339 timestamps become UTC instants, set-like lists

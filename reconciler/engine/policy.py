@@ -1,4 +1,4 @@
-"""The per-field rules of design.md section 3, in one table.
+"""The per-field rules of docs/field-semantics.md, in one table.
 
 Paths are tuples of field names; ``"*"`` stands for any list index.  Everything the diff, the
 normaliser and the fingerprints need to know about a field's meaning lives here, so a reader can

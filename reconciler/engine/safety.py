@@ -1,4 +1,4 @@
-"""The safety threshold (design.md 4): a plan that changes too much of the fleet needs --force.
+"""The safety threshold (docs/apply.md): a plan that changes too much of the fleet needs --force.
 
 A typo in a shared manifest, a wrong target or a bad selector can turn into hundreds of PUTs.
 When more than ``MIN_MANAGED`` assets are managed and more than ``MAX_SHARE`` of them would change,

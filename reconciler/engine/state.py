@@ -1,4 +1,4 @@
-"""Where the write-only fingerprints live: a small SQLite file (design.md 3.3).
+"""Where the write-only fingerprints live: a small SQLite file (docs/field-semantics.md §3).
 
 The API never returns ``review_config`` or ``shared_config``, so the only way to know whether the
 manifest changed them is to remember what was last applied.  One row per (project, asset) holds

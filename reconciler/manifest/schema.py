@@ -234,7 +234,7 @@ class AssetSpec(RequestModel):
 
     @model_validator(mode="after")
     def _one_matching_extra_meta(self) -> AssetSpec:
-        """design.md 3.6: only the block matching the asset type is meaningful."""
+        """Only the block matching the asset type is meaningful (docs/field-semantics.md §6)."""
         extra = self.asset_extra_meta
         if extra is None:
             return self

@@ -1,6 +1,6 @@
 """build_plan end to end over real sockets: the real client against the emulator.
 
-One fixture of live assets covers every rule of design.md section 3; the plan's JSON must carry
+One fixture of live assets covers every rule of docs/field-semantics.md; the plan's JSON must carry
 exactly the expected changes and PUT bodies.  Then the bodies are sent and a second plan must
 find nothing to do (write-only values recorded in a real SQLite state file).
 """

@@ -1,4 +1,4 @@
-"""The field semantics of design.md section 3, one rule at a time, on plain dicts."""
+"""The field semantics of docs/field-semantics.md, one rule at a time, on plain dicts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The manifest model against the API models it is built from, and design.md 3.2 / 3.6."""
+"""The manifest model against the API models it is built from, and the read-only and
+per-type rules (docs/field-semantics.md §2, §6)."""
 
 from __future__ import annotations
 
