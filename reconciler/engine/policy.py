@@ -132,12 +132,12 @@ def expected_block(asset_type: str | None) -> str | None:
 WritableTree = dict[str, "WritableTree | None"]
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def model_of(annotation: Any) -> type[BaseModel] | None:
     """The request model inside ``X | None`` or ``list[X]``, if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
-        found = _model_of(arg)
+        found = model_of(arg)
         if found is not None:
             return found
     return None
@@ -149,7 +149,7 @@ def _tree(model: type[BaseModel], prefix: Pattern) -> WritableTree:
         path = (*prefix, name)
         if is_read_only(path):
             continue
-        sub = _model_of(info.annotation)
+        sub = model_of(info.annotation)
         tree[name] = _tree(sub, path) if sub is not None else None
     return tree
 
@@ -157,7 +157,7 @@ def _tree(model: type[BaseModel], prefix: Pattern) -> WritableTree:
 def _block_trees() -> dict[str, WritableTree]:
     out: dict[str, WritableTree] = {}
     for block, info in models.AssetExtraMeta.model_fields.items():
-        model = _model_of(info.annotation)
+        model = model_of(info.annotation)
         if model is not None and not is_read_only(("asset_extra_meta", block)):
             out[block] = _tree(model, ("asset_extra_meta", block))
     return out
