@@ -11,6 +11,7 @@ bench/results.md between markers, leaving the hand-written findings there untouc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -119,6 +120,110 @@ def bench_size(
     return rows
 
 
+# --- several targets in one run --------------------------------------------------------------
+
+TARGET_NAMES = ("alpha", "beta")
+
+
+def bench_targets(n: int, root: Path, *, latency_ms: int, rates: dict[str, float]) -> list[Row]:
+    """Two targets of ``n`` assets each (two emulator processes, two projects, two credential
+    families): a plan of one target's manifests, then of both targets' in one run.  Each target
+    has its own rate limits, so the floor of the run is the slower target's, not the sum."""
+    work = root / f"targets-{n}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rate_arg = ",".join(f"{k}={v:g}" for k, v in rates.items())
+    env = process.credentials_env()
+    prefix = {TARGET_NAMES[0]: "", TARGET_NAMES[1]: "BETA_"}
+    for name in TARGET_NAMES:
+        if prefix[name]:
+            env[f"{prefix[name]}HUAWEICLOUD_SDK_AK"] = process.AK
+            env[f"{prefix[name]}HUAWEICLOUD_SDK_SK"] = process.SK
+    rows: list[Row] = []
+    with contextlib.ExitStack() as stack:
+        logs: dict[str, process.RequestLog] = {}
+        config = ["targets:"]
+        for index, name in enumerate(TARGET_NAMES):
+            project = f"{process.PROJECT_ID}-{name}"
+            live = workload.make_updatable(load_generator()(n, seed=n + index, project_id=project))
+            seed = work / f"seed-{name}.json"
+            workload.write_seed(live, seed)
+            workload.write_manifests(
+                live, work / "manifests" / name, drift_ratio=0.01, seed=n + index, target=name
+            )
+            emu_env = {**env, "HUAWEICLOUD_SDK_PROJECT_ID": project}
+            emu = stack.enter_context(
+                process.emulator(
+                    work,
+                    seed=seed,
+                    latency_ms=latency_ms,
+                    rate_limits=rate_arg,
+                    record=work / f"requests-{name}.jsonl",
+                    env=emu_env,
+                )
+            )
+            logs[name] = process.RequestLog(emu.record)
+            logs[name].read_new()
+            config += [
+                f"  {name}:",
+                f"    endpoint: {emu.endpoint}",
+                f"    project_id: {project}",
+                f"    region: {process.REGION}",
+                *([f"    credentials_env_prefix: {prefix[name]}"] if prefix[name] else []),
+            ]
+        (work / "reconciler.yaml").write_text("\n".join(config) + "\n", encoding="utf-8")
+
+        def phase(label: str, assets: int, *args: str) -> None:
+            argv = [sys.executable, "-m", "reconciler", *args]
+            timed = process.run_timed(argv, env=env, cwd=work)
+            per_target = {name: log.read_new() for name, log in logs.items()}
+            counts: dict[str, int] = {}
+            for entries in per_target.values():
+                for kind, count in process.count_kinds(entries).items():
+                    counts[kind] = counts.get(kind, 0) + count
+            floors = [
+                floor_seconds(dict(process.count_kinds(entries)), rates)
+                for entries in per_target.values()
+            ]
+            every = [e for entries in per_target.values() for e in entries]
+            every.sort(key=lambda e: process.entry_time(e) or 0.0)
+            row = Row(
+                assets=assets,
+                command=label,
+                counts=counts,
+                wall_s=timed.wall_s,
+                floor_s=max(floors),
+                cpu_s=timed.cpu_s,
+                max_rss_mb=timed.max_rss_mb,
+                returncode=timed.returncode,
+                split=process.phases(every, timed.started_at, timed.wall_s),
+            )
+            rows.append(row)
+            print(format_row(row), flush=True)
+            if timed.returncode != 2:
+                print(f"  unexpected exit {timed.returncode} from {label}:", file=sys.stderr)
+                print(_tail(timed.stderr) or _tail(timed.stdout), file=sys.stderr)
+
+        manifests = str(work / "manifests")
+        # The baseline is one target's repository: its manifests alone, loaded and planned.
+        phase("plan, 1 target", n, "plan", f"{manifests}/{TARGET_NAMES[0]}", "--detailed-exitcode")
+        phase("plan, 2 targets", 2 * n, "plan", manifests, "--detailed-exitcode")
+    return rows
+
+
+def target_verdicts(rows: Sequence[Row]) -> list[str]:
+    """Two targets planned in one run against one target alone (each its own tenant)."""
+    one = next((r for r in rows if r.command == "plan, 1 target"), None)
+    two = next((r for r in rows if r.command == "plan, 2 targets"), None)
+    if one is None or two is None:
+        return []
+    return [
+        f"- two targets of {one.assets:,} in one plan: {two.wall_s:.2f} s, one target alone "
+        f"{one.wall_s:.2f} s ({two.wall_s / one.wall_s:.2f}x; paced fetching "
+        f"{two.split[1]:.2f} s vs {one.split[1]:.2f} s)"
+    ]
+
+
 def _profile_plan(endpoint: str, work: Path, env: dict[str, str]) -> None:
     """A plan under pyinstrument; the text report lands in the work directory."""
     out = work / "plan-profile.txt"
@@ -215,6 +320,7 @@ def report(rows: Sequence[Row], *, latency_ms: int, rates: dict[str, float]) -> 
         "",
         "Targets (plan, largest size):",
         *verdicts(rows),
+        *target_verdicts(rows),
     ]
     return "\n".join(lines)
 
@@ -241,6 +347,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also profile plan with pyinstrument (implies --keep)",
     )
+    parser.add_argument(
+        "--targets-size",
+        type=int,
+        default=10000,
+        help="assets per target of the two-target plan (0 to skip it)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep bench/out/ for inspection")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/results.md")
     return parser.parse_args(argv)
@@ -261,12 +373,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     n, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES, profile=args.profile
                 )
             )
+        if args.targets_size:
+            rows.extend(
+                bench_targets(
+                    args.targets_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES
+                )
+            )
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
     section = report(rows, latency_ms=args.latency_ms, rates=DEFAULT_RATES)
     print()
-    print("\n".join(verdicts(rows)))
+    print("\n".join([*verdicts(rows), *target_verdicts(rows)]))
     started = startup.report(startup.measure())
     print("\n" + started)
     section += "\n\n" + started

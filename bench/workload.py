@@ -82,11 +82,16 @@ def spec_from_live(live: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def manifest(live: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+def manifest(
+    live: dict[str, Any], spec: dict[str, Any], target: str | None = None
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"asset_id": live["asset_id"], "labels": {"bench": "yes"}}
+    if target is not None:
+        metadata["target"] = target
     return {
         "apiVersion": "reconciler.metastudio/v1",
         "kind": "DigitalAsset",
-        "metadata": {"asset_id": live["asset_id"], "labels": {"bench": "yes"}},
+        "metadata": metadata,
         "spec": spec,
     }
 
@@ -102,9 +107,15 @@ def drift(spec: dict[str, Any], index: int) -> dict[str, Any]:
 
 
 def write_manifests(
-    live: list[dict[str, Any]], out_dir: Path, *, drift_ratio: float = 0.01, seed: int = 0
+    live: list[dict[str, Any]],
+    out_dir: Path,
+    *,
+    drift_ratio: float = 0.01,
+    seed: int = 0,
+    target: str | None = None,
 ) -> Workload:
-    """One manifest file per asset (what ``import`` produces); ``drift_ratio`` of them edited."""
+    """One manifest file per asset (what ``import`` produces); ``drift_ratio`` of them edited;
+    ``target`` is written as each manifest's ``metadata.target``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     n_drift = max(1, round(len(live) * drift_ratio)) if live else 0
@@ -115,7 +126,7 @@ def write_manifests(
         if asset["asset_id"] in drifted:
             spec = drift(spec, i)
         text = yaml.dump(
-            manifest(asset, spec),
+            manifest(asset, spec, target),
             Dumper=dumper,
             sort_keys=False,
             allow_unicode=True,

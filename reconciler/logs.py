@@ -42,6 +42,11 @@ def register_secret(value: str | None) -> None:
         _registered.add(value)
 
 
+def registered_secrets() -> frozenset[str]:
+    """The secret values read so far (credentials of every target)."""
+    return frozenset(_registered)
+
+
 def redact(text: str) -> str:
     """``text`` with every known secret value and auth header value replaced by ``***``."""
     for secret in _registered:

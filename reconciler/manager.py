@@ -2,14 +2,17 @@
 
 Each command module under ``reconciler/cli`` parses its options, calls one function here, hands
 the result to a renderer and maps it to an exit code.  These functions print nothing: they
-resolve the session (configuration file, target, credentials from the environment), load and
-select the manifests, read and write live state through :mod:`reconciler.live` and the client,
-and let the engine decide.  What the CLI must show while a run is under way (the plan before the
+load and select the manifests, group them by target (:func:`open_run`: a :class:`Run` of
+:class:`TargetRun`, each with its own :class:`Session` of configuration, target and credentials
+from the environment), read and write live state through :mod:`reconciler.live` and the client,
+every target at once, and let the engine decide.  Each target goes through the same
+single-target path (``_plan_one``, ``_drift_one``, ``apply_plan``); the run is a gather over
+them.  What the CLI must show while a run is under way (the plan before the
 question, each asset's result as it finishes) it receives through :class:`ApplyHooks`.
 
 | command | function | returns |
 |---|---|---|
-| plan | :func:`make_plan` | ``(Plan, PlanContext)`` |
+| plan | :func:`make_plan` | ``PlanSet`` (one ``Plan`` per target) |
 | apply MANIFESTS | :func:`apply_manifests` | :class:`ApplyRun` |
 | apply PLANFILE | :func:`apply_saved` | :class:`ApplyRun` |
 | drift | :func:`make_drift` | ``DriftReport`` |
@@ -23,7 +26,8 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +36,20 @@ from reconciler.api.client import MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
 from reconciler.constants import DEFAULT_PATHS, READ_PARALLELISM, WRITE_PARALLELISM
 from reconciler.engine import planfile
-from reconciler.engine.apply import ApplyResult, AssetResult
-from reconciler.engine.drift import DriftReport, project_drift
+from reconciler.engine.apply import ApplyResult, AssetResult, StaleAsset
+from reconciler.engine.drift import DriftReport, ProjectDrift, project_drift
 from reconciler.engine.fingerprint import live_fingerprint
-from reconciler.engine.plan import Action, Plan
-from reconciler.engine.planfile import PlanContext
+from reconciler.engine.plan import Action, Plan, PlanSet
 from reconciler.engine.planner import desired_from_loaded
 from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import ImportResult, write_imports
 from reconciler.live.apply import apply_plan, find_stale
 from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import LoadedManifest, load_manifests
 from reconciler.options import GlobalOptions
 from reconciler.render.apply_text import stale_message, threshold_message
+from reconciler.times import now_rfc3339
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -55,16 +59,17 @@ __all__ = [
     "ApplyRun",
     "Filters",
     "ImportRun",
+    "Run",
     "Session",
+    "TargetRun",
     "apply_manifests",
     "apply_saved",
     "import_assets",
-    "load_selected",
     "make_drift",
     "make_plan",
+    "open_run",
     "open_session",
     "read_live",
-    "select",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,10 +91,17 @@ class Session:
         return WriteOnlyState(self.config.state or DEFAULT_STATE_PATH)
 
 
+def _open(options: GlobalOptions, config: ReconcilerConfig, name: str | None) -> Session:
+    target = resolve_target(options, name, config=config)
+    credentials = credentials_from_env(prefix=target.credentials_env_prefix)
+    return Session(config, target, credentials)
+
+
 def open_session(options: GlobalOptions) -> Session:
-    """Resolve configuration, target and credentials; each problem is a one-line error."""
-    config = load_config(config_path(options))
-    return Session(config, resolve_target(options, config=config), credentials_from_env())
+    """The session of a one-target command (import): each problem is a one-line error."""
+    if len(options.targets) > 1:
+        raise ConfigError("this command works on one target: pass a single --target")
+    return _open(options, load_config(config_path(options)), None)
 
 
 @dataclass(frozen=True)
@@ -107,47 +119,125 @@ class Filters:
         return all(labels.get(key) == value for key, value in self.selectors)
 
 
-def select(
-    loaded: Sequence[LoadedManifest], filters: Filters, target_name: str
-) -> list[LoadedManifest]:
-    """The manifests for this run: those of the selected target that pass the filters."""
-    chosen = []
+# --- targets of a run --------------------------------------------------------------------------
+
+
+@dataclass
+class TargetRun:
+    """One target of a run: its manifests and its session (a tenant of its own: credentials,
+    pacing and rate limits), or why the session could not be opened."""
+
+    name: str | None  # the target's name in reconciler.yaml; None: flags and environment only
+    manifests: list[LoadedManifest]
+    session: Session | None = None
+    error: ReconcilerError | None = None
+
+    @property
+    def label(self) -> str:
+        return self.session.target.name if self.session else (self.name or "default")
+
+    def opened(self) -> Session:
+        """The session; raises the error that kept it from opening."""
+        if self.session is None:
+            raise self.error or ConfigError(f"target {self.label}: no session")
+        return self.session
+
+
+@dataclass
+class Run:
+    """Every target a run covers, each with its own session, and the run's configuration."""
+
+    config: ReconcilerConfig
+    targets: list[TargetRun] = field(default_factory=list)
+
+    @property
+    def several(self) -> bool:
+        """More than one target: one target's failure is reported under it, not raised."""
+        return len(self.targets) > 1
+
+    def state(self) -> WriteOnlyState:
+        return WriteOnlyState(self.config.state or DEFAULT_STATE_PATH)
+
+
+def _owner(loaded: LoadedManifest, config: ReconcilerConfig, options: GlobalOptions) -> str | None:
+    """A manifest's target: ``metadata.target``, else the configuration's implicit one, else
+    the single ``--target`` given (a manifest without a target follows the chosen one)."""
+    meta = loaded.manifest.metadata
+    if meta.target:
+        if meta.target not in config.targets:
+            known = ", ".join(sorted(config.targets)) or "none defined"
+            where = config.path or "reconciler.yaml (none found)"
+            raise ConfigError(
+                f"{loaded.file}:{loaded.line}: metadata.target: no target named {meta.target!r} "
+                f"in {where} (targets: {known})"
+            )
+        return meta.target
+    return config.implicit_target or options.target
+
+
+def open_run(options: GlobalOptions, paths: Sequence[str], filters: Filters | None = None) -> Run:
+    """Load and validate every manifest (nothing is sent if one is invalid), group the selected
+    ones by target, and open each target's session.
+
+    Without ``--target`` the run covers every target the manifests name; ``--target`` (given
+    one or more times) narrows it to those targets, each planned even when no manifest names it.
+    """
+    filters = filters or Filters()
+    config = load_config(config_path(options))
+    loaded = load_manifests([Path(p) for p in paths])
+    groups: dict[str | None, list[LoadedManifest]] = {name: [] for name in options.targets}
     skipped = 0
     for item in loaded:
-        meta = item.manifest.metadata
-        if meta.target and meta.target != target_name:
+        owner = _owner(item, config, options)
+        if options.targets and owner not in options.targets:
             skipped += 1
-            log.info(
-                "skipping %s (%s:%s): its target is %r, this run's is %r",
-                meta.asset_id,
-                item.file,
-                item.line,
-                meta.target,
-                target_name,
-            )
             continue
         if filters.matches(item):
-            chosen.append(item)
-    if skipped and skipped == len(loaded):
-        log.warning(
-            "every manifest names another target than %r; pass --target to choose one",
-            target_name,
-        )
+            groups.setdefault(owner, []).append(item)
+    if skipped:
+        chosen = ", ".join(options.targets)
+        level = logging.WARNING if skipped == len(loaded) else logging.INFO
+        log.log(level, "skipped %d manifest(s) of targets other than %s", skipped, chosen)
+    if not groups:
+        groups[config.implicit_target] = []
     declared = {item.manifest.metadata.asset_id for item in loaded}
     unknown = [a for a in filters.asset_ids if a not in declared]
     if unknown:
         raise ReconcilerError(f"--asset {', '.join(unknown)}: no manifest declares this asset")
-    return chosen
+    order: list[str | None] = [*options.targets] or [None, *config.targets]
+    names = sorted(groups, key=lambda n: order.index(n) if n in order else len(order))
+    run = Run(config, [TargetRun(name, groups[name]) for name in names])
+    if run.several:
+        given = [flag for flag, value in _single_target_flags(options) if value]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} applies to one target, but this run covers "
+                f"{len(run.targets)} ({', '.join(t.label for t in run.targets)}); "
+                "narrow it with --target"
+            )
+    for target in run.targets:
+        try:
+            target.session = _open(options, config, target.name)
+        except ConfigError as exc:
+            if not run.several:
+                raise
+            target.error = exc
+    return run
 
 
-def load_selected(
-    session: Session, paths: Sequence[str], filters: Filters | None = None
-) -> list[LoadedManifest]:
-    """Every manifest under ``paths`` is validated (nothing is sent if one is invalid), then the
-    run's selection is kept."""
-    return select(
-        load_manifests([Path(p) for p in paths]), filters or Filters(), session.target.name
-    )
+def _single_target_flags(options: GlobalOptions) -> list[tuple[str, str | None]]:
+    return [
+        ("--endpoint", options.endpoint),
+        ("--project-id", options.project_id),
+        ("--region", options.region),
+    ]
+
+
+def _prefixed(run: Run, target: TargetRun, message: str) -> str:
+    return f"[{target.label}] {message}" if run.several else message
+
+
+# --- plan --------------------------------------------------------------------------------------
 
 
 async def make_plan(
@@ -158,53 +248,98 @@ async def make_plan(
     parallelism: int = READ_PARALLELISM,
     progress: Callable[[str], None] | None = None,
     out: Path | None = None,
-) -> tuple[Plan, PlanContext]:
-    """Plan the manifests under ``paths`` against the selected target; raises on setup errors.
+) -> PlanSet:
+    """Plan the manifests under ``paths`` against every target of the run, concurrently.
 
-    With ``out`` the plan is also saved there for ``reconciler apply PLANFILE``.
+    A target that cannot be planned (unreachable, credentials rejected) is reported in its own
+    plan (``Plan.error``) when the run covers several; a one-target run raises, as a setup
+    error.  With ``out`` the plan is also saved there for ``reconciler apply PLANFILE``.
     """
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
-    session = open_session(options)
-    plan, context = await _plan(session, paths, filters, parallelism, progress)
+    say = progress or (lambda _message: None)
+    say("Loading manifests...")
+    run = open_run(options, paths, filters)
+    plans = await plan_run(run, parallelism=parallelism, progress=progress)
     if out is not None:
-        planfile.write_plan(out, plan, context)
-    return plan, context
+        planfile.write_plan(out, plans)
+    return plans
 
 
-async def _plan(
-    session: Session,
-    paths: Sequence[str],
-    filters: Filters | None,
+async def plan_run(
+    run: Run,
+    *,
+    parallelism: int = READ_PARALLELISM,
+    progress: Callable[[str], None] | None = None,
+) -> PlanSet:
+    """Plan every target of ``run`` at once: each has its own client, so its own pacing."""
+    created_at = now_rfc3339()
+    with run.state() as state:
+        plans = await asyncio.gather(
+            *(_plan_target(run, t, state, parallelism, progress) for t in run.targets)
+        )
+    return PlanSet(list(plans), created_at=created_at)
+
+
+async def _plan_target(
+    run: Run,
+    target: TargetRun,
+    state: WriteOnlyState,
     parallelism: int,
     progress: Callable[[str], None] | None,
-) -> tuple[Plan, PlanContext]:
-    say = progress or (lambda _message: None)
+) -> Plan:
+    try:
+        return await _plan_one(
+            target.opened(), target.manifests, state, parallelism, progress, run.several
+        )
+    except ReconcilerError as exc:
+        if not run.several:
+            raise
+        session = target.session
+        return Plan(
+            [],
+            target=target.label,
+            project_id=session.target.project_id if session else None,
+            endpoint=session.target.endpoint if session else None,
+            created_at=now_rfc3339(),
+            error=str(exc),
+            unplanned=len(target.manifests),
+        )
+
+
+async def _plan_one(
+    session: Session,
+    loaded: Sequence[LoadedManifest],
+    state: WriteOnlyState,
+    parallelism: int,
+    progress: Callable[[str], None] | None,
+    several: bool = False,
+) -> Plan:
+    """One target's plan: the single-target path every run goes through, once per target."""
     target = session.target
-    say("Loading manifests...")
-    loaded = load_selected(session, paths, filters)
+    prefix = f"[{target.name}] " if several else ""
+    say = progress or (lambda _message: None)
     desired = [desired_from_loaded(item) for item in loaded]
-    say(f"Reading {len(desired)} live assets from {target.endpoint}...")
+    say(f"{prefix}Reading {len(desired)} live assets from {target.endpoint}...")
     started = time.monotonic()
-    with session.state() as state:
-        async with session.client(parallelism) as client:
-            plan = await build_plan(
-                desired,
-                client,
-                state=state,
-                target_name=target.name,
-                project_id=target.project_id,
-                endpoint=target.endpoint,
-                parallelism=parallelism,
-            )
+    async with session.client(parallelism) as client:
+        plan = await build_plan(
+            desired,
+            client,
+            state=state,
+            target_name=target.name,
+            project_id=target.project_id,
+            endpoint=target.endpoint,
+            parallelism=parallelism,
+        )
     warning = threshold_message(plan)
     if warning:
         plan.warnings.append(warning)
-    say(f"Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
-    context = PlanContext(
-        target=target.name, project_id=target.project_id, endpoint=target.endpoint
-    )
-    return plan, context
+    say(f"{prefix}Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
+    return plan
+
+
+# --- drift -------------------------------------------------------------------------------------
 
 
 async def make_drift(
@@ -214,10 +349,37 @@ async def make_drift(
     include_unmanaged: bool = False,
     parallelism: int = READ_PARALLELISM,
 ) -> DriftReport:
-    """Compare the manifests of the selected target with its whole project (one bulk listing
-    gives both the managed assets' live state and the unmanaged ones, for coverage)."""
-    session = open_session(options)
-    desired = [desired_from_loaded(item) for item in load_selected(session, paths)]
+    """Compare each target's manifests with its whole project, every target at once (one bulk
+    listing per project gives both the managed assets' live state and the unmanaged ones)."""
+    run = open_run(options, paths)
+    projects = await asyncio.gather(*(_drift_target(run, t, parallelism) for t in run.targets))
+    return DriftReport(list(projects), include_unmanaged=include_unmanaged)
+
+
+async def _drift_target(run: Run, target: TargetRun, parallelism: int) -> ProjectDrift:
+    try:
+        return await _drift_one(target.opened(), target.manifests, parallelism)
+    except ReconcilerError as exc:
+        if not run.several:
+            raise
+        session = target.session
+        return ProjectDrift(
+            target=target.label,
+            project_id=session.target.project_id if session else None,
+            endpoint=session.target.endpoint if session else None,
+            assets=[],
+            unmanaged=[],
+            total=0,
+            managed=0,
+            error=str(exc),
+            unchecked_manifests=len(target.manifests),
+        )
+
+
+async def _drift_one(
+    session: Session, loaded: Sequence[LoadedManifest], parallelism: int
+) -> ProjectDrift:
+    desired = [desired_from_loaded(item) for item in loaded]
     async with session.client(parallelism) as client:
         live: dict[str, dict[str, Any]] = {a.asset_id: a.raw for a in await client.list_all()}
         # An asset created under an X-App-UserId may only be visible with that header: look
@@ -229,14 +391,13 @@ async def make_drift(
             )
             live.update({asset_id: asset.raw for asset_id, asset in found.items()})
     target = session.target
-    project = project_drift(
+    return project_drift(
         desired,
         list(live.values()),
         target=target.name,
         project_id=target.project_id,
         endpoint=target.endpoint,
     )
-    return DriftReport([project], include_unmanaged=include_unmanaged)
 
 
 async def read_live(
@@ -302,7 +463,7 @@ def _ignore(*_args: Any) -> None:
     return None
 
 
-def _approve(_plan: Plan) -> bool:
+def _approve(_plan: PlanSet) -> bool:
     return True
 
 
@@ -310,16 +471,17 @@ def _approve(_plan: Plan) -> bool:
 class ApplyHooks:
     """What the CLI shows or asks while an apply runs; every hook defaults to silence.
 
-    ``on_plan`` gets the plan before anything is decided (apply from manifests shows it),
-    ``confirm`` is asked before sending (False cancels; it may raise :class:`ApplyRefused`),
-    ``on_warning`` gets warnings such as a threshold crossed with ``force``, ``on_start`` the
-    number of changes and the parallelism, ``on_result`` each asset's result as it finishes and
+    ``on_plan`` gets the plan (every target's) before anything is decided (apply from manifests
+    shows it), ``confirm`` is asked before sending (False cancels; it may raise
+    :class:`ApplyRefused`), ``on_warning`` gets warnings such as a threshold crossed with
+    ``force``, ``on_start`` the number of changes and the parallelism, ``on_result`` each asset's
+    result as it finishes (``AssetResult.target`` names its target when the run has several) and
     ``on_interrupt`` the first Ctrl-C.
     """
 
     progress: Callable[[str], None] | None = None
-    on_plan: Callable[[Plan], None] = _ignore
-    confirm: Callable[[Plan], bool] = _approve
+    on_plan: Callable[[PlanSet], None] = _ignore
+    confirm: Callable[[PlanSet], bool] = _approve
     on_warning: Callable[[str], None] = _ignore
     on_start: Callable[[int, int], None] = _ignore
     on_result: Callable[[AssetResult], None] = _ignore
@@ -328,12 +490,17 @@ class ApplyHooks:
 
 @dataclass
 class ApplyRun:
-    """One apply: the plan it applied, and the result (None when nothing was sent)."""
+    """One apply: the plan it applied, and the result (None when nothing was sent).
 
-    plan: Plan
+    ``result`` holds every target's asset results (in plan order, target after target);
+    ``results`` the same per target name, for per-target summaries.
+    """
+
+    plan: PlanSet
     result: ApplyResult | None = None
     cancelled: bool = False  # the confirmation was declined
     saved: Path | None = None  # the plan file, when a saved plan was applied
+    results: dict[str, ApplyResult] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -343,15 +510,38 @@ class ApplyRun:
         if self.cancelled:
             return 1
         failed = self.plan.by_action(Action.ERROR) + self.plan.by_action(Action.BLOCKED)
-        return 1 if failed else 0
+        return 1 if failed or self.plan.failed else 0
 
 
-def _check_threshold(plan: Plan, force: bool, hooks: ApplyHooks) -> None:
-    message = threshold_message(plan)
-    if message and not force:
-        raise ApplyRefused(f"{message}\nNothing was sent; re-run with --force to apply anyway.")
-    if message:
+def _check_threshold(plans: PlanSet, force: bool, hooks: ApplyHooks) -> None:
+    """The safety threshold, per target: each target's share of its own managed assets."""
+    several = len(plans.plans) > 1
+    messages = [
+        f"target {plan.target}: {message}" if several else message
+        for plan in plans.plans
+        if (message := threshold_message(plan))
+    ]
+    if messages and not force:
+        raise ApplyRefused(
+            "\n".join(messages) + "\nNothing was sent; re-run with --force to apply anyway."
+        )
+    for message in messages:
         hooks.on_warning(f"{message} (--force given)")
+
+
+def _check_planned(plans: PlanSet) -> None:
+    """Apply never starts while a target could not be planned: its state is unknown."""
+    if plans.failed:
+        lines = [f"  target {plan.target}: {plan.error}" for plan in plans.failed]
+        raise ApplyRefused(
+            "\n".join(
+                [
+                    f"{len(plans.failed)} target(s) could not be planned; nothing was sent "
+                    "to any target.",
+                    *lines,
+                ]
+            )
+        )
 
 
 def _check_same_target(plan: Plan, target: Target, path: Path) -> None:
@@ -374,25 +564,29 @@ def apply_manifests(
     force: bool = False,
     hooks: ApplyHooks | None = None,
 ) -> ApplyRun:
-    """Plan the manifests, show the plan, check the threshold, confirm, then send."""
+    """Plan every target's manifests, show the plan, check each target's threshold, confirm,
+    then send to every target at once."""
     hooks = hooks or ApplyHooks()
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
-    session = open_session(options)
-    plan, _context = asyncio.run(_plan(session, paths, None, parallelism, hooks.progress))
-    hooks.on_plan(plan)
-    if not plan.by_action(Action.UPDATE):
-        return ApplyRun(plan)
-    _check_threshold(plan, force, hooks)
-    if not hooks.confirm(plan):
-        return ApplyRun(plan, cancelled=True)
+    run = open_run(options, paths)
+    plans = asyncio.run(plan_run(run, parallelism=parallelism, progress=hooks.progress))
+    hooks.on_plan(plans)
+    _check_planned(plans)
+    if not plans.by_action(Action.UPDATE):
+        return ApplyRun(plans)
+    _check_threshold(plans, force, hooks)
+    if not hooks.confirm(plans):
+        return ApplyRun(plans, cancelled=True)
+    sessions = [target.opened() for target in run.targets]
 
-    async def run(cancel: asyncio.Event) -> ApplyResult:
-        async with session.client(parallelism) as client:
-            return await _send(plan, client, state, parallelism, cancel, hooks)
+    async def work(cancel: asyncio.Event) -> dict[str, ApplyResult]:
+        async with AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(s.client(parallelism)) for s in sessions]
+            return await _send_all(plans, clients, state, parallelism, cancel, hooks)
 
-    with session.state() as state:
-        return ApplyRun(plan, _run_interruptible(run, hooks))
+    with run.state() as state:
+        return _finished(plans, _run_interruptible(work, hooks))
 
 
 def apply_saved(
@@ -403,46 +597,128 @@ def apply_saved(
     force: bool = False,
     hooks: ApplyHooks | None = None,
 ) -> ApplyRun:
-    """Apply a saved plan file: same target, under the threshold, and not stale."""
+    """Apply a saved plan file: every target planned, each the same project as now, under its
+    threshold, and none stale (each target checked against its own live state)."""
     hooks = hooks or ApplyHooks()
-    plan = planfile.read_plan(path).plan
-    session = open_session(options)
-    _check_same_target(plan, session.target, path)
-    _check_threshold(plan, force, hooks)
+    plans = _narrowed(planfile.read_plan(path).plan, options.targets, path)
+    _check_planned(plans)
+    config = load_config(config_path(options))
+    if len(plans.plans) > 1:
+        given = [flag for flag, value in _single_target_flags(options) if value]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} applies to one target, but {path} covers "
+                f"{len(plans.plans)}; narrow it with --target"
+            )
+    sessions = []
+    for plan in plans.plans:
+        session = _open(options, config, plan.target if plan.target in config.targets else None)
+        _check_same_target(plan, session.target, path)
+        sessions.append(session)
+    _check_threshold(plans, force, hooks)
 
-    async def run(cancel: asyncio.Event) -> ApplyResult:
-        async with session.client(parallelism) as client:
-            stale = await find_stale(plan, client, live_fingerprint)
-            if stale:
-                raise ApplyRefused(stale_message(stale))
-            return await _send(plan, client, state, parallelism, cancel, hooks)
+    async def work(cancel: asyncio.Event) -> dict[str, ApplyResult]:
+        async with AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(s.client(parallelism)) for s in sessions]
+            stale = await asyncio.gather(
+                *(
+                    find_stale(p, c, live_fingerprint)
+                    for p, c in zip(plans.plans, clients, strict=True)
+                )
+            )
+            if any(stale):
+                raise ApplyRefused(_stale_refusal(plans, stale))
+            return await _send_all(plans, clients, state, parallelism, cancel, hooks)
 
-    with session.state() as state:
-        return ApplyRun(plan, _run_interruptible(run, hooks), saved=path)
+    with WriteOnlyState(config.state or DEFAULT_STATE_PATH) as state:
+        done = _finished(plans, _run_interruptible(work, hooks))
+    done.saved = path
+    return done
 
 
-async def _send(
-    plan: Plan,
-    client: MetaStudioClient,
+def _narrowed(plans: PlanSet, names: Sequence[str], path: Path) -> PlanSet:
+    """The saved plan's targets that ``--target`` names (all of them without ``--target``)."""
+    if not names:
+        return plans
+    have = [plan.target for plan in plans.plans]
+    absent = [name for name in names if name not in have]
+    if absent:
+        raise ApplyRefused(
+            f"{path} has no plan for target {', '.join(absent)} (it covers "
+            f"{', '.join(str(t) for t in have)}); nothing was sent"
+        )
+    return PlanSet([p for p in plans.plans if p.target in names], created_at=plans.created_at)
+
+
+def _stale_refusal(plans: PlanSet, stale: Sequence[Sequence[StaleAsset]]) -> str:
+    if len(plans.plans) == 1:
+        return stale_message(stale[0])
+    parts = [
+        f"target {plan.target}: {stale_message(items)}"
+        for plan, items in zip(plans.plans, stale, strict=True)
+        if items
+    ]
+    return "\n".join(parts)
+
+
+def _finished(plans: PlanSet, results: dict[str, ApplyResult]) -> ApplyRun:
+    merged = ApplyResult(
+        [r for result in results.values() for r in result.results],
+        interrupted=any(result.interrupted for result in results.values()),
+    )
+    return ApplyRun(plans, merged, results=results)
+
+
+async def _send_all(
+    plans: PlanSet,
+    clients: Sequence[MetaStudioClient],
     state: WriteOnlyState,
     parallelism: int,
     cancel: asyncio.Event,
     hooks: ApplyHooks,
-) -> ApplyResult:
-    todo = len(plan.by_action(Action.UPDATE))
+) -> dict[str, ApplyResult]:
+    """Send every target's changes at once, each target through its own client (its own
+    pacing); all targets finish before a failure of one is raised, so nothing is abandoned."""
+    todo = len(plans.by_action(Action.UPDATE))
     if todo:
         hooks.on_start(todo, parallelism)
-    return await apply_plan(
-        plan, client, state=state, parallelism=parallelism, cancel=cancel, on_result=hooks.on_result
+    several = len(plans.plans) > 1
+
+    async def one(plan: Plan, client: MetaStudioClient) -> ApplyResult:
+        label = plan.target if several else None
+
+        def named(result: AssetResult) -> AssetResult:
+            return replace(result, target=label) if label else result
+
+        result = await apply_plan(
+            plan,
+            client,
+            state=state,
+            parallelism=parallelism,
+            cancel=cancel,
+            on_result=lambda item: hooks.on_result(named(item)),
+        )
+        return ApplyResult([named(r) for r in result.results], result.interrupted)
+
+    outcomes = await asyncio.gather(
+        *(one(p, c) for p, c in zip(plans.plans, clients, strict=True)), return_exceptions=True
     )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return {
+        str(plan.target): outcome
+        for plan, outcome in zip(plans.plans, outcomes, strict=True)
+        if isinstance(outcome, ApplyResult)
+    }
 
 
 def _run_interruptible(
-    work: Callable[[asyncio.Event], Awaitable[ApplyResult]], hooks: ApplyHooks
-) -> ApplyResult:
+    work: Callable[[asyncio.Event], Awaitable[dict[str, ApplyResult]]], hooks: ApplyHooks
+) -> dict[str, ApplyResult]:
     """Run ``work(cancel)`` with SIGINT wired to the cancel event (a second one aborts)."""
 
-    async def main() -> ApplyResult:
+    async def main() -> dict[str, ApplyResult]:
         cancel = asyncio.Event()
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()

@@ -14,6 +14,9 @@ from pathlib import Path
 
 @dataclass
 class GlobalOptions:
+    """``targets`` holds every ``--target`` given (a run covers those); ``target`` is the one
+    target when exactly one was given, for the commands that work on one target only."""
+
     config: Path | None = None
     target: str | None = None
     endpoint: str | None = None
@@ -22,6 +25,17 @@ class GlobalOptions:
     no_color: bool = False
     verbose: int = 0
     log_format: str = "text"
+    targets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.target and not self.targets:
+            self.targets = (self.target,)
+        self.add_targets(())
+
+    def add_targets(self, names: tuple[str, ...]) -> None:
+        """Add ``--target`` names (each kept once, in order); ``target`` follows them."""
+        self.targets = tuple(dict.fromkeys((*self.targets, *names)))
+        self.target = self.targets[0] if len(self.targets) == 1 else None
 
     def color(self, stream: object = None) -> bool:
         """Colour only on a terminal, and never with --no-color or NO_COLOR set."""

@@ -19,6 +19,7 @@ from reconciler.emulator.samples import asset_id
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine import planfile
 from reconciler.engine.plan import Action
+from reconciler.errors import ConfigError
 from reconciler.manager import (
     ApplyHooks,
     ApplyRefused,
@@ -26,6 +27,7 @@ from reconciler.manager import (
     apply_saved,
     import_assets,
     make_plan,
+    open_run,
 )
 from reconciler.options import GlobalOptions
 
@@ -63,7 +65,7 @@ async def test_plan_above_the_threshold_carries_the_warning(
     options: GlobalOptions, tmp_path: Path
 ) -> None:
     names = {i: ("Renamed" if i < 7 else f"Image {i}") for i in range(20)}
-    plan, _context = await make_plan(options, manifests(tmp_path, names))
+    plan = await make_plan(options, manifests(tmp_path, names))
     assert len(plan.by_action(Action.UPDATE)) == 7
     assert len(plan.warnings) == 1 and "7 of 20 managed assets (35%)" in plan.warnings[0]
 
@@ -72,7 +74,7 @@ async def test_plan_with_out_saves_a_plan_file_that_reads_back(
     options: GlobalOptions, tmp_path: Path
 ) -> None:
     out = tmp_path / "saved" / "plan.json"
-    plan, _context = await make_plan(options, manifests(tmp_path, {1: "New"}), out=out)
+    plan = await make_plan(options, manifests(tmp_path, {1: "New"}), out=out)
     assert planfile.read_plan(out).plan == plan
 
 
@@ -98,9 +100,7 @@ def test_apply_above_the_threshold_is_refused_without_force(
     assert stored is not None and stored["asset_name"] == "Image 10"
 
 
-def test_saved_plan_for_another_project_is_refused(
-    options: GlobalOptions, tmp_path: Path
-) -> None:
+def test_saved_plan_for_another_project_is_refused(options: GlobalOptions, tmp_path: Path) -> None:
 
     out = tmp_path / "plan.json"
     asyncio.run(make_plan(options, manifests(tmp_path, {3: "Elsewhere"}), out=out))
@@ -127,3 +127,71 @@ def test_import_names_the_ids_the_project_lacks(options: GlobalOptions, tmp_path
     run = import_assets(options, [asset_id(6), missing], tmp_path / "imported")
     assert run.missing == [missing]
     assert len(run.result.created) == 1 and run.result.created[0].exists()
+
+
+def _targeted(directory: Path, targets: dict[int, str | None]) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    docs = [
+        f"apiVersion: reconciler.metastudio/v1\nkind: DigitalAsset\nmetadata:\n"
+        f"  asset_id: {asset_id(i)}\n" + (f"  target: {target}\n" if target else "") + "spec:\n"
+        f"  asset_name: N{i}\n"
+        for i, target in targets.items()
+    ]
+    (directory / "assets.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return [str(directory)]
+
+
+@pytest.fixture
+def three_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith(("HUAWEICLOUD_", "HW_", "EU_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "plain-ak")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "plain-sk")
+    config = tmp_path / "reconciler.yaml"
+    config.write_text(
+        "default_target: staging\ntargets:\n"
+        "  prod: {endpoint: 'http://127.0.0.1:1', project_id: p1}\n"
+        "  staging: {endpoint: 'http://127.0.0.1:2', project_id: p2}\n"
+        "  eu: {endpoint: 'http://127.0.0.1:3', project_id: p3, credentials_env_prefix: EU_}\n"
+    )
+    return config
+
+
+def test_open_run_groups_manifests_by_target_in_the_configurations_order(
+    three_targets: Path, tmp_path: Path
+) -> None:
+    paths = _targeted(tmp_path / "m", {1: "prod", 2: None, 3: "eu", 4: "prod"})
+    run = open_run(GlobalOptions(config=three_targets), paths)
+    assert [(t.label, len(t.manifests)) for t in run.targets] == [
+        ("prod", 2),
+        ("staging", 1),
+        ("eu", 1),
+    ]
+    eu = run.targets[2]
+    assert eu.session is None and eu.error is not None and "EU_HUAWEICLOUD_SDK_AK" in str(eu.error)
+    assert run.targets[0].session is not None
+    assert run.targets[0].session.credentials.ak == "plain-ak"
+
+    narrowed = open_run(GlobalOptions(config=three_targets, targets=("eu", "prod")), paths)
+    assert [t.label for t in narrowed.targets] == ["eu", "prod"]
+    with pytest.raises(ConfigError, match="EU_HUAWEICLOUD_SDK_AK"):
+        open_run(GlobalOptions(config=three_targets, targets=("eu",)), paths)
+
+
+def test_a_manifest_naming_an_undefined_target_is_an_error_naming_it(
+    three_targets: Path, tmp_path: Path
+) -> None:
+    paths = _targeted(tmp_path / "m", {1: "prod", 2: "prdo"})
+    with pytest.raises(
+        ConfigError, match=r"assets\.yaml:\d+: metadata\.target: no target named 'prdo'"
+    ):
+        open_run(GlobalOptions(config=three_targets), paths)
+
+
+def test_single_target_flags_are_refused_when_a_run_covers_several(
+    three_targets: Path, tmp_path: Path
+) -> None:
+    paths = _targeted(tmp_path / "m", {1: "prod", 2: None})
+    with pytest.raises(ConfigError, match="--project-id applies to one target"):
+        open_run(GlobalOptions(config=three_targets, project_id="x"), paths)

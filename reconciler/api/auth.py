@@ -70,15 +70,19 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
+def credentials_from_env(env: Mapping[str, str] | None = None, prefix: str = "") -> Credentials:
     """Read credentials: SDK names first, then Terraform-provider names, then an IAM token.
 
     Within a family the AK and SK must both be set; a half-set pair is an error naming the
-    missing variable rather than a silent fall-through to another family.
+    missing variable rather than a silent fall-through to another family.  ``prefix`` (a
+    target's ``credentials_env_prefix``, e.g. ``PROD_``) is put before every name, so each
+    tenant has its own family (``PROD_HUAWEICLOUD_SDK_AK``...); a prefixed family never falls
+    back to the plain names, so a run can not talk to one tenant with another's keys.
     """
     env = os.environ if env is None else env
-    project_id = next((v for name in PROJECT_ENV if (v := _get(env, name))), None)
-    for ak_name, sk_name, st_name in (SDK_ENV, TERRAFORM_ENV):
+    project_id = next((v for name in PROJECT_ENV if (v := _get(env, prefix + name))), None)
+    for names in (SDK_ENV, TERRAFORM_ENV):
+        ak_name, sk_name, st_name = (prefix + name for name in names)
         ak, sk = _get(env, ak_name), _get(env, sk_name)
         if ak and not sk:
             raise ConfigError(f"incomplete credentials: {ak_name} is set, set {sk_name} too")
@@ -89,12 +93,13 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
             for secret in (ak, sk, security_token):
                 register_secret(secret)
             return Credentials(ak=ak, sk=sk, security_token=security_token, project_id=project_id)
-    token = _get(env, TOKEN_ENV)
+    token = _get(env, prefix + TOKEN_ENV)
     if token:
         register_secret(token)
         return Credentials(token=token, project_id=project_id)
     raise ConfigError(
-        "no credentials: set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (or HW_AUTH_TOKEN)"
+        f"no credentials: set {prefix}HUAWEICLOUD_SDK_AK and {prefix}HUAWEICLOUD_SDK_SK "
+        f"(or {prefix}HW_AUTH_TOKEN)"
     )
 
 

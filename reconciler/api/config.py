@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ ENDPOINT_PATTERN = "https://metastudio.{region}.myhuaweicloud.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_ENV_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ _TARGET_KEYS = {
     "rate_limits",
     "timeout",
     "max_retries",
+    "credentials_env_prefix",
 }
 _TOP_KEYS = {"default_target", "state", "targets"}
 _CREDENTIAL_KEYS = {
@@ -84,6 +87,8 @@ class Target:
     rate_limits: RateLimits = field(default_factory=lambda: REGION_RATE_LIMITS["cn-north-4"])
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    # Put before every credential variable name (``PROD_`` reads ``PROD_HUAWEICLOUD_SDK_AK``...).
+    credentials_env_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,14 @@ class ReconcilerConfig:
     default_target: str | None = None
     state: Path | None = None  # relative paths in the file are relative to the file's folder
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def implicit_target(self) -> str | None:
+        """The target of a manifest without ``metadata.target``: ``default_target``, else the
+        only target the file defines, else none (the flags and the environment decide)."""
+        if self.default_target is not None:
+            return self.default_target
+        return next(iter(self.targets)) if len(self.targets) == 1 else None
 
 
 def _fail(path: Path, key: str, problem: str) -> ConfigError:
@@ -186,6 +199,12 @@ def _check_target(path: Path, name: str, settings: Any) -> None:
             raise _fail(path, key_path, "expected a whole number from 0 to 20")
         if key == "endpoint":
             _check_endpoint(value, f"{path}: {key_path}")
+        if key == "credentials_env_prefix" and not (
+            isinstance(value, str) and _ENV_PREFIX.fullmatch(value)
+        ):
+            raise _fail(
+                path, key_path, "expected the start of an environment variable name, e.g. PROD_"
+            )
         if key == "rate_limits":
             if not isinstance(value, dict):
                 raise _fail(
@@ -272,6 +291,7 @@ def resolve_target(
         rate_limits=_rate_limits(region, chosen.settings.get("rate_limits") or {}),
         timeout=float(chosen.settings.get("timeout", DEFAULT_TIMEOUT)),
         max_retries=_max_retries(chosen.settings, env),
+        credentials_env_prefix=_prefix(chosen),
     )
 
 
@@ -289,16 +309,21 @@ def _choose(config: ReconcilerConfig, wanted: str | None) -> _Chosen:
     return _Chosen(name, settings, f"targets.{name}" if name else "targets", origin)
 
 
+def _prefix(chosen: _Chosen) -> str:
+    return str(chosen.settings.get("credentials_env_prefix", ""))
+
+
 def _project_id(flag: str | None, chosen: _Chosen, env: Mapping[str, str]) -> str:
+    prefix = _prefix(chosen)
     project_id = (
         flag
         or chosen.settings.get("project_id")
-        or _env(env, "HUAWEICLOUD_SDK_PROJECT_ID")
-        or _env(env, "HW_PROJECT_ID")
+        or _env(env, prefix + "HUAWEICLOUD_SDK_PROJECT_ID")
+        or _env(env, prefix + "HW_PROJECT_ID")
     )
     if not project_id:
         raise ConfigError(
-            "no project id: pass --project-id or set HUAWEICLOUD_SDK_PROJECT_ID "
+            f"no project id: pass --project-id or set {prefix}HUAWEICLOUD_SDK_PROJECT_ID "
             f"(or project_id under {chosen.key} in {chosen.origin})"
         )
     return str(project_id)

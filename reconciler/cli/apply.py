@@ -17,7 +17,7 @@ from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import parallelism_option, progress_to_stderr
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
 from reconciler.engine.apply import AssetResult
-from reconciler.engine.plan import Plan
+from reconciler.engine.plan import PlanSet
 from reconciler.manager import (
     ApplyAborted,
     ApplyHooks,
@@ -101,10 +101,10 @@ def _plan_file_argument(args: Sequence[str]) -> Path | None:
 
 
 def _hooks(options: GlobalOptions, auto_approve: bool) -> ApplyHooks:
-    def show_plan(plan: Plan) -> None:
+    def show_plan(plan: PlanSet) -> None:
         click.echo(render("plan", "text", plan, RenderOptions(color=options.color())), nl=False)
 
-    def confirm(_plan: Plan) -> bool:
+    def confirm(_plan: PlanSet) -> bool:
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise ApplyRefused(NO_TERMINAL)
@@ -136,5 +136,8 @@ def _hooks(options: GlobalOptions, auto_approve: bool) -> ApplyHooks:
 def _finish(run: ApplyRun) -> int:
     """Print the closing summary (when anything was sent) and return the exit code."""
     if run.result is not None:
+        if len(run.results) > 1:
+            for name, result in run.results.items():
+                click.echo(f"{name}: {apply_text.summary(result)}")
         click.echo(apply_text.summary(run.result))
     return run.exit_code

@@ -68,5 +68,7 @@ def drift(
         click.echo(f"Wrote the drift report to {out}.", err=True)
     else:
         click.echo(render("drift", fmt, report, render_options(options)), nl=False)
+    for failed in report.failed:
+        click.echo(f"Error: target {failed.target} could not be checked: {failed.error}", err=True)
     if report.exit_code:
         sys.exit(report.exit_code)

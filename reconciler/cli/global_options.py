@@ -4,8 +4,8 @@
 carries the options (shown in ``reconciler --help``) and every subcommand gets hidden copies when
 it is loaded. Both write into the one :class:`~reconciler.options.GlobalOptions` on the click
 context, so a value given after the subcommand wins over one given before it, and ``-v`` counts
-add up (``reconciler -v plan -v`` is ``-vv``). A subcommand that defines an option of the same
-name itself (``emulator serve --project-id``) keeps its own.
+add up (``reconciler -v plan -v`` is ``-vv``), as do ``--target`` names. A subcommand that
+defines an option of the same name itself (``emulator serve --project-id``) keeps its own.
 """
 
 from __future__ import annotations
@@ -48,7 +48,14 @@ GLOBALS: tuple[_Global, ...] = (
         },
     ),
     _Global(
-        ("--target",), "target", {"metavar": "NAME", "help": "A target named in reconciler.yaml."}
+        ("--target",),
+        "targets",
+        {
+            "metavar": "NAME",
+            "multiple": True,
+            "help": "Only this target of reconciler.yaml (repeatable; default: every target "
+            "the manifests name).",
+        },
     ),
     _Global(
         ("--endpoint",),
@@ -95,6 +102,8 @@ def _store(spec: _Global) -> Callable[[click.Context, click.Parameter, Any], Non
         options = ctx.ensure_object(GlobalOptions)
         if spec.attr == "verbose":
             options.verbose += int(value)
+        elif spec.attr == "targets":
+            options.add_targets(value)
         else:
             setattr(options, spec.attr, value)
         if spec.attr in ("verbose", "log_format"):

@@ -24,7 +24,7 @@ from reconciler.cli.options import (
     render_options,
 )
 from reconciler.constants import DEFAULT_PATHS
-from reconciler.engine.plan import Action, Plan
+from reconciler.engine.plan import Action, PlanSet
 from reconciler.manager import Filters, make_plan
 from reconciler.render.registry import render
 
@@ -44,9 +44,10 @@ def parse_selectors(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def exit_code(plan: Plan, detailed: bool) -> int:
-    """1 when any asset cannot be planned; else 0, or 2 for changes with --detailed-exitcode."""
-    if plan.summary.errors:
+def exit_code(plan: PlanSet, detailed: bool) -> int:
+    """1 when any asset or target cannot be planned; else 0, or 2 for changes with
+    --detailed-exitcode (the codes of all targets aggregate)."""
+    if plan.has_errors:
         return 1
     if detailed and plan.summary.has_changes:
         return EXIT_CHANGES
@@ -95,7 +96,7 @@ def plan(
       reconciler plan --selector team=marketing --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93
     """
     filters = Filters(asset_ids=tuple(asset_ids), selectors=parse_selectors(selectors))
-    result, _context = asyncio.run(
+    result = asyncio.run(
         make_plan(
             options,
             paths or DEFAULT_PATHS,
@@ -111,6 +112,8 @@ def plan(
             log.warning("%s", warning)
     if out is not None:
         click.echo(f"Saved the plan to {out}; apply it with: reconciler apply {out}", err=True)
+    for failed in result.failed:
+        click.echo(f"Error: target {failed.target} could not be planned: {failed.error}", err=True)
     errors = result.by_action(Action.ERROR)
     if errors:
         noun = "asset" if len(errors) == 1 else "assets"

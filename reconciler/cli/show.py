@@ -34,9 +34,13 @@ def show(options: GlobalOptions, plan_file: Path, fmt: str) -> None:
     if fmt == "text":
         plan = saved.plan
         made = f"at {plan.created_at}" if plan.created_at else "at an unknown time"
+        where = "; ".join(
+            f"target {one.target}, project {one.project_id}, endpoint {one.endpoint}"
+            for one in plan.plans
+        )
         about = (
             f"Saved plan {plan_file} (reconciler {saved.reconciler_version}), made {made} for "
-            f"target {plan.target}, project {plan.project_id}, endpoint {plan.endpoint}."
+            f"{where}."
         )
         click.echo(clean_text(about) + "\n", err=True)
     click.echo(render("plan", fmt, saved.plan, render_options(options)), nl=False)

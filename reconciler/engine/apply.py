@@ -47,6 +47,7 @@ class AssetResult:
     reason: str | None = None  # for NOT_APPLIED: the plan's error text
     blocked: bool = False  # for NOT_APPLIED: a blocked row rather than an error row
     live_state: str | None = None  # for a blocked row: the asset state that blocks it
+    target: str | None = None  # the asset's target, when the run covers several
 
     @property
     def ok(self) -> bool:

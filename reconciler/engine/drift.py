@@ -22,7 +22,7 @@ from reconciler.engine.diff import NOT_FOUND_CODE, Desired, diff_asset
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
 from reconciler.times import now_rfc3339
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: per-project "error" (a target that could not be read)
 
 EXIT_IN_SYNC = 0
 EXIT_ERROR = 1
@@ -110,6 +110,8 @@ class ProjectDrift:
     unmanaged: list[UnmanagedAsset]
     total: int  # assets in the project, managed or not
     managed: int  # assets in the project that a manifest names
+    error: str | None = None  # the whole target could not be read; assets and counts are empty
+    unchecked_manifests: int = 0  # with ``error``: the manifests that could not be compared
 
     def count(self, status: DriftStatus) -> int:
         return sum(1 for a in self.assets if a.status is status)
@@ -124,6 +126,7 @@ class ProjectDrift:
             "target": self.target,
             "project_id": self.project_id,
             "endpoint": self.endpoint,
+            "error": self.error,
             "summary": {
                 **{status.value: self.count(status) for status in DriftStatus},
                 "unmanaged": len(self.unmanaged),
@@ -164,9 +167,14 @@ class DriftReport:
         return any(self.count(s) for s in DRIFT_STATUSES)
 
     @property
+    def failed(self) -> list[ProjectDrift]:
+        """The targets that could not be read at all."""
+        return [p for p in self.projects if p.error is not None]
+
+    @property
     def exit_code(self) -> int:
-        """1 when some asset could not be checked, else 2 on drift, else 0."""
-        if self.count(DriftStatus.ERROR):
+        """1 when some asset or target could not be checked, else 2 on drift, else 0."""
+        if self.count(DriftStatus.ERROR) or self.failed:
             return EXIT_ERROR
         return EXIT_DRIFT if self.has_drift else EXIT_IN_SYNC
 
@@ -174,13 +182,14 @@ class DriftReport:
         return {
             "format_version": FORMAT_VERSION,
             "generated_at": self.generated_at,
-            "in_sync": not self.has_drift and not self.count(DriftStatus.ERROR),
+            "in_sync": not self.has_drift and self.exit_code == EXIT_IN_SYNC,
             "summary": {
                 **{status.value: self.count(status) for status in DriftStatus},
                 "unmanaged": self.unmanaged,
                 "managed": self.managed,
                 "total": self.total,
                 "coverage": self.managed / self.total if self.total else None,
+                "failed_targets": len(self.failed),
             },
             "projects": [p.to_json(self.include_unmanaged) for p in self.projects],
         }

@@ -1,9 +1,10 @@
 """The plan as data: per asset, the action, field-level before/after, and the exact PUT body.
 
 Renderers (text, markdown, JSON) and apply read only this; nothing here knows about output.
-The JSON form (``Plan.to_json``) is documented in docs/plan.md and versioned by
-``FORMAT_VERSION``; a saved plan file is that JSON plus the fingerprints apply needs to detect
-staleness (``AssetPlan.live_fingerprint``).
+A run covers one or more targets: :class:`Plan` is one target's plan, :class:`PlanSet` the run's.
+The JSON form (``PlanSet.to_json``, a list of targets) is documented in docs/plan.md and
+versioned by ``FORMAT_VERSION``; a saved plan file is that JSON plus the fingerprints apply needs
+to detect staleness (``AssetPlan.live_fingerprint``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from reconciler.fieldpath import FieldPath, format_path, parse_path
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "2.0"  # 2.0: a list of targets; 1.x held one target's fields at the top level
 
 Path = FieldPath
 
@@ -157,7 +158,11 @@ class Summary:
 
 @dataclass
 class Plan:
-    """Every managed asset's AssetPlan, plus where the live state was read."""
+    """One target's plan: every managed asset's AssetPlan, plus where the live state was read.
+
+    ``error`` is set when the target as a whole could not be planned (unreachable, credentials
+    rejected): then ``assets`` is empty and ``unplanned`` counts the manifests it would have held.
+    """
 
     assets: list[AssetPlan]
     target: str | None = None
@@ -165,6 +170,8 @@ class Plan:
     endpoint: str | None = None
     created_at: str | None = None  # RFC 3339, UTC
     warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    unplanned: int = 0
 
     def by_action(self, action: Action) -> list[AssetPlan]:
         return [a for a in self.assets if a.action is action]
@@ -179,19 +186,15 @@ class Plan:
         )
 
     def to_json(self) -> dict[str, Any]:
-        s = self.summary
+        """This target's entry of the plan document's ``targets`` list."""
         return {
-            "format_version": FORMAT_VERSION,
-            "created_at": self.created_at,
             "target": self.target,
             "project_id": self.project_id,
             "endpoint": self.endpoint,
-            "summary": {
-                "to_change": s.to_change,
-                "unchanged": s.unchanged,
-                "errors": s.errors,
-                "blocked": s.blocked,
-            },
+            "created_at": self.created_at,
+            "error": self.error,
+            "unplanned": self.unplanned,
+            "summary": _summary_json(self.summary),
             "warnings": list(self.warnings),
             "assets": [a.to_json() for a in self.assets],
         }
@@ -205,4 +208,82 @@ class Plan:
             endpoint=data.get("endpoint"),
             created_at=data.get("created_at"),
             warnings=list(data.get("warnings", ())),
+            error=data.get("error"),
+            unplanned=int(data.get("unplanned", 0)),
         )
+
+
+def _summary_json(s: Summary) -> dict[str, int]:
+    return {
+        "to_change": s.to_change,
+        "unchanged": s.unchanged,
+        "errors": s.errors,
+        "blocked": s.blocked,
+    }
+
+
+@dataclass
+class PlanSet:
+    """A run's plan: one :class:`Plan` per target, in the order the run names them."""
+
+    plans: list[Plan]
+    created_at: str | None = None  # RFC 3339, UTC
+
+    @classmethod
+    def of(cls, data: Plan | PlanSet) -> PlanSet:
+        """``data`` as a set (a single target's plan becomes a set of one)."""
+        return data if isinstance(data, PlanSet) else cls([data], created_at=data.created_at)
+
+    @property
+    def assets(self) -> list[AssetPlan]:
+        return [a for plan in self.plans for a in plan.assets]
+
+    def by_action(self, action: Action) -> list[AssetPlan]:
+        return [a for plan in self.plans for a in plan.by_action(action)]
+
+    @property
+    def failed(self) -> list[Plan]:
+        """The targets that could not be planned at all."""
+        return [plan for plan in self.plans if plan.error is not None]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every target's warnings, each naming its target when the run has several."""
+        several = len(self.plans) > 1
+        return [
+            f"target {plan.target}: {w}" if several and plan.target else w
+            for plan in self.plans
+            for w in plan.warnings
+        ]
+
+    @property
+    def summary(self) -> Summary:
+        parts = [plan.summary for plan in self.plans]
+        return Summary(
+            to_change=sum(p.to_change for p in parts),
+            unchanged=sum(p.unchanged for p in parts),
+            errors=sum(p.errors for p in parts),
+            blocked=sum(p.blocked for p in parts),
+        )
+
+    @property
+    def has_errors(self) -> bool:
+        """An asset or a whole target could not be planned (exit code 1)."""
+        return bool(self.failed) or self.summary.errors > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "created_at": self.created_at,
+            "summary": {**_summary_json(self.summary), "failed_targets": len(self.failed)},
+            "targets": [plan.to_json() for plan in self.plans],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanSet:
+        """Read a 2.x document, or a 1.x one (a single target's fields at the top level)."""
+        version = str(data.get("format_version", ""))
+        if version.split(".")[0] == "1":
+            plan = Plan.from_json(data)
+            return cls([plan], created_at=plan.created_at)
+        return cls([Plan.from_json(t) for t in data["targets"]], created_at=data.get("created_at"))

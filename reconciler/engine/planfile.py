@@ -3,7 +3,9 @@
 A plan file is the document of ``reconciler plan --format json`` with a ``plan_file`` section: a
 marker that tells a plan file from any other JSON, the reconciler version that wrote it, and a
 checksum over the rest so that a file edited after planning is refused rather than applied.
-Apply compares each asset's ``live_fingerprint`` with the live asset to refuse a stale plan. The
+It covers every target of the run (each entry of ``targets`` names its project and endpoint);
+apply compares each asset's ``live_fingerprint`` with the live asset of its own target to refuse
+a stale plan.  Files of the previous format (1.x, one target) are still read. The
 file never holds credentials: it is built from the plan only, and writing refuses if a credential
 value would appear in it.
 """
@@ -18,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
-from reconciler.engine.plan import FORMAT_VERSION, Plan
+from reconciler.engine.plan import FORMAT_VERSION, Plan, PlanSet
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
-from reconciler.logs import _SECRET_ENV
+from reconciler.logs import _SECRET_ENV, registered_secrets
 
 PLAN_FILE_KIND = "reconciler-plan"
+# Major format versions this reconciler reads: the current one and 1 (one target per file).
+READABLE_MAJORS = (FORMAT_VERSION.split(".")[0], "1")
 
 
 class PlanFileError(ReconcilerError):
@@ -31,21 +35,11 @@ class PlanFileError(ReconcilerError):
 
 
 @dataclass(frozen=True)
-class PlanContext:
-    """Where the plan was made: what apply checks before sending."""
-
-    target: str | None
-    project_id: str | None
-    endpoint: str | None
-
-
-@dataclass(frozen=True)
 class SavedPlan:
-    """A plan read back from a file, with its context."""
+    """A plan read back from a file: every target's plan."""
 
     path: Path
-    plan: Plan
-    context: PlanContext
+    plan: PlanSet
     reconciler_version: str
     format_version: str
 
@@ -56,21 +50,18 @@ def digest(data: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def plan_document(plan: Plan, context: PlanContext) -> dict[str, Any]:
+def plan_document(plan: Plan | PlanSet) -> dict[str, Any]:
     """The full plan-file document, checksum included."""
-    data = plan.to_json()
-    data["target"] = context.target
-    data["project_id"] = context.project_id
-    data["endpoint"] = context.endpoint
+    data = PlanSet.of(plan).to_json()
     data["plan_file"] = {"kind": PLAN_FILE_KIND, "reconciler_version": __version__}
     data["plan_file"]["checksum"] = digest(data)
     return data
 
 
-def write_plan(path: str | os.PathLike[str], plan: Plan, context: PlanContext) -> Path:
+def write_plan(path: str | os.PathLike[str], plan: Plan | PlanSet) -> Path:
     """Write the plan atomically (a reader never sees half a file); returns the path."""
     target = Path(path)
-    text = json.dumps(plan_document(plan, context), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
     _refuse_secrets(text, target)
     try:
         write_atomic(target, text)
@@ -110,31 +101,25 @@ def read_plan(path: str | os.PathLike[str]) -> SavedPlan:
             f"{source} was modified after it was written (checksum mismatch); make a new plan"
         )
     try:
-        plan = Plan.from_json(data)
+        plan = PlanSet.from_json(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"{source} is a malformed plan file: {_describe(exc)}") from exc
-    context = PlanContext(
-        target=plan.target,
-        project_id=plan.project_id,
-        endpoint=plan.endpoint,
-    )
     return SavedPlan(
         path=source,
         plan=plan,
-        context=context,
         reconciler_version=str(meta.get("reconciler_version")),
         format_version=str(version),
     )
 
 
 def _check_version(source: Path, version: object, writer: object) -> None:
-    ours = FORMAT_VERSION.split(".")[0]
     if not isinstance(version, str) or not version.split(".")[0].isdigit():
         raise PlanFileError(f"{source} is a malformed plan file: missing or invalid format_version")
-    if version.split(".")[0] != ours:
+    if version.split(".")[0] not in READABLE_MAJORS:
+        readable = " and ".join(f"{major}.x" for major in READABLE_MAJORS)
         raise PlanFileError(
             f"{source} has plan format {version} (written by reconciler {writer}); this "
-            f"reconciler ({__version__}) reads format {ours}.x only: make the plan again"
+            f"reconciler ({__version__}) reads formats {readable} only: make the plan again"
         )
 
 
@@ -151,3 +136,6 @@ def _refuse_secrets(text: str, target: Path) -> None:
             raise PlanFileError(
                 f"refusing to write plan file {target}: it would contain the value of {name}"
             )
+    # Secrets read under a target's credentials_env_prefix are not in the list above.
+    if any(len(secret) >= 8 and secret in text for secret in registered_secrets()):
+        raise PlanFileError(f"refusing to write plan file {target}: it would contain a credential")

@@ -14,7 +14,13 @@ from reconciler.engine.safety import Crossing, threshold
 
 
 def result_line(result: AssetResult) -> str:
-    """One stdout line, e.g. ``93769b5a-...: updated (Sara Model)``."""
+    """One stdout line, e.g. ``93769b5a-...: updated (Sara Model)``; in a run over several
+    targets the target comes first (``prod: 93769b5a-...: updated``)."""
+    line = _result_line(result)
+    return f"{result.target}: {line}" if result.target else line
+
+
+def _result_line(result: AssetResult) -> str:
     name = f" ({result.name})" if result.name else ""
     rid = f" (request id {result.request_id})" if result.request_id else ""
     if result.outcome is Outcome.UPDATED:

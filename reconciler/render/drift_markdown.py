@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from reconciler.ci import CiRun
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
-from reconciler.render.drift_text import coverage_line, summary_line
+from reconciler.render.drift_text import coverage_line, project_error, summary_line
 from reconciler.render.markdown import DEFAULT_MAX_CHARS, ci_footer, code, escape, marker, size
 from reconciler.render.text import quote
 from reconciler.render.words import plural
@@ -75,6 +75,21 @@ def _summary_table(report: DriftReport) -> list[str]:
     out = ["| | assets |", "|---|---:|"]
     out += [f"| {label} | {count} |" for label, count in rows]
     out += [f"| coverage | {escape(_coverage(report.managed, report.total))} |", ""]
+    if len(report.projects) > 1:
+        out += [
+            "| target | project | drifted | missing | unmanaged | coverage |",
+            "|---|---|---:|---:|---:|---|",
+        ]
+        for p in report.projects:
+            if p.error is not None:
+                cells = "could not be checked | | |"
+            else:
+                cells = (
+                    f"{p.count(DriftStatus.DRIFTED)} | {p.count(DriftStatus.MISSING)} "
+                    f"| {len(p.unmanaged)} | {escape(_coverage(p.managed, p.total))}"
+                )
+            out.append(f"| {code(p.target or 'default')} | {code(p.project_id or '')} | {cells} |")
+        out.append("")
     return out
 
 
@@ -97,6 +112,8 @@ def _project(project: ProjectDrift, report: DriftReport) -> list[tuple[list[str]
         f"{escape(coverage_line(project.managed, project.total))}",
         "",
     ]
+    if project.error is not None:
+        return [([*header[:2], f"> [!CAUTION]\n> {escape(project_error(project))}", ""], False)]
     blocks = [(header, False)]
     blocks += [
         (_details(asset), True)

@@ -30,6 +30,8 @@ def render(report: DriftReport, color: bool = False) -> str:
 def summary_line(report: DriftReport) -> str:
     if not report.has_drift and not report.count(DriftStatus.ERROR):
         head = "No drift. Live assets match the manifests."
+        if report.failed:
+            head = f"Drift unknown for {len(report.failed)} target(s) that could not be checked."
     else:
         head = (
             f"Drift: {report.count(DriftStatus.DRIFTED)} drifted, "
@@ -56,8 +58,36 @@ def where(project: ProjectDrift, generated_at: str) -> str:
     return f"Drift report for {', '.join(parts) or 'the project'}, at {generated_at}."
 
 
+def project_error(project: ProjectDrift) -> str:
+    """What a target that could not be read says instead of its assets."""
+    noun = "manifest" if project.unchecked_manifests == 1 else "manifests"
+    return (
+        f"Error: this target could not be checked ({project.unchecked_manifests} {noun} not "
+        f"checked): {clean_text(project.error or 'unknown error')}"
+    )
+
+
+def project_summary(project: ProjectDrift) -> str:
+    """One target's counts: drifted, missing, unmanaged and coverage."""
+    if project.error is not None:
+        return f"{_target(project)}: could not be checked."
+    return (
+        f"{_target(project)}: {project.count(DriftStatus.DRIFTED)} drifted, "
+        f"{project.count(DriftStatus.MISSING)} missing, "
+        f"{project.count(DriftStatus.BLOCKED)} blocked, "
+        f"{project.count(DriftStatus.ERROR)} error(s), {len(project.unmanaged)} unmanaged. "
+        f"{coverage_line(project.managed, project.total)}"
+    )
+
+
+def _target(project: ProjectDrift) -> str:
+    return f'Target "{clean_text(project.target or "default")}"'
+
+
 def _project(project: ProjectDrift, report: DriftReport, color: bool) -> list[str]:
     out = [bold(where(project, report.generated_at), color), ""]
+    if project.error is not None:
+        return [*out, project_error(project), ""]
     for asset in project.assets:
         if asset.status is not DriftStatus.IN_SYNC or asset.unchecked:
             out += asset_lines(asset, color)
@@ -77,7 +107,7 @@ def _project(project: ProjectDrift, report: DriftReport, color: bool) -> list[st
             out.append(line + " (list them with --include-unmanaged).")
         out.append("")
     if len(report.projects) > 1:
-        out += [coverage_line(project.managed, project.total), ""]
+        out += [project_summary(project), ""]
     return out
 
 

@@ -1,6 +1,7 @@
-"""The plan as a JSON document: ``Plan.to_json()`` with its ``format_version``.
+"""The plan as a JSON document: ``PlanSet.to_json()`` (a list of targets) with its
+``format_version``.
 
-Key order is fixed by ``Plan.to_json`` (the order docs/plan.md lists), so two plans of the same
+Key order is fixed by ``PlanSet.to_json`` (the order docs/plan.md lists), so two plans of the same
 state are byte-identical apart from ``created_at``; scripts should still read keys, not offsets.
 """
 
@@ -9,14 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.engine.plan import Plan
+from reconciler.engine.plan import Plan, PlanSet
 
 
-def document(plan: Plan) -> dict[str, Any]:
+def document(plan: Plan | PlanSet) -> dict[str, Any]:
     """The JSON-ready form of ``plan``; ``format_version`` is always its first key."""
-    return plan.to_json()
+    return PlanSet.of(plan).to_json()
 
 
-def render(plan: Plan) -> str:
+def render(plan: Plan | PlanSet) -> str:
     """The plan as indented UTF-8 JSON text, ending in a newline."""
     return json.dumps(document(plan), indent=2, ensure_ascii=False) + "\n"

@@ -12,6 +12,9 @@ counted exactly in a note (the JSON plan and ``reconciler show`` always have eve
 Escaping (:func:`escape`) touches only what GitHub would read as markup, and uses character
 references because they read literally both in Markdown text and inside HTML blocks such as
 ``<summary>``: ``asset_name`` and ``Sara Model (33%)`` stay as they are.
+
+A run over several targets gets one marker naming them all (``target=prod,staging``), the total,
+a table of targets, then one section per target (each with its own summary), sharing the budget.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import re
 
 from reconciler.ci import CiRun
-from reconciler.engine.plan import Action, AssetPlan, Plan
+from reconciler.engine.plan import Action, AssetPlan, Plan, PlanSet
 from reconciler.render import text
 from reconciler.render.words import plural
 
@@ -52,13 +55,63 @@ def marker(kind: str, target: str | None) -> str:
 
 
 def render(
-    plan: Plan,
+    plan: Plan | PlanSet,
     title: str = "reconciler plan",
     max_chars: int = DEFAULT_MAX_CHARS,
     ci: CiRun | None = None,
 ) -> str:
-    """The whole plan as one Markdown document of at most ``max_chars`` characters."""
-    out: list[str] = [marker("plan", plan.target), f"## {escape(title)}", ""]
+    """The run's plan as one Markdown document of at most ``max_chars`` characters.
+
+    One target reads as a single plan; several get the total, a table of targets, then one
+    section per target (its own summary and assets), sharing the character budget.
+    """
+    plans = PlanSet.of(plan)
+    if len(plans.plans) == 1 and plans.plans[0].error is None:
+        return render_target(plans.plans[0], title, max_chars, ci)
+    names = ",".join(p.target or "default" for p in plans.plans)
+    out: list[str] = [marker("plan", names), f"## {escape(title)}", ""]
+    out += [f"**{escape(text.total_line(plans))}**", ""]
+    out += [
+        "| target | project | to change | unchanged | errors | blocked |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for one in plans.plans:
+        s = one.summary
+        errors = "could not be planned" if one.error is not None else str(s.errors)
+        out.append(
+            f"| {code(one.target or 'default')} | {code(one.project_id or '')} "
+            f"| {s.to_change} | {s.unchanged} | {errors} | {s.blocked} |"
+        )
+    out.append("")
+    footer = ci_footer(ci)
+    share = (max_chars - size(out) - size(footer)) // len(plans.plans)
+    for one in plans.plans:
+        heading = f"target {one.target or 'default'}"
+        if one.error is not None:
+            out += [
+                f"### {escape(heading)}",
+                "",
+                f"> [!CAUTION]\n> {escape(text.target_error(one))}",
+                "",
+            ]
+        else:
+            section = render_target(one, heading, share, level="###", with_marker=False)
+            out += [*section.splitlines(), ""]
+    return _join(out + footer)
+
+
+def render_target(
+    plan: Plan,
+    title: str = "reconciler plan",
+    max_chars: int = DEFAULT_MAX_CHARS,
+    ci: CiRun | None = None,
+    *,
+    level: str = "##",
+    with_marker: bool = True,
+) -> str:
+    """One target's plan as Markdown of at most ``max_chars`` characters."""
+    out: list[str] = [marker("plan", plan.target)] if with_marker else []
+    out += [f"{level} {escape(title)}", ""]
     where = _where(plan)
     if where:
         out += [where, ""]

@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.ci import CiRun
 from reconciler.engine.drift import DriftReport
-from reconciler.engine.plan import Plan
+from reconciler.engine.plan import Plan, PlanSet
 from reconciler.render import drift_json, drift_markdown, drift_text, markdown, text
 from reconciler.render import json as plan_json
 
@@ -50,17 +50,17 @@ def render(report: str, fmt: str, data: Any, options: RenderOptions | None = Non
 
 
 @register("plan", "text")
-def _plan_text(plan: Plan, options: RenderOptions) -> str:
+def _plan_text(plan: Plan | PlanSet, options: RenderOptions) -> str:
     return text.render(plan, color=options.color)
 
 
 @register("plan", "markdown")
-def _plan_markdown(plan: Plan, options: RenderOptions) -> str:
+def _plan_markdown(plan: Plan | PlanSet, options: RenderOptions) -> str:
     return markdown.render(plan, ci=options.ci)
 
 
 @register("plan", "json")
-def _plan_json(plan: Plan, options: RenderOptions) -> str:
+def _plan_json(plan: Plan | PlanSet, options: RenderOptions) -> str:
     return plan_json.render(plan)
 
 

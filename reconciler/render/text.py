@@ -1,7 +1,9 @@
 """The plan as text, in Terraform's idiom, for terminals and CI logs.
 
 Only assets that will change, cannot be planned, or are blocked are listed; assets in sync are
-counted in the closing summary. Values are JSON-quoted (strings in quotes, ``null`` for absent),
+counted in the closing summary.  A run over several targets shows one section per target (a
+heading, that target's assets and its summary) and a closing total; a run over one target reads
+exactly as a single plan. Values are JSON-quoted (strings in quotes, ``null`` for absent),
 and every user-controlled string is escaped so that names or values cannot inject terminal
 control sequences or fake lines into the plan.
 """
@@ -14,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Path, Plan
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Path, Plan, PlanSet
 
 _GREEN = "\x1b[32m"
 _YELLOW = "\x1b[33m"
@@ -27,8 +29,57 @@ _MARKER_COLOR = {"+": _GREEN, "~": _YELLOW, "-": _RED}
 NO_CHANGES = "No changes. Live assets match the manifests."
 
 
-def render(plan: Plan, color: bool = False) -> str:
-    """The whole plan: one block per listed asset, then the summary and any warnings."""
+def render(plan: Plan | PlanSet, color: bool = False) -> str:
+    """The run's plan: one target as a single plan, several as one section per target."""
+    plans = PlanSet.of(plan)
+    if len(plans.plans) == 1 and plans.plans[0].error is None:
+        return render_target(plans.plans[0], color)
+    out: list[str] = []
+    for one in plans.plans:
+        out.append(bold(target_heading(one), color))
+        out.append("")
+        if one.error is not None:
+            out.append(target_error(one))
+            out.append("")
+        else:
+            out.append(render_target(one, color))
+    out.append(bold(total_line(plans), color))
+    return "\n".join(out) + "\n"
+
+
+def target_heading(plan: Plan) -> str:
+    """``Target "prod" (project 0a1b..., https://metastudio...)``."""
+    where = ", ".join(clean_text(part) for part in (plan.project_id, plan.endpoint) if part)
+    name = quote(plan.target or "default")
+    return f"Target {name}" + (f" ({where})" if where else "") + ":"
+
+
+def target_error(plan: Plan) -> str:
+    """What a target that could not be planned says instead of its assets."""
+    noun = "manifest" if plan.unplanned == 1 else "manifests"
+    return (
+        f"Error: this target could not be planned ({plan.unplanned} {noun} not planned): "
+        f"{clean_text(plan.error or 'unknown error')}"
+    )
+
+
+def total_line(plans: PlanSet) -> str:
+    """``Total: 3 to change, 120 unchanged, 1 error, across 2 targets.``"""
+    s = plans.summary
+    parts = [f"{s.to_change} to change", f"{s.unchanged} unchanged"]
+    if s.errors:
+        parts.append(f"{s.errors} error{'s' if s.errors != 1 else ''}")
+    if s.blocked:
+        parts.append(f"{s.blocked} blocked")
+    count = len(plans.plans)
+    where = f"across {count} target{'s' if count != 1 else ''}"
+    if plans.failed:
+        where += f" ({len(plans.failed)} could not be planned)"
+    return "Total: " + ", ".join(parts) + f", {where}."
+
+
+def render_target(plan: Plan, color: bool = False) -> str:
+    """One target's plan: one block per listed asset, then the summary and any warnings."""
     out: list[str] = []
     listed = [a for a in plan.assets if a.action is not Action.NOOP]
     if listed:

@@ -106,3 +106,25 @@ def test_token_auth_sets_token_and_project_headers() -> None:
 def test_credentials_choose_their_flow() -> None:
     assert isinstance(Credentials(ak="a", sk="s").auth("p"), AkSkAuth)
     assert isinstance(Credentials(token="t").auth("p"), TokenAuth)
+
+
+def test_a_prefix_reads_its_own_family_and_never_the_plain_names() -> None:
+    env = {
+        "PROD_HUAWEICLOUD_SDK_AK": "prod-ak",
+        "PROD_HUAWEICLOUD_SDK_SK": "prod-sk-secret",
+        "PROD_HUAWEICLOUD_SDK_PROJECT_ID": "p-prod",
+        "HUAWEICLOUD_SDK_AK": "plain-ak",
+        "HUAWEICLOUD_SDK_SK": "plain-sk-secret",
+    }
+    prod = credentials_from_env(env, "PROD_")
+    assert (prod.ak, prod.sk, prod.project_id) == ("prod-ak", "prod-sk-secret", "p-prod")
+    assert credentials_from_env(env).ak == "plain-ak"
+    plain_only = {k: v for k, v in env.items() if not k.startswith("PROD_")}
+    with pytest.raises(
+        ConfigError, match="set PROD_HUAWEICLOUD_SDK_AK and PROD_HUAWEICLOUD_SDK_SK"
+    ):
+        credentials_from_env(plain_only, "PROD_")
+    with pytest.raises(ConfigError, match="PROD_HW_ACCESS_KEY is set, set PROD_HW_SECRET_KEY"):
+        credentials_from_env({"PROD_HW_ACCESS_KEY": "x"}, "PROD_")
+    token = credentials_from_env({"PROD_HW_AUTH_TOKEN": "prod-token-value"}, "PROD_")
+    assert token.kind == "token" and redact("prod-token-value") == "***"

@@ -207,3 +207,43 @@ def test_hw_insecure_turns_tls_off(config_file: Path) -> None:
         resolve_target(GlobalOptions(config=config_file), env={"HW_INSECURE": "false"}).verify_tls
         is True
     )
+
+
+def test_credentials_env_prefix_is_kept_and_reads_the_prefixed_project(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(
+        "targets:\n  prod:\n    region: cn-north-4\n    credentials_env_prefix: PROD_\n"
+        "  staging:\n    region: cn-north-4\n"
+    )
+    env = {"PROD_HUAWEICLOUD_SDK_PROJECT_ID": "p-prod", "HUAWEICLOUD_SDK_PROJECT_ID": "p-plain"}
+    prod = resolve_target(GlobalOptions(config=path), "prod", env=env)
+    assert (prod.credentials_env_prefix, prod.project_id) == ("PROD_", "p-prod")
+    staging = resolve_target(GlobalOptions(config=path), "staging", env=env)
+    assert (staging.credentials_env_prefix, staging.project_id) == ("", "p-plain")
+    with pytest.raises(ConfigError, match="set PROD_HUAWEICLOUD_SDK_PROJECT_ID"):
+        resolve_target(GlobalOptions(config=path), "prod", env={})
+
+
+@pytest.mark.parametrize("value", ['""', "1PROD_", "PROD-", "[a]", "true"])
+def test_bad_credentials_env_prefix_names_the_key(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(f"targets:\n  prod:\n    credentials_env_prefix: {value}\n")
+    with pytest.raises(ConfigError, match=r"targets\.prod\.credentials_env_prefix"):
+        load_config(path)
+
+
+def test_implicit_target_is_the_default_else_the_only_one(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text("targets:\n  a: {region: cn-north-4}\n  b: {region: cn-north-4}\n")
+    assert load_config(path).implicit_target is None
+    path.write_text("default_target: b\ntargets:\n  a: {}\n  b: {}\n")
+    assert load_config(path).implicit_target == "b"
+    path.write_text("targets:\n  only: {}\n")
+    assert load_config(path).implicit_target == "only"
+
+
+def test_repeated_target_options_keep_every_name_once() -> None:
+    assert GlobalOptions(targets=("a", "b", "a")).targets == ("a", "b")
+    assert GlobalOptions(targets=("a", "b")).target is None
+    assert GlobalOptions(targets=("a",)).target == "a"
+    assert GlobalOptions(target="a").targets == ("a",)

@@ -33,9 +33,9 @@ def test_markdown_and_json(demo_project: DemoProject, saved: str) -> None:
     assert markdown.stdout.startswith("<!-- reconciler:plan target=default -->\n")
     assert "[CI run](https://github.com/acme/a/actions/runs/9)" in markdown.stdout
     document = json.loads(demo_project.run("show", saved, "--format", "json").stdout)
-    assert document["format_version"] == "1.0"
+    assert document["format_version"] == "2.0"
     assert document["summary"]["to_change"] >= 1
-    assert document["project_id"] == "p-test"
+    assert [t["project_id"] for t in document["targets"]] == ["p-test"]
 
 
 def test_a_missing_or_edited_file_is_a_clear_error(demo_project: DemoProject, saved: str) -> None:

@@ -158,7 +158,7 @@ def test_unmanaged_assets_and_coverage(run: Run) -> None:
     result = run("drift", "--format", "json", "--include-unmanaged")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["format_version"] == "1.0"
+    assert report["format_version"] == "1.1"
     assert report["summary"]["managed"] == 3
     assert report["summary"]["total"] == 5
     assert report["summary"]["unmanaged"] == 2

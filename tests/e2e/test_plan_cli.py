@@ -13,7 +13,7 @@ from cli_process import clean_env
 from conftest import EmulatorFactory
 
 from reconciler.emulator.testing import RunningEmulator
-from reconciler.engine.plan import Plan
+from reconciler.engine.plan import PlanSet
 from reconciler.engine.planfile import read_plan
 
 pytestmark = pytest.mark.e2e
@@ -107,12 +107,19 @@ def test_changed_asset_exits_2_with_the_body(live: RunningEmulator, tmp_path: Pa
     result = _run(live, tmp_path, "--format", "json", "--detailed-exitcode")
     assert result.returncode == 2, result.stderr
     data = json.loads(result.stdout)
-    assert data["summary"] == {"to_change": 2, "unchanged": 0, "errors": 0, "blocked": 0}
-    by_id = {a["asset_id"]: a for a in data["assets"]}
+    assert data["summary"] == {
+        "to_change": 2,
+        "unchanged": 0,
+        "errors": 0,
+        "blocked": 0,
+        "failed_targets": 0,
+    }
+    (target,) = data["targets"]
+    by_id = {a["asset_id"]: a for a in target["assets"]}
     assert by_id[VOICE]["body"] == {"asset_description": "Calm voice"}
     sent = by_id[AVATAR]["body"]["asset_extra_meta"]["human_model_2d_meta"]
     assert sent == {"support_live": True, "model_resolution": "1080P"}  # sent whole, live filled
-    assert data["project_id"] == live.project_id
+    assert target["project_id"] == live.project_id
 
     text = _run(live, tmp_path)
     assert text.returncode == 0
@@ -147,34 +154,28 @@ def test_out_writes_a_plan_file_that_round_trips(live: RunningEmulator, tmp_path
     result = _run(live, tmp_path, "--format", "json", "--out", str(out))
     assert result.returncode == 0, result.stderr
     saved = read_plan(out)
-    assert saved.plan == Plan.from_json(json.loads(result.stdout))
-    assert saved.context.endpoint == live.base_url
-    assert saved.context.project_id == live.project_id
+    assert saved.plan == PlanSet.from_json(json.loads(result.stdout))
+    assert saved.plan.plans[0].endpoint == live.base_url
+    assert saved.plan.plans[0].project_id == live.project_id
     assert {a.asset_id for a in saved.plan.assets} == {VOICE, AVATAR}
     content = out.read_text()
     assert live.sk not in content and live.ak not in content
 
 
-def test_filters_and_targets(live: RunningEmulator, tmp_path: Path) -> None:
+def test_filters(live: RunningEmulator, tmp_path: Path) -> None:
     _write(
         tmp_path,
         _manifest(AVATAR, "asset_description: New text", labels="{team: video}"),
         _manifest(VOICE, "asset_description: Calm voice", labels="{team: audio}"),
-        _manifest(MISSING, "asset_name: Elsewhere", target="staging"),
     )
     by_asset = json.loads(_run(live, tmp_path, "--format", "json", "--asset", VOICE).stdout)
-    assert [a["asset_id"] for a in by_asset["assets"]] == [VOICE]
+    assert [a["asset_id"] for a in by_asset["targets"][0]["assets"]] == [VOICE]
     by_label = json.loads(
         _run(live, tmp_path, "--format", "json", "--selector", "team=video").stdout
     )
-    assert [a["asset_id"] for a in by_label["assets"]] == [AVATAR]
+    assert [a["asset_id"] for a in by_label["targets"][0]["assets"]] == [AVATAR]
     both = _run(live, tmp_path, "--format", "json", "--selector", "team=video", "--asset", VOICE)
-    assert json.loads(both.stdout)["assets"] == []
-    # The manifest for another target is skipped (no error row for it), and -v says so.
-    verbose = _run(live, tmp_path, "--format", "json", options=("-v",))
-    assert verbose.returncode == 0, verbose.stderr
-    assert MISSING not in verbose.stdout
-    assert f"skipping {MISSING}" in verbose.stderr and "'staging'" in verbose.stderr
+    assert [t["assets"] for t in json.loads(both.stdout)["targets"]] == [[]]
     unknown = _run(live, tmp_path, "--asset", "nope")
     assert unknown.returncode == 1
     assert "no manifest declares this asset" in unknown.stderr

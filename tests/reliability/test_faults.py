@@ -25,7 +25,7 @@ pytestmark = pytest.mark.reliability
 def planned_bodies(plan_file: Any) -> dict[str, list[Any]]:
     data = json.loads(plan_file.read_text())
     bodies: dict[str, list[Any]] = {}
-    for asset in data["assets"]:
+    for asset in (a for target in data["targets"] for a in target["assets"]):
         if asset.get("action") == "update":
             bodies.setdefault(asset["asset_id"], []).append(asset["body"])
     return bodies

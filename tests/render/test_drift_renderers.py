@@ -54,3 +54,22 @@ def test_text_names_the_target_project_and_time() -> None:
     text = drift_text.render(report(1))
     assert text.startswith('Drift report for target "prod", project p1, at 2025-01-01T00:00:00Z.')
     assert text.rstrip().endswith("Coverage: 1 of 1 asset managed (100.0%).")
+
+
+def test_several_targets_report_each_project_and_a_failed_one_under_itself() -> None:
+    prod = report(2).projects[0]
+    down = ProjectDrift(
+        "sg", "p3", None, [], [], total=0, managed=0, error="cannot reach", unchecked_manifests=4
+    )
+    both = DriftReport([prod, down], generated_at="2025-01-01T00:00:00Z")
+    assert both.exit_code == 1 and both.failed == [down]
+    out = drift_text.render(both)
+    assert 'Target "prod": 2 drifted, 0 missing, 0 blocked, 0 error(s), 0 unmanaged.' in out
+    assert "Error: this target could not be checked (4 manifests not checked): cannot reach" in out
+    assert out.index('target "prod"') < out.index('target "sg"')
+    body = drift_markdown.render(both)
+    assert "| <code>sg</code> | <code>p3</code> | could not be checked | | |" in body
+    assert "could not be checked (4 manifests not checked)" in body
+    assert both.to_json()["projects"][1]["error"] == "cannot reach"
+    assert both.to_json()["summary"]["failed_targets"] == 1
+    assert DriftReport([down]).to_json()["in_sync"] is False

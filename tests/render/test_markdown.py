@@ -7,7 +7,7 @@ import re
 from plan_samples import sample_plan
 
 from reconciler.ci import CiRun, ci_run
-from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Plan
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Plan, PlanSet
 from reconciler.render import markdown
 
 HOSTILE = (
@@ -119,9 +119,7 @@ def test_a_large_plan_fills_the_comment_limit_and_counts_what_it_left_out() -> N
     assert "Plan: 2000 to change" in doc.replace("1999", "2000")  # the summary is always there
     shown = doc.count("<details>")
     assert doc.count("</details>") == shown  # no section cut in half
-    note = re.search(
-        r"(\d+) of 2000 listed assets are not shown \((\d+) to change, 1 error\)", doc
-    )
+    note = re.search(r"(\d+) of 2000 listed assets are not shown \((\d+) to change, 1 error\)", doc)
     assert note is not None
     assert int(note.group(1)) == 2000 - shown  # exactly the ones not shown
     assert int(note.group(2)) == 2000 - shown - 1
@@ -178,3 +176,20 @@ def test_ci_footer_links_commit_and_run() -> None:
     assert gitlab == CiRun("abcdef1234567", None, "https://gitlab.example/j/7")
     assert ci_run({"GITHUB_SHA": "not hex!", "GITHUB_RUN_ID": "1) [x](evil"}) == CiRun()
     assert "Commit" not in markdown.render(sample_plan(), ci=ci_run({}))
+
+
+def test_several_targets_get_a_table_and_a_section_each() -> None:
+    staging = sample_plan()
+    staging.target, staging.project_id = "staging", "p2"
+    down = Plan([], target="sg", project_id="p3", error="cannot reach <MetaStudio>", unplanned=1)
+    doc = markdown.render(PlanSet([sample_plan(), staging, down]))
+    assert doc.startswith("<!-- reconciler:plan target=prod,staging,sg -->\n## reconciler plan\n")
+    assert doc.count("<!-- reconciler:plan") == 1
+    assert "**Total: 2 to change, 2 unchanged, 2 errors, 2 blocked, across 3 targets" in doc
+    assert "| <code>prod</code> | <code>p1</code> | 1 | 1 | 1 | 1 |" in doc
+    assert "| <code>sg</code> | <code>p3</code> | 0 | 0 | could not be planned | 0 |" in doc
+    assert doc.index("### target prod") < doc.index("### target staging")
+    assert doc.index("### target staging") < doc.index("### target sg")
+    assert "cannot reach &lt;MetaStudio&gt;" in doc and "<MetaStudio>" not in doc
+    assert doc.count("<details>") == 2 * markdown.render(sample_plan()).count("<details>")
+    assert len(markdown.render(PlanSet([_big_plan(3000), _big_plan(3000)]))) < 65_536

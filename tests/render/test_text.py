@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plan_samples import sample_plan
 
-from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Plan
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Plan, PlanSet
 from reconciler.render import text
 
 
@@ -102,3 +102,37 @@ def test_new_block_is_marked_added() -> None:
     )
     assert "+ ppt_meta = {" in out
     assert "+ auto_analysis = true" in out
+
+
+def _targets() -> PlanSet:
+    staging = sample_plan()
+    staging.target, staging.project_id = "staging", "p2"
+    down = Plan(
+        [], target="sg\x1b[2J", project_id="p3", error="cannot reach\nMetaStudio", unplanned=3
+    )
+    return PlanSet([sample_plan(), staging, down])
+
+
+def test_several_targets_get_a_section_each_with_its_summary_and_a_total() -> None:
+    out = text.render(_targets(), color=False)
+    prod_at = out.index('Target "prod" (p1, https://metastudio.cn-north-4.myhuaweicloud.com):')
+    staging_at = out.index('Target "staging" (p2, ')
+    down_at = out.index('Target "sg\\u001b[2J" (p3):')
+    assert prod_at < staging_at < down_at
+    single = text.render(sample_plan(), color=False)
+    assert out[prod_at:staging_at].count(text.summary_line(sample_plan())) == 1
+    assert single.strip() in out[prod_at:staging_at]  # each section is that target's own plan
+    assert (
+        "Error: this target could not be planned (3 manifests not planned): "
+        "cannot reach MetaStudio" in out[down_at:]
+    )
+    assert "\x1b" not in out
+    assert out.rstrip().endswith(
+        "Total: 2 to change, 2 unchanged, 2 errors, 2 blocked, across 3 targets "
+        "(1 could not be planned)."
+    )
+
+
+def test_one_target_reads_as_a_single_plan() -> None:
+    assert text.render(PlanSet.of(sample_plan())) == text.render(sample_plan())
+    assert "Target" not in text.render(sample_plan())
