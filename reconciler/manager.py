@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.api.auth import Credentials, credentials_from_env
 from reconciler.api.client import MetaStudioClient
@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ class TargetRun:
     @property
     def label(self) -> str:
         return self.session.target.name if self.session else (self.name or "default")
+
+    @property
+    def place(self) -> tuple[str | None, str | None]:
+        """The project id and endpoint, when the session opened."""
+        if self.session is None:
+            return None, None
+        return self.session.target.project_id, self.session.target.endpoint
 
     def opened(self) -> Session:
         """The session; raises the error that kept it from opening."""
@@ -281,6 +289,22 @@ async def plan_run(
     return PlanSet(list(plans), created_at=created_at)
 
 
+async def _isolated(
+    run: Run,
+    target: TargetRun,
+    work: Callable[[Session], Awaitable[T]],
+    failed: Callable[[str, str | None, str | None], T],
+) -> T:
+    """``work`` on the target's session; in a run over several targets, a failure of this
+    target becomes ``failed(message, project_id, endpoint)`` instead of ending the run."""
+    try:
+        return await work(target.opened())
+    except ReconcilerError as exc:
+        if not run.several:
+            raise
+        return failed(str(exc), *target.place)
+
+
 async def _plan_target(
     run: Run,
     target: TargetRun,
@@ -288,23 +312,25 @@ async def _plan_target(
     parallelism: int,
     progress: Callable[[str], None] | None,
 ) -> Plan:
-    try:
-        return await _plan_one(
-            target.opened(), target.manifests, state, parallelism, progress, run.several
-        )
-    except ReconcilerError as exc:
-        if not run.several:
-            raise
-        session = target.session
+    def failed(error: str, project_id: str | None, endpoint: str | None) -> Plan:
         return Plan(
             [],
             target=target.label,
-            project_id=session.target.project_id if session else None,
-            endpoint=session.target.endpoint if session else None,
+            project_id=project_id,
+            endpoint=endpoint,
             created_at=now_rfc3339(),
-            error=str(exc),
+            error=error,
             unplanned=len(target.manifests),
         )
+
+    return await _isolated(
+        run,
+        target,
+        lambda session: _plan_one(
+            session, target.manifests, state, parallelism, progress, run.several
+        ),
+        failed,
+    )
 
 
 async def _plan_one(
@@ -357,23 +383,22 @@ async def make_drift(
 
 
 async def _drift_target(run: Run, target: TargetRun, parallelism: int) -> ProjectDrift:
-    try:
-        return await _drift_one(target.opened(), target.manifests, parallelism)
-    except ReconcilerError as exc:
-        if not run.several:
-            raise
-        session = target.session
+    def failed(error: str, project_id: str | None, endpoint: str | None) -> ProjectDrift:
         return ProjectDrift(
             target=target.label,
-            project_id=session.target.project_id if session else None,
-            endpoint=session.target.endpoint if session else None,
+            project_id=project_id,
+            endpoint=endpoint,
             assets=[],
             unmanaged=[],
             total=0,
             managed=0,
-            error=str(exc),
+            error=error,
             unchecked_manifests=len(target.manifests),
         )
+
+    return await _isolated(
+        run, target, lambda session: _drift_one(session, target.manifests, parallelism), failed
+    )
 
 
 async def _drift_one(

@@ -7,7 +7,7 @@ read alike; the wording is "manifest / live" because drift is about what changed
 from __future__ import annotations
 
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
-from reconciler.render.text import bold, clean_text, marked, quote
+from reconciler.render.text import bold, clean_text, marked, quote, target_failure
 from reconciler.render.words import plural
 
 _HEADLINE = {
@@ -60,11 +60,7 @@ def where(project: ProjectDrift, generated_at: str) -> str:
 
 def project_error(project: ProjectDrift) -> str:
     """What a target that could not be read says instead of its assets."""
-    noun = "manifest" if project.unchecked_manifests == 1 else "manifests"
-    return (
-        f"Error: this target could not be checked ({project.unchecked_manifests} {noun} not "
-        f"checked): {clean_text(project.error or 'unknown error')}"
-    )
+    return target_failure("checked", project.unchecked_manifests, project.error)
 
 
 def project_summary(project: ProjectDrift) -> str:

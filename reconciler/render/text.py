@@ -16,7 +16,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, Path, Plan, PlanSet
+from reconciler.engine.plan import (
+    Action,
+    AssetPlan,
+    ChangeKind,
+    FieldChange,
+    Path,
+    Plan,
+    PlanSet,
+    Summary,
+)
+from reconciler.render.words import plural
 
 _GREEN = "\x1b[32m"
 _YELLOW = "\x1b[33m"
@@ -56,26 +66,23 @@ def target_heading(plan: Plan) -> str:
 
 def target_error(plan: Plan) -> str:
     """What a target that could not be planned says instead of its assets."""
-    noun = "manifest" if plan.unplanned == 1 else "manifests"
+    return target_failure("planned", plan.unplanned, plan.error)
+
+
+def target_failure(done: str, manifests: int, error: str | None) -> str:
+    """``Error: this target could not be planned (3 manifests not planned): ...``."""
     return (
-        f"Error: this target could not be planned ({plan.unplanned} {noun} not planned): "
-        f"{clean_text(plan.error or 'unknown error')}"
+        f"Error: this target could not be {done} ({plural(manifests, 'manifest')} not {done}): "
+        f"{clean_text(error or 'unknown error')}"
     )
 
 
 def total_line(plans: PlanSet) -> str:
     """``Total: 3 to change, 120 unchanged, 1 error, across 2 targets.``"""
-    s = plans.summary
-    parts = [f"{s.to_change} to change", f"{s.unchanged} unchanged"]
-    if s.errors:
-        parts.append(f"{s.errors} error{'s' if s.errors != 1 else ''}")
-    if s.blocked:
-        parts.append(f"{s.blocked} blocked")
-    count = len(plans.plans)
-    where = f"across {count} target{'s' if count != 1 else ''}"
+    where = f"across {plural(len(plans.plans), 'target')}"
     if plans.failed:
         where += f" ({len(plans.failed)} could not be planned)"
-    return "Total: " + ", ".join(parts) + f", {where}."
+    return "Total: " + ", ".join(counts(plans.summary)) + f", {where}."
 
 
 def render_target(plan: Plan, color: bool = False) -> str:
@@ -105,12 +112,17 @@ def summary_line(plan: Plan) -> str:
     s = plan.summary
     if not s.to_change and not s.errors and not s.blocked:
         return NO_CHANGES
+    return "Plan: " + ", ".join(counts(s)) + "."
+
+
+def counts(s: Summary) -> list[str]:
+    """``["3 to change", "120 unchanged", "1 error"]``: errors and blocked only when there are."""
     parts = [f"{s.to_change} to change", f"{s.unchanged} unchanged"]
     if s.errors:
-        parts.append(f"{s.errors} error{'s' if s.errors != 1 else ''}")
+        parts.append(plural(s.errors, "error"))
     if s.blocked:
         parts.append(f"{s.blocked} blocked")
-    return "Plan: " + ", ".join(parts) + "."
+    return parts
 
 
 def asset_label(asset: AssetPlan) -> str:
