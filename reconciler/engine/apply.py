@@ -14,13 +14,12 @@ silently ignored field would otherwise show up as the same change on every futur
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from reconciler.api.fields import WRITE_ONLY_FIELDS
+from reconciler.engine.normalize import parse_instant
 from reconciler.engine.plan import Action, AssetPlan, Plan
 
 
@@ -43,7 +42,7 @@ class AssetResult:
     error_code: str | None = None
     error_msg: str | None = None
     request_id: str | None = None
-    mismatches: tuple[str, ...] = ()  # for NOT_CONVERGED: one line per field
+    mismatches: tuple[Mismatch, ...] = ()  # for NOT_CONVERGED: each field not taken
     reason: str | None = None  # for NOT_APPLIED: the plan's error text
     blocked: bool = False  # for NOT_APPLIED: a blocked row rather than an error row
     live_state: str | None = None  # for a blocked row: the asset state that blocks it
@@ -120,8 +119,19 @@ def in_plan_order(plan: Plan, results: Mapping[str, AssetResult], interrupted: b
 # --- verification ------------------------------------------------------------------------------
 
 
-def verify(body: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
-    """Fields of ``body`` that the updated asset ``live`` does not show, one line each.
+@dataclass(frozen=True)
+class Mismatch:
+    """A sent field the updated asset does not show: what was sent, what the service has."""
+
+    path: str
+    sent: Any = None
+    live: Any = None
+    removal: bool = False  # a system property the body deleted is still there
+    whole: bool = False  # an object was sent, the service has something else
+
+
+def verify(body: Mapping[str, Any], live: Mapping[str, Any]) -> list[Mismatch]:
+    """Fields of ``body`` that the updated asset ``live`` does not show.
 
     Write-only fields cannot be read back and are skipped. ``system_properties`` is checked as
     the ADD/DELETE operations it carries. Nested objects are compared on the keys the body sent
@@ -129,7 +139,7 @@ def verify(body: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
     list in the API is set-like), lists of objects in order; 1 equals 1.0, RFC 3339 times compare
     as instants, and an absent value equals an empty one.
     """
-    out: list[str] = []
+    out: list[Mismatch] = []
     for key, sent in body.items():
         if key in WRITE_ONLY_FIELDS:
             continue
@@ -140,48 +150,47 @@ def verify(body: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _verify_system_properties(ops: Any, live: Any) -> list[str]:
+def _verify_system_properties(ops: Any, live: Any) -> list[Mismatch]:
     have: dict[str, Any] = {}
     for item in live or ():
         if isinstance(item, Mapping) and item.get("action", "ADD") != "DELETE":
             have[str(item.get("key"))] = item.get("value")
     added = {str(op.get("key")) for op in ops or () if op.get("action") == "ADD"}
-    out: list[str] = []
+    out: list[Mismatch] = []
     for op in ops or ():
         key, value = str(op.get("key")), op.get("value")
+        path = f"system_properties.{key}"
         if op.get("action") == "ADD" and have.get(key) != value:
-            out.append(
-                f"system_properties.{key} = {_show(value)} (service has {_show(have.get(key))})"
-            )
+            out.append(Mismatch(path, value, have.get(key)))
         elif op.get("action") == "DELETE" and key in have and key not in added:
-            out.append(f"system_properties.{key} removal (service still has {_show(have[key])})")
+            out.append(Mismatch(path, None, have[key], removal=True))
     return out
 
 
-def _compare(path: str, sent: Any, live: Any, out: list[str]) -> None:
+def _compare(path: str, sent: Any, live: Any, out: list[Mismatch]) -> None:
     if _empty(sent) and _empty(live):
         return
     if isinstance(sent, Mapping):
         if not isinstance(live, Mapping):
-            out.append(f"{path} (service has {_show(live)})")
+            out.append(Mismatch(path, sent, live, whole=True))
             return
         for key, value in sent.items():
             _compare(f"{path}.{key}", value, live.get(key), out)
         return
     if isinstance(sent, list):
         if not isinstance(live, list):
-            out.append(f"{path} = {_show(sent)} (service has {_show(live)})")
+            out.append(Mismatch(path, sent, live))
         elif all(_is_scalar(v) for v in sent) and all(_is_scalar(v) for v in live):
             if {_key(v) for v in sent} != {_key(v) for v in live}:
-                out.append(f"{path} = {_show(sent)} (service has {_show(live)})")
+                out.append(Mismatch(path, sent, live))
         elif len(sent) != len(live):
-            out.append(f"{path} = {_show(sent)} (service has {_show(live)})")
+            out.append(Mismatch(path, sent, live))
         else:
             for i, (s, v) in enumerate(zip(sent, live, strict=True)):
                 _compare(f"{path}[{i}]", s, v, out)
         return
     if not _scalar_equal(sent, live):
-        out.append(f"{path} = {_show(sent)} (service has {_show(live)})")
+        out.append(Mismatch(path, sent, live))
 
 
 def _empty(value: Any) -> bool:
@@ -203,24 +212,9 @@ def _scalar_equal(a: Any, b: Any) -> bool:
     if a == b:
         return True
     if isinstance(a, str) and isinstance(b, str):
-        ta, tb = _instant(a), _instant(b)
+        ta, tb = parse_instant(a), parse_instant(b)
         return ta is not None and ta == tb
     return False
-
-
-def _instant(text: str) -> datetime | None:
-    if len(text) < 19 or text[4:5] != "-" or "T" not in text.upper():
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # --- staleness of a saved plan --------------------------------------------------------------

@@ -133,9 +133,9 @@ async def _apply_one(
     mismatches = verify(body, raw)
     if mismatches:
         log.warning(
-            "asset %s did not converge: %s",
+            "asset %s did not converge: the service did not take %s",
             row.asset_id,
-            "; ".join(mismatches),
+            ", ".join(m.path for m in mismatches),
             extra={"asset_id": row.asset_id, "request_id": request_id},
         )
         return AssetResult(

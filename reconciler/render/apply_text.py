@@ -6,9 +6,11 @@ Everything here is a view of engine data (:mod:`reconciler.engine.apply`,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 
-from reconciler.engine.apply import ApplyResult, AssetResult, Outcome, StaleAsset
+from reconciler.engine.apply import ApplyResult, AssetResult, Mismatch, Outcome, StaleAsset
 from reconciler.engine.plan import Plan
 from reconciler.engine.safety import Crossing, threshold
 
@@ -31,11 +33,25 @@ def _result_line(result: AssetResult) -> str:
         detail = " ".join(p for p in parts if p) or "unknown error"
         return f"{result.asset_id}: FAILED {detail}{rid}{name}"
     if result.outcome is Outcome.NOT_CONVERGED:
-        fields = "; ".join(result.mismatches)
+        fields = "; ".join(mismatch_line(m) for m in result.mismatches)
         return f"{result.asset_id}: NOT CONVERGED{name}: the service did not take {fields}{rid}"
     if result.outcome is Outcome.NOT_APPLIED:
         return f"{result.asset_id}: not applied{name}: {_not_applied_reason(result)}"
     return f"{result.asset_id}: not started{name}"
+
+
+def mismatch_line(mismatch: Mismatch) -> str:
+    """``asset_order = 7 (service has 1)``: a field the service did not take."""
+    if mismatch.removal:
+        return f"{mismatch.path} removal (service still has {_show(mismatch.live)})"
+    if mismatch.whole:
+        return f"{mismatch.path} (service has {_show(mismatch.live)})"
+    return f"{mismatch.path} = {_show(mismatch.sent)} (service has {_show(mismatch.live)})"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _not_applied_reason(result: AssetResult) -> str:

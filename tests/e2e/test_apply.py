@@ -6,7 +6,6 @@ Every assertion about what was sent is read from the emulator's request log.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,4 +190,6 @@ async def test_rejected_put_is_reported_with_code_and_request_id(emu: RunningEmu
     assert bad.outcome is Outcome.FAILED and bad.status == 400 and bad.error_code
     assert bad.request_id and f"(request id {bad.request_id})" in result_line(bad)
     assert summary(result) == "Apply failed: 1 changed, 1 failed."
-    json.dumps([result_line(r) for r in result.results])  # lines are plain text
+    lines = [result_line(r) for r in result.results]
+    # One plain line per asset: no colour codes or line breaks from the service's message.
+    assert all("\n" not in line and "\x1b" not in line for line in lines)

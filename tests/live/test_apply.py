@@ -16,7 +16,13 @@ from reconciler.api.errors import ApiError, ServiceUnreachable
 from reconciler.engine.apply import ApplyResult, AssetResult, Outcome, verify
 from reconciler.engine.plan import Action, AssetPlan, Plan
 from reconciler.live.apply import apply_plan, find_stale
-from reconciler.render.apply_text import result_line, stale_line, stale_message, summary
+from reconciler.render.apply_text import (
+    mismatch_line,
+    result_line,
+    stale_line,
+    stale_message,
+    summary,
+)
 
 
 @dataclass
@@ -190,7 +196,7 @@ async def test_ignored_field_is_reported_not_converged_and_fails_the_run() -> No
     result = await apply_plan(plan, service)
     res = result.results[0]
     assert res.outcome is Outcome.NOT_CONVERGED
-    assert res.mismatches == ("asset_order = 7 (service has 1)",)
+    assert [mismatch_line(m) for m in res.mismatches] == ["asset_order = 7 (service has 1)"]
     assert "NOT CONVERGED" in result_line(res) and "asset_order" in result_line(res)
     assert result.exit_code == 1 and summary(result) == "Apply failed: 0 changed, 1 failed."
 
@@ -247,7 +253,7 @@ def test_verify_reports_each_field_not_taken() -> None:
         "asset_state": "UNACTIVED",
     }
     problems = verify(body, live)
-    assert [p.split(" ")[0] for p in problems] == [
+    assert [p.path for p in problems] == [
         "tags",
         "asset_extra_meta.human_model_2d_meta.support_live",
         "auto_operation_config",
@@ -270,8 +276,10 @@ def test_verify_system_property_operations() -> None:
     }
     problems = verify({"system_properties": ops}, bad)
     assert len(problems) == 2
-    assert problems[0].startswith("system_properties.BACKGROUND_IMG")
-    assert problems[1].startswith("system_properties.MATERIAL_IMG removal")
+    assert [mismatch_line(p) for p in problems] == [
+        'system_properties.BACKGROUND_IMG = "Yes" (service has "No")',
+        'system_properties.MATERIAL_IMG removal (service still has "Yes")',
+    ]
 
 
 # --- staleness -----------------------------------------------------------------------------
