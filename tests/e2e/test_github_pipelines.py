@@ -14,7 +14,15 @@ import pytest
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.state import DEFAULT_STATE_PATH
 from tests.e2e.forges import TOKEN, Forge, serve_forge
-from tests.e2e.workflow_runner import ACTION, OUR_ACTION, ROOT, WORKFLOWS, Runner, load
+from tests.e2e.workflow_runner import (
+    ACTION,
+    OUR_ACTION,
+    ROOT,
+    WORKFLOWS,
+    Runner,
+    load,
+    require_full_history,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -91,8 +99,7 @@ def test_every_action_is_pinned_to_a_commit() -> None:
 
 
 def test_the_pinned_reconciler_commit_has_the_action() -> None:
-    if not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
+    require_full_history()
     refs = {uses.partition("@")[2] for _, uses in all_uses() if OUR_ACTION.match(uses)}
     assert len(refs) == 1, "every example pins the same reconciler commit"
     [ref] = refs
