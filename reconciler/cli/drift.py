@@ -49,7 +49,7 @@ def drift(
     \b
     Examples:
       reconciler drift --include-unmanaged
-      reconciler drift --format markdown --output drift.md
+      reconciler drift --format markdown --out drift.md
     """
     report = asyncio.run(
         make_drift(

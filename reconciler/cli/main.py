@@ -22,7 +22,7 @@ Examples:
   reconciler show plan.json --format markdown
   reconciler apply plan.json
   reconciler apply --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93 --target prod
-  reconciler drift --format json --output drift.json
+  reconciler drift --format json --out drift.json
   eval "$(reconciler completion bash)"
 """
 
