@@ -27,7 +27,9 @@ from types import FrameType
 import click
 
 from reconciler.cli.extras import require_emulator
+from reconciler.constants import MANIFEST_SUFFIXES
 from reconciler.errors import ReconcilerError
+from reconciler.manifest.discovery import manifest_files
 
 # Declared in the demo's extra manifest, absent from the live project.
 MISSING_ID = "d4c3b2a1-0f9e-4d8c-b7a6-958473625140"
@@ -76,7 +78,7 @@ def sample_manifests() -> dict[str, bytes]:
     return {
         entry.name: entry.read_bytes()
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)
-        if entry.name.endswith((".yaml", ".yml"))
+        if entry.name.endswith(MANIFEST_SUFFIXES)
     }
 
 
@@ -90,14 +92,17 @@ def prepare_folder(folder: Path | None, manifests: Path | None) -> Path:
             raise DemoError(f"{folder}: not an empty folder; name a new or empty one for the demo")
         work.mkdir(parents=True, exist_ok=True)
     if manifests is not None:
-        files = {p.name: p.read_bytes() for p in sorted(manifests.glob("*.y*ml"))}
+        files = {
+            p.relative_to(manifests).as_posix(): p.read_bytes() for p in manifest_files(manifests)
+        }
     else:
         files = sample_manifests()
     if not files:
         raise DemoError(f"{manifests}: no .yaml manifests to reconcile")
-    (work / "manifests").mkdir()
     for name, data in files.items():
-        (work / "manifests" / name).write_bytes(data)
+        target = work / "manifests" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     (work / "retired-jingle.yaml").write_text(MISSING_MANIFEST, encoding="utf-8")
     return work
 
