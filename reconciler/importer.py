@@ -21,10 +21,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler.api import models
+from reconciler.api.answers import non_finite_path
 from reconciler.engine import normalize, policy
 from reconciler.fieldpath import FieldPath, format_path
 from reconciler.manifest import writer
-from reconciler.manifest.schema import SCHEMA_FILE_NAME, AssetSpec, manifest_json_schema_text
+from reconciler.manifest.loader import problems_in_text
+from reconciler.manifest.schema import (
+    SCHEMA_FILE_NAME,
+    AssetSpec,
+    Metadata,
+    manifest_json_schema_text,
+)
 
 # Settable by tenants; any other live state (CREATING, BLOCK, ...) is the service's to set.
 SETTABLE_STATES = frozenset({"ACTIVED", "UNACTIVED"})
@@ -158,6 +165,7 @@ class ImportResult:
     unchanged: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     schema: Path | None = None  # the schema file, when this import wrote or refreshed it
+    refused: list[str] = field(default_factory=list)  # assets not written, and why
 
 
 def write_imports(
@@ -172,8 +180,12 @@ def write_imports(
     dirty: dict[Path, writer.ManifestFile] = {}
     for raw in assets:
         asset_id = str(raw["asset_id"])
+        label = f"asset {raw.get('asset_name') or ''!r} ({asset_id!r})"
+        refused = _refusal(raw)
+        if refused:
+            result.refused.append(f"{label}: {refused}; not imported")
+            continue
         spec, problems = validated(spec_from_live(raw))
-        label = f"asset {raw.get('asset_name') or ''!r} ({asset_id})"
         result.warnings += [f"{label}: {p}" for p in problems]
         found = existing.get(asset_id)
         if found is not None:
@@ -192,10 +204,20 @@ def write_imports(
             header.append(f"asset_type: {raw['asset_type']} (set by the service, not managed here)")
         document.yaml_set_start_comment("\n".join(header))
         manifest = writer.ManifestFile(path=path, documents=[document])
+        invalid = problems_in_text(manifest.dumps(), str(path))
+        if invalid:
+            result.refused.append(f"{label}: the manifest would not validate ({invalid[0]})")
+            continue
         dirty[path] = manifest
         existing[asset_id] = writer.Located(manifest, 0)
         result.created.append(path)
     for path, manifest in dirty.items():
+        invalid = problems_in_text(manifest.dumps(), str(path))
+        if invalid:  # an update in place that validate would reject is not written either
+            result.refused.append(f"{path}: not updated, it would not validate ({invalid[0]})")
+            if path in result.created:
+                result.created.remove(path)
+            continue
         manifest.save()
         if path not in result.created:
             result.updated.append(path)
@@ -218,6 +240,22 @@ def write_schema(directory: Path) -> Path | None:
         return None
     writer.write_atomic(path, text)
     return path
+
+
+def _refusal(raw: Mapping[str, Any]) -> str | None:
+    """Why a live asset cannot become a manifest: its ``asset_id`` or ``app_user_id`` do not
+    match the manifest schema, or it holds a value that is not a number (NaN, Infinity)."""
+    bad = non_finite_path(raw)
+    if bad is not None:
+        return f"the service sent {bad} as a non-finite number (NaN or Infinity)"
+    data = {"asset_id": raw.get("asset_id"), "app_user_id": raw.get("app_user_id") or None}
+    try:
+        Metadata.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"the service's {where} does not match the manifest schema ({first['msg']})"
+    return None
 
 
 def _free_path(path: Path, taken: set[Path]) -> Path:

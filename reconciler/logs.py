@@ -9,6 +9,7 @@ take the same path: ``Error: ...`` / ``Warning: ...`` as text, an object per lin
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -16,6 +17,9 @@ import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, quote_plus
+
+from reconciler.escape import clean_lines
 
 _SECRET_ENV = (
     "HUAWEICLOUD_SDK_AK",
@@ -33,13 +37,29 @@ _AUTH_PATTERNS = [
         r"((?:X-Auth-Token|X-Security-Token|Authorization)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I
     ),
 ]
-_registered: set[str] = set()
+_registered: list[str] = []  # every form of every secret, longest first
+
+
+def escaped_forms(value: str) -> set[str]:
+    """``value`` as it may appear inside other text: as is, as repr and JSON escape it, URL
+    encoded (path and form style) and base64 encoded."""
+    forms = {
+        value,
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        base64.b64encode(value.encode("utf-8")).decode("ascii").rstrip("="),
+    }
+    return {form for form in forms if len(form) >= 4}
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that no log line ever shows it."""
+    """Remember a secret value so that no log line ever shows it, in any of its escaped forms."""
     if value and len(value) >= 4:
-        _registered.add(value)
+        forms = escaped_forms(value).union(_registered)
+        _registered[:] = sorted(forms, key=len, reverse=True)
 
 
 def registered_secrets() -> frozenset[str]:
@@ -48,7 +68,9 @@ def registered_secrets() -> frozenset[str]:
 
 
 def redact(text: str) -> str:
-    """``text`` with every known secret value and auth header value replaced by ``***``."""
+    """``text`` with every known secret value and auth header value replaced by ``***``.
+
+    Longer forms first, so that a form containing another is replaced whole."""
     for secret in _registered:
         if secret in text:
             text = text.replace(secret, "***")
@@ -58,8 +80,10 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    """Secrets out and invisible characters escaped: a log line shows what it says."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        record.msg = clean_lines(redact(record.getMessage()))
         record.args = None
         return True
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from reconciler import interrupts
 from reconciler.api.auth import Credentials, credentials_from_env
 from reconciler.api.client import MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
@@ -45,6 +45,7 @@ from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import ImportResult, write_imports
 from reconciler.live.apply import apply_plan, find_stale
+from reconciler.live.fetch import failure, usable
 from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import LoadedManifest, load_manifests
 from reconciler.options import GlobalOptions
@@ -405,8 +406,15 @@ async def _drift_one(
     session: Session, loaded: Sequence[LoadedManifest], parallelism: int
 ) -> ProjectDrift:
     desired = [desired_from_loaded(item) for item in loaded]
+    failed: dict[str, ReconcilerError] = {}
     async with session.client(parallelism) as client:
-        live: dict[str, dict[str, Any]] = {a.asset_id: a.raw for a in await client.list_all()}
+        managed = {d.asset_id for d in desired}
+        live: dict[str, dict[str, Any]] = {}
+        for asset in await client.list_all():
+            if asset.asset_id in managed:  # a managed asset holding NaN fails alone
+                live.update(usable({asset.asset_id: asset}, failed))
+            else:
+                live[asset.asset_id] = asset.raw
         # An asset created under an X-App-UserId may only be visible with that header: look
         # those up before calling them missing.
         unseen = [d for d in desired if d.asset_id not in live and d.app_user_id]
@@ -414,7 +422,7 @@ async def _drift_one(
             found = await client.fetch(
                 [d.asset_id for d in unseen], {d.asset_id: d.app_user_id for d in unseen}
             )
-            live.update({asset_id: asset.raw for asset_id, asset in found.items()})
+            live.update(usable(found, failed))
     target = session.target
     return project_drift(
         desired,
@@ -422,6 +430,7 @@ async def _drift_one(
         target=target.name,
         project_id=target.project_id,
         endpoint=target.endpoint,
+        failed={asset_id: failure(error) for asset_id, error in failed.items()},
     )
 
 
@@ -501,7 +510,7 @@ class ApplyHooks:
     :class:`ApplyRefused`), ``on_warning`` gets warnings such as a threshold crossed with
     ``force``, ``on_start`` the number of changes and the parallelism, ``on_result`` each asset's
     result as it finishes (``AssetResult.target`` names its target when the run has several) and
-    ``on_interrupt`` the first Ctrl-C.
+    ``on_interrupt`` the first stop (Ctrl-C, SIGTERM or the ``--timeout`` deadline).
     """
 
     progress: Callable[[str], None] | None = None
@@ -510,7 +519,7 @@ class ApplyHooks:
     on_warning: Callable[[str], None] = _ignore
     on_start: Callable[[int, int], None] = _ignore
     on_result: Callable[[AssetResult], None] = _ignore
-    on_interrupt: Callable[[], None] = _ignore
+    on_interrupt: Callable[[interrupts.Stopped], None] = _ignore
 
 
 @dataclass
@@ -687,9 +696,12 @@ def _stale_refusal(plans: PlanSet, stale: Sequence[Sequence[StaleAsset]]) -> str
 
 
 def _finished(plans: PlanSet, results: dict[str, ApplyResult]) -> ApplyRun:
+    stopped = next((result for result in results.values() if result.interrupted), None)
     merged = ApplyResult(
         [r for result in results.values() for r in result.results],
-        interrupted=any(result.interrupted for result in results.values()),
+        interrupted=stopped is not None,
+        interrupted_by=stopped.interrupted_by if stopped else None,
+        interrupt_exit_code=stopped.interrupt_exit_code if stopped else 130,
     )
     return ApplyRun(plans, merged, results=results)
 
@@ -741,33 +753,37 @@ async def _send_all(
 def _run_interruptible(
     work: Callable[[asyncio.Event], Awaitable[dict[str, ApplyResult]]], hooks: ApplyHooks
 ) -> dict[str, ApplyResult]:
-    """Run ``work(cancel)`` with SIGINT wired to the cancel event (a second one aborts)."""
+    """Run ``work(cancel)`` with Ctrl-C, SIGTERM and the run's deadline wired to the cancel
+    event: nothing new starts, the requests in flight finish, and the results say what stopped
+    them.  A second stop abandons the requests in flight (:class:`ApplyAborted`)."""
+    stops: list[interrupts.Stopped] = []
 
     async def main() -> dict[str, ApplyResult]:
         cancel = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        presses = 0
 
-        def on_sigint() -> None:
-            nonlocal presses
-            presses += 1
-            if presses == 1:
-                cancel.set()
-                hooks.on_interrupt()
-            elif task is not None:
-                task.cancel()
+        def on_stop(stop: interrupts.Stopped) -> None:
+            stops.append(stop)
+            cancel.set()
+            hooks.on_interrupt(stop)
 
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        try:
-            return await work(cancel)
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
+        with interrupts.graceful(on_stop):
+            results = await work(cancel)
+        if not stops:
+            return results
+        stop = stops[0]
+        return {
+            name: replace(result, interrupted_by=stop.cause, interrupt_exit_code=stop.exit_code)
+            if result.interrupted
+            else result
+            for name, result in results.items()
+        }
 
     try:
         return asyncio.run(main())
     except asyncio.CancelledError:
-        raise ApplyAborted(
+        aborted = ApplyAborted(
             "Apply aborted: requests in flight were abandoned and their outcome is unknown. "
             "Run `reconciler plan` to see the live state."
-        ) from None
+        )
+        aborted.exit_code = stops[0].exit_code if stops else ApplyAborted.exit_code
+        raise aborted from None

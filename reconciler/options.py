@@ -36,6 +36,7 @@ class GlobalOptions:
         """Add ``--target`` names (each kept once, in order); ``target`` follows them."""
         self.targets = tuple(dict.fromkeys((*self.targets, *names)))
         self.target = self.targets[0] if len(self.targets) == 1 else None
+    timeout: float | None = None  # --timeout: the whole run's deadline in seconds
 
     def color(self, stream: object = None) -> bool:
         """Colour only on a terminal, and never with --no-color or NO_COLOR set."""

@@ -3,14 +3,16 @@ errors through the same formatter, secrets redacted."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
+from urllib.parse import quote, quote_plus
 
 import pytest
 from cli_process import DemoProject
 
-from reconciler.logs import JsonFormatter, RedactingFilter, register_secret
+from reconciler.logs import JsonFormatter, RedactingFilter, redact, register_secret
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -67,3 +69,26 @@ def test_secrets_are_redacted_in_every_field() -> None:
     assert entry["message"] == "token *** here"
     assert entry["asset_id"] == "id-***" and entry["attempt"] == 2
     assert TIME.match(entry["time"])
+
+
+def test_escaped_forms_of_a_secret_are_redacted() -> None:
+    secret = 'sk/Secret+Value="quoted"\\back slash'
+    register_secret(secret)
+    for form in (
+        secret,
+        repr(secret),
+        json.dumps(secret),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode(),
+    ):
+        shown = redact(f"before {form} after")
+        assert "Secret" not in shown and "U2VjcmV0" not in shown, shown
+
+
+def test_log_records_cannot_forge_lines() -> None:
+    record = logging.LogRecord(
+        "reconciler.x", logging.WARNING, __file__, 1, "name %s", ("Evil\x1b[2J\rPlan: 0",), None
+    )
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "name Evil\\u001b[2J Plan: 0"

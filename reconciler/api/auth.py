@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from reconciler.api import signing
+from reconciler.api.config import check_printable
 from reconciler.errors import ConfigError
 from reconciler.logs import register_secret
 
@@ -65,9 +66,16 @@ class Credentials:
         return TokenAuth(self, project_id)
 
 
-def _get(env: Mapping[str, str], name: str) -> str | None:
+def _get(env: Mapping[str, str], name: str, what: str = "value", secret: bool = True) -> str | None:
+    """A variable's value, checked before any request: a control or non-ASCII character would
+    break the signature or the header (or forge output), so it is an error that names the
+    variable and never shows the value."""
     value = env.get(name, "").strip()
-    return value or None
+    if not value:
+        return None
+    if secret:  # before the check: nothing may echo it, not even by accident
+        register_secret(value)
+    return check_printable(value, name, what)
 
 
 def credentials_from_env(env: Mapping[str, str] | None = None, prefix: str = "") -> Credentials:
@@ -80,20 +88,23 @@ def credentials_from_env(env: Mapping[str, str] | None = None, prefix: str = "")
     back to the plain names, so a run can not talk to one tenant with another's keys.
     """
     env = os.environ if env is None else env
-    project_id = next((v for name in PROJECT_ENV if (v := _get(env, prefix + name))), None)
+    project_id = next(
+        (v for name in PROJECT_ENV if (v := _get(env, prefix + name, "project id", secret=False))),
+        None,
+    )
     for names in (SDK_ENV, TERRAFORM_ENV):
         ak_name, sk_name, st_name = (prefix + name for name in names)
-        ak, sk = _get(env, ak_name), _get(env, sk_name)
+        ak, sk = _get(env, ak_name, "access key"), _get(env, sk_name, "secret key")
         if ak and not sk:
             raise ConfigError(f"incomplete credentials: {ak_name} is set, set {sk_name} too")
         if sk and not ak:
             raise ConfigError(f"incomplete credentials: {sk_name} is set, set {ak_name} too")
         if ak and sk:
-            security_token = _get(env, st_name)
+            security_token = _get(env, st_name, "security token")
             for secret in (ak, sk, security_token):
                 register_secret(secret)
             return Credentials(ak=ak, sk=sk, security_token=security_token, project_id=project_id)
-    token = _get(env, prefix + TOKEN_ENV)
+    token = _get(env, prefix + TOKEN_ENV, "token")
     if token:
         register_secret(token)
         return Credentials(token=token, project_id=project_id)

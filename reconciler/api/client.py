@@ -11,20 +11,30 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import itertools
 import json
 import logging
 import random
+import socket
+import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import ValidationError
 
 from reconciler import __version__
+from reconciler.api.answers import (
+    AnswerTooLarge,
+    BadJson,
+    decode_json,
+    non_finite_path,
+    read_bounded,
+)
 from reconciler.api.auth import Credentials
 from reconciler.api.config import Target
 from reconciler.api.errors import (
@@ -88,6 +98,8 @@ class LiveAsset:
     ) -> None:
         self.raw = raw
         self.request_id = request_id
+        # Why this asset cannot be used (a NaN in it): the reader reports it as that asset's error.
+        self.problem: str | None = None
         self._where = where  # (method, path, status) of the response, for a bad-body error
 
     def __repr__(self) -> str:
@@ -98,20 +110,29 @@ class LiveAsset:
         asset_id: str = self.raw["asset_id"]
         return asset_id
 
+    def problem_error(self) -> ServiceError | None:
+        """The error that stands for :attr:`problem` (this asset alone is unusable), if any."""
+        if self.problem is None:
+            return None
+        return self._unexpected(f"asset {self.asset_id}: {self.problem}")
+
     @functools.cached_property
     def info(self) -> DigitalAssetInfo:
         """The lenient typed view; a value it cannot read is a :class:`ServiceError`."""
         try:
             return DigitalAssetInfo.model_validate(self.raw)
         except ValidationError as exc:
-            method, path, status = self._where or ("GET", "", 200)
-            raise ServiceError(
-                method=method,
-                path=path,
-                status=status,
-                error_msg=f"unexpected response: {_first_error(exc)}",
-                request_id=self.request_id,
-            ) from None
+            raise self._unexpected(_first_error(exc)) from None
+
+    def _unexpected(self, problem: str) -> ServiceError:
+        method, path, status = self._where or ("GET", "", 200)
+        return ServiceError(
+            method=method,
+            path=path,
+            status=status,
+            error_msg=f"unexpected response: {problem}",
+            request_id=self.request_id,
+        )
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -158,6 +179,37 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 def _raw_path(response: httpx.Response) -> str:
     return response.url.raw_path.decode("ascii").partition("?")[0]
+
+
+def _causes(exc: BaseException) -> Iterable[BaseException]:
+    """``exc`` and the exceptions it was raised from (httpx wraps httpcore wraps the OS error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _ssl_reason(error: ssl.SSLError) -> str:
+    return str(getattr(error, "reason", None) or error.strerror or error)
+
+
+@dataclass
+class Answer:
+    """One HTTP answer, its body read whole (and bounded)."""
+
+    method: str
+    raw_path: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    non_finite: bool = False  # the JSON holds NaN or Infinity somewhere
+
+    @property
+    def request_id(self) -> str | None:
+        request_id: str | None = self.headers.get("X-Request-Id")
+        return request_id
 
 
 class MetaStudioClient:
@@ -240,31 +292,59 @@ class MetaStudioClient:
         params: dict[str, QueryValue] = {"limit": limit, "offset": offset, **filters}
         if asset_ids:
             params["asset_id"] = list(asset_ids)
-        response = await self._request(
+        answer = await self._request(
             "list", "GET", "/digital-assets", _query_pairs(params), None, app_user_id
         )
-        data = self._json(response, "GET", "/digital-assets")
+        data = self._json(answer)
         items = data.get("assets") or []
-        count = data.get("count", len(items))
-        if not isinstance(items, list) or not isinstance(count, int):
-            raise self._bad_body(response, "GET", "/digital-assets", "no assets list or count")
-        return count, self._assets(items, response)
+        count = data.get("count", len(items) if isinstance(items, list) else 0)
+        if not isinstance(items, list) or type(count) is not int or count < 0:
+            raise self._bad_body(answer, "no assets list or count")
+        if len(items) > limit:
+            raise self._bad_body(answer, f"{len(items)} assets in a page of at most {limit}")
+        return count, self._assets(items, answer)
 
     async def list_all(
         self, app_user_id: str | None = None, **filters: QueryValue
     ) -> list[LiveAsset]:
-        """Every asset matching ``filters``: the first page gives the count, the rest in parallel.
+        """Every asset matching ``filters``: the first page gives the count, the rest follow in
+        rounds of ``parallelism`` pages.
 
+        Paging is bounded by the answers, not trusted to them: it stops at the first empty page
+        and at the pages ``count`` explains, never asks for more pages at once than
+        ``parallelism``, and a full page that holds only assets already seen is an error (a
+        service that repeats itself would otherwise be paged for as long as its ``count`` says).
         Assets that shift between pages while they are read are de-duplicated by id.
         """
         count, first = await self._list(0, PAGE_SIZE, None, app_user_id, filters)
-        pages = await self._gather(
-            self._list(offset, PAGE_SIZE, None, app_user_id, filters)
-            for offset in range(PAGE_SIZE, count, PAGE_SIZE)
-        )
         seen: dict[str, LiveAsset] = {}
-        for asset in [*first, *(a for _, page in pages for a in page)]:
+        for asset in first:
             seen.setdefault(asset.asset_id, asset)
+        offsets = iter(range(PAGE_SIZE, count, PAGE_SIZE))  # lazy: a count of 10**9 costs nothing
+        done = not first
+        while not done:
+            window = list(itertools.islice(offsets, self.parallelism))
+            if not window:
+                break
+            pages = await self._gather(
+                self._list(offset, PAGE_SIZE, None, app_user_id, filters) for offset in window
+            )
+            for offset, (_, page) in zip(window, pages, strict=True):
+                if not page:
+                    done = True
+                    continue
+                new = [a for a in page if a.asset_id not in seen]
+                if not new and len(page) == PAGE_SIZE:
+                    raise ServiceError(
+                        method="GET",
+                        path=f"/v1/{self.target.project_id}/digital-assets",
+                        error_msg=(
+                            f"unexpected response: the page at offset {offset} repeats assets "
+                            f"already read (count {count}); stopped paging"
+                        ),
+                    )
+                for asset in new:
+                    seen.setdefault(asset.asset_id, asset)
         return list(seen.values())
 
     async def fetch(
@@ -293,9 +373,8 @@ class MetaStudioClient:
     async def show(self, asset_id: str, app_user_id: str | None = None) -> LiveAsset:
         """One asset by id (ShowAsset); :class:`AssetNotFound` when it does not exist."""
         path = f"/digital-assets/{quote(asset_id, safe='')}"
-        response = await self._request("show", "GET", path, [], None, app_user_id)
-        data = self._json(response, "GET", path)
-        return self._assets([data], response)[0]
+        answer = await self._request("show", "GET", path, [], None, app_user_id)
+        return self._assets([self._json(answer)], answer)[0]
 
     async def update(
         self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
@@ -303,9 +382,8 @@ class MetaStudioClient:
         """PUT the (minimal) update body; returns the asset as the service now has it."""
         path = f"/digital-assets/{quote(asset_id, safe='')}"
         content = json.dumps(body).encode("utf-8")
-        response = await self._request("update", "PUT", path, [], content, app_user_id)
-        data = self._json(response, "PUT", path)
-        return self._assets([data], response)[0]
+        answer = await self._request("update", "PUT", path, [], content, app_user_id)
+        return self._assets([self._json(answer)], answer)[0]
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -334,7 +412,7 @@ class MetaStudioClient:
         query: list[tuple[str, str]],
         content: bytes | None,
         app_user_id: str | None,
-    ) -> httpx.Response:
+    ) -> Answer:
         if self._http is None:
             raise RuntimeError("MetaStudioClient must be used as 'async with'")
         url = self._base + path + (f"?{canonical_query(query)}" if query else "")
@@ -351,10 +429,12 @@ class MetaStudioClient:
             error: ApiError
             delay: float
             try:
-                response = await self._http.request(method, url, headers=headers, content=content)
+                answer = await self._exchange(method, url, headers, content)
             except httpx.UnsupportedProtocol as exc:
                 raise ConfigError(f"endpoint {self.target.endpoint}: {exc}") from None
-            except httpx.TransportError as exc:
+            except AnswerTooLarge as exc:  # the same request would get the same answer
+                raise ServiceError(method=method, path=shown_path, error_msg=str(exc)) from None
+            except (httpx.TransportError, TimeoutError) as exc:
                 log.debug(
                     "%s %s -> %s after %.3fs (attempt %d)",
                     method,
@@ -364,15 +444,18 @@ class MetaStudioClient:
                     attempt + 1,
                     extra=self._fields(method, shown_path, attempt + 1, error=type(exc).__name__),
                 )
+                permanent = self._permanent_failure(method, shown_path, exc)
+                if permanent is not None:
+                    raise permanent from None
                 error = self._unreachable(method, shown_path, exc, attempt + 1)
                 delay = policy.backoff(attempt)
             else:
-                request_id = response.headers.get("X-Request-Id")
+                request_id = answer.request_id
                 log.debug(
                     "%s %s -> %d request_id=%s %.3fs (attempt %d)",
                     method,
                     shown_path,
-                    response.status_code,
+                    answer.status,
                     request_id,
                     time.monotonic() - started,
                     attempt + 1,
@@ -380,23 +463,21 @@ class MetaStudioClient:
                         method,
                         shown_path,
                         attempt + 1,
-                        status=response.status_code,
+                        status=answer.status,
                         request_id=request_id,
                     ),
                 )
-                if response.status_code < 400:
-                    return response
+                if answer.status < 400:
+                    return answer
                 error = error_for_status(
                     method=method,
                     path=shown_path,
-                    status=response.status_code,
-                    body=response.text,
+                    status=answer.status,
+                    body=answer.body.decode("utf-8", "replace"),
                     request_id=request_id,
                 )
                 if isinstance(error, Throttled):
-                    delay = policy.throttle(
-                        retry_after_seconds(response.headers.get("Retry-After"))
-                    )
+                    delay = policy.throttle(retry_after_seconds(answer.headers.get("Retry-After")))
                     self.pacer.pause(api, delay)
                 elif isinstance(error, ServiceError):
                     delay = policy.backoff(attempt)
@@ -423,59 +504,133 @@ class MetaStudioClient:
             fields["asset_id"] = asset_id
         return {**fields, **more}
 
+    async def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes | None
+    ) -> Answer:
+        """One attempt within the target's total deadline, its body read up to the size limit.
+
+        httpx's own timeouts bound each read separately, so a server sending one byte a second
+        would never trip them; the deadline here bounds the attempt as a whole.
+        """
+        assert self._http is not None
+        request = self._http.build_request(method, url, headers=headers, content=content)
+        async with asyncio.timeout(self.target.timeout):
+            response = await self._http.send(request, stream=True)
+            try:
+                body = await read_bounded(
+                    response.aiter_bytes(),
+                    self.target.max_response_mb,
+                    response.headers.get("Content-Length"),
+                )
+            finally:
+                await response.aclose()
+        return Answer(
+            method=method,
+            raw_path=_raw_path(response),
+            status=response.status_code,
+            headers=response.headers,
+            body=body,
+        )
+
+    def _permanent_failure(
+        self, method: str, path: str, exc: BaseException
+    ) -> ServiceUnreachable | ConfigError | None:
+        """A failure that another attempt cannot fix: DNS, TLS, a request that cannot be sent."""
+        host = urlsplit(self.target.endpoint).hostname or self.target.endpoint
+        if isinstance(exc, httpx.LocalProtocolError):
+            return ConfigError(f"{method} {path}: the request could not be sent: {exc}")
+        for cause in _causes(exc):
+            if isinstance(cause, socket.gaierror):
+                reason = cause.strerror or str(cause)
+                return ServiceUnreachable(
+                    method=method,
+                    path=path,
+                    error_msg=f"cannot resolve host {host} ({reason}); not retried",
+                    hint="check the region or --endpoint and the DNS settings",
+                )
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                reason = getattr(cause, "verify_message", None) or _ssl_reason(cause)
+                return ServiceUnreachable(
+                    method=method,
+                    path=path,
+                    error_msg=f"TLS certificate of {host} not accepted ({reason}); not retried",
+                    hint=(
+                        "check the endpoint and the system's CA certificates "
+                        "(SSL_CERT_FILE); verify_tls: false turns verification off"
+                    ),
+                )
+            if isinstance(cause, ssl.SSLError):
+                reason = _ssl_reason(cause)
+                return ServiceUnreachable(
+                    method=method,
+                    path=path,
+                    error_msg=f"TLS handshake with {host} failed ({reason}); not retried",
+                    hint="check that the endpoint speaks https (or use http:// for a local one)",
+                )
+        return None
+
     def _unreachable(
-        self, method: str, path: str, exc: httpx.TransportError, attempts: int
+        self, method: str, path: str, exc: BaseException, attempts: int
     ) -> ServiceUnreachable:
-        kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            kind = f"timed out (no complete answer within {self.target.timeout:g}s)"
+        elif isinstance(exc, httpx.TimeoutException):
+            kind = f"timed out ({exc or type(exc).__name__})"
+        else:
+            kind = f"connection failed ({exc or type(exc).__name__})"
         return ServiceUnreachable(
             method=method,
             path=path,
-            error_msg=f"{kind} ({detail}) after {attempts} attempt(s)",
+            error_msg=f"{kind} after {attempts} attempt(s)",
             hint=(
                 f"cannot reach MetaStudio at {self.target.endpoint}: check the region or "
                 "--endpoint, network access and proxy settings"
             ),
         )
 
-    def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    def _json(self, answer: Answer) -> dict[str, Any]:
         try:
-            data = response.json()
-        except ValueError:
-            raise self._bad_body(response, method, path, "the response is not JSON") from None
+            data, non_finite = decode_json(answer.body)
+        except BadJson as exc:
+            raise self._bad_body(answer, str(exc)) from None
         if not isinstance(data, dict):
-            raise self._bad_body(response, method, path, "the response is not a JSON object")
+            raise self._bad_body(answer, "the response is not a JSON object")
+        answer.non_finite = non_finite
         return data
 
-    def _assets(self, items: list[Any], response: httpx.Response) -> list[LiveAsset]:
-        """The assets of one response; each must be an object with a string ``asset_id``."""
-        request_id = response.headers.get("X-Request-Id")
-        where: tuple[str, str, int] | None = None
+    def _assets(self, items: list[Any], answer: Answer) -> list[LiveAsset]:
+        """The assets of one response; each must be an object with a string ``asset_id``.
+
+        An asset holding a non-finite number (NaN, Infinity) is kept with its ``problem`` set,
+        so that it, and only it, is reported as an error."""
+        where = (answer.method, answer.raw_path, answer.status)
         out: list[LiveAsset] = []
         for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("asset_id"), str):
-                method, path = response.request.method, _raw_path(response)
-                if not isinstance(item, dict):
-                    raise self._bad_body(response, method, path, "an asset is not an object")
+            if not isinstance(item, dict):
+                raise self._bad_body(answer, "an asset is not an object")
+            if not isinstance(item.get("asset_id"), str):
                 problem = (
                     "Field required"
                     if item.get("asset_id") is None
                     else ("Input should be a valid string")
                 )
-                raise self._bad_body(response, method, path, f"asset_id: {problem}")
-            if where is None:
-                where = (response.request.method, _raw_path(response), response.status_code)
-            out.append(LiveAsset(item, request_id, where=where))
+                raise self._bad_body(answer, f"asset_id: {problem}")
+            asset = LiveAsset(item, answer.request_id, where=where)
+            if answer.non_finite:
+                bad = non_finite_path(item)
+                if bad is not None:
+                    asset.problem = f"{bad} is not a finite number (NaN or Infinity)"
+            out.append(asset)
         return out
 
     @staticmethod
-    def _bad_body(response: httpx.Response, method: str, path: str, problem: str) -> ServiceError:
+    def _bad_body(answer: Answer, problem: str) -> ServiceError:
         return ServiceError(
-            method=method,
-            path=path,
-            status=response.status_code,
+            method=answer.method,
+            path=answer.raw_path,
+            status=answer.status,
             error_msg=f"unexpected response: {problem}",
-            request_id=response.headers.get("X-Request-Id"),
+            request_id=answer.request_id,
         )
 
 

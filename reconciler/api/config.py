@@ -8,6 +8,7 @@ not in git), so credential-looking keys in it are an error.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -16,10 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
+from reconciler.api.answers import DEFAULT_MAX_RESPONSE_MB
 from reconciler.errors import ConfigError
+from reconciler.yaml_safe import YamlProblem, parse_documents, read_text
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _ENV_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_TIMEOUT = 3600.0
+MAX_RATE = 10_000.0
+MAX_RESPONSE_MB = 1024.0
+# Huawei Cloud region names: cn-north-4, ap-southeast-3, eu-west-101, la-north-2 ...
+REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,3}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ _TARGET_KEYS = {
     "rate_limits",
     "timeout",
     "max_retries",
+    "max_response_mb",
     "credentials_env_prefix",
 }
 _TOP_KEYS = {"default_target", "state", "targets"}
@@ -85,8 +92,9 @@ class Target:
     endpoint: str
     verify_tls: bool = True
     rate_limits: RateLimits = field(default_factory=lambda: REGION_RATE_LIMITS["cn-north-4"])
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT  # the total deadline of one request attempt
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     # Put before every credential variable name (``PROD_`` reads ``PROD_HUAWEICLOUD_SDK_AK``...).
     credentials_env_prefix: str = ""
 
@@ -126,12 +134,7 @@ def load_config(path: Path | None) -> ReconcilerConfig:
     """Parse and check ``reconciler.yaml``; ``None`` gives an empty configuration."""
     if path is None:
         return ReconcilerConfig()
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    except YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    data = _read_settings(path)
     if data is None:
         return ReconcilerConfig(path=path)
     if not isinstance(data, dict):
@@ -158,6 +161,32 @@ def load_config(path: Path | None) -> ReconcilerConfig:
         state=(path.parent / state) if state else None,
         targets={str(k): (v or {}) for k, v in targets.items()},
     )
+
+
+def _read_settings(path: Path) -> Any:
+    """The one YAML document of ``reconciler.yaml``, read with the manifests' safety rules
+    (size and depth bounded, aliases and unknown tags refused, duplicate keys and non-finite
+    numbers reported with their position)."""
+    kind = "settings file"
+    try:
+        text = read_text(path, MAX_CONFIG_BYTES, kind=kind)
+    except YamlProblem as exc:
+        raise ConfigError(f"{_at(path, exc)}: {exc.message}") from None
+    documents, problems = parse_documents(text, kind=kind)
+    problems = problems + [p for d in documents for p in d.problems]
+    if problems:
+        raise ConfigError("\n".join(f"{_at(path, p)}: {p.message}" for p in problems))
+    present = [d for d in documents if d.data is not None]
+    if len(present) > 1:
+        raise ConfigError(
+            f"{path}:{present[1].line}:{present[1].column}: a settings file holds one YAML "
+            "document (found a second one)"
+        )
+    return present[0].data if present else None
+
+
+def _at(path: Path, problem: YamlProblem) -> str:
+    return f"{path}:{problem.line}:{problem.column or 1}" if problem.line else str(path)
 
 
 def _reject_credentials(path: Path, node: Any, prefix: str) -> None:
@@ -191,8 +220,14 @@ def _check_target(path: Path, name: str, settings: Any) -> None:
             raise _fail(path, key_path, "expected a non-empty string")
         if key == "verify_tls" and not isinstance(value, bool):
             raise _fail(path, key_path, "expected true or false")
-        if key == "timeout" and not _positive_number(value):
-            raise _fail(path, key_path, "expected a number of seconds greater than 0")
+        if key == "timeout" and not _positive_number(value, MAX_TIMEOUT):
+            raise _fail(
+                path, key_path, f"expected a number of seconds above 0, at most {MAX_TIMEOUT:g}"
+            )
+        if key == "max_response_mb" and not _positive_number(value, MAX_RESPONSE_MB):
+            raise _fail(
+                path, key_path, f"expected a size in MiB above 0, at most {MAX_RESPONSE_MB:g}"
+            )
         if key == "max_retries" and not (
             isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 20
         ):
@@ -215,18 +250,75 @@ def _check_target(path: Path, name: str, settings: Any) -> None:
                     raise _fail(
                         path, f"{key_path}.{api}", "unknown API (allowed: list, show, update)"
                     )
-                if not (_positive_number(rate) or rate == 0):
+                if not (_positive_number(rate, MAX_RATE) or (_number(rate) and rate == 0)):
                     raise _fail(
-                        path, f"{key_path}.{api}", "expected requests per second (0 = unpaced)"
+                        path,
+                        f"{key_path}.{api}",
+                        f"expected requests per second, at most {MAX_RATE:g} (0 = unpaced)",
                     )
+        if key == "region":
+            _check_region(value, f"{path}: {key_path}")
+        if key == "project_id":
+            check_printable(value, f"{path}: {key_path}", "project id")
 
 
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+def _number(value: Any) -> bool:
+    """A finite int or float (YAML's ``.inf`` and ``.nan`` are floats, booleans are ints)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _positive_number(value: Any, maximum: float) -> bool:
+    return _number(value) and 0 < value <= maximum
+
+
+def check_printable(value: str, origin: str, what: str) -> str:
+    """Refuse control, non-ASCII and space characters (the value travels in HTTP headers and
+    output lines); the message names where the value came from, not the value."""
+    for index, char in enumerate(value):
+        if not ("!" <= char <= "~"):
+            kind = (
+                "a control character"
+                if char.isascii() and not char.isprintable()
+                else "a space"
+                if char.isspace()
+                else "a non-ASCII character"
+            )
+            raise ConfigError(
+                f"{origin}: the {what} contains {kind} (at character {index + 1}); only "
+                "printable ASCII is allowed"
+            )
+    return value
+
+
+def _check_region(value: str, origin: str) -> str:
+    if not REGION_RE.fullmatch(value):
+        shown = value if value.isascii() and value.isprintable() and len(value) <= 40 else "..."
+        raise ConfigError(
+            f"{origin}: {shown!r} is not a region name; expected one like cn-north-4 (a host or "
+            "URL belongs in endpoint)"
+        )
+    return value
 
 
 def _check_endpoint(url: str, origin: str) -> str:
+    if not url.isascii() or not url.isprintable() or any(c.isspace() for c in url):
+        raise ConfigError(
+            f"{origin}: the endpoint contains spaces, control or non-ASCII characters; expected "
+            "a URL like https://metastudio.cn-north-4.myhuaweicloud.com"
+        )
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        raise ConfigError(
+            f"{origin}: the endpoint {shown!r} must not hold a user name or password "
+            "(user:password@); credentials come from the environment only"
+        )
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ConfigError(f"{origin}: endpoint {url!r} has an invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{origin}: endpoint {url!r} is not an http(s) URL")
     if parts.query or parts.fragment:
@@ -279,7 +371,13 @@ def resolve_target(
     if config is None:
         config = load_config(config_path(options))
     chosen = _choose(config, target_name or options.target)
-    region = options.region or chosen.settings.get("region") or _env(env, "HW_REGION_NAME")
+    region, region_origin = _first(
+        (options.region, "--region"),
+        (chosen.settings.get("region"), f"{chosen.origin}: {chosen.key}.region"),
+        (_env(env, "HW_REGION_NAME"), "HW_REGION_NAME"),
+    )
+    if region is not None:
+        _check_region(region, region_origin)
     project_id = _project_id(options.project_id, chosen, env)
     endpoint = _endpoint(options.endpoint, chosen, region, env)
     return Target(
@@ -291,8 +389,17 @@ def resolve_target(
         rate_limits=_rate_limits(region, chosen.settings.get("rate_limits") or {}),
         timeout=float(chosen.settings.get("timeout", DEFAULT_TIMEOUT)),
         max_retries=_max_retries(chosen.settings, env),
+        max_response_mb=float(chosen.settings.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB)),
         credentials_env_prefix=_prefix(chosen),
     )
+
+
+def _first(*candidates: tuple[str | None, str]) -> tuple[str | None, str]:
+    """The first set value and where it came from."""
+    for value, origin in candidates:
+        if value:
+            return value, origin
+    return None, ""
 
 
 def _choose(config: ReconcilerConfig, wanted: str | None) -> _Chosen:
@@ -315,18 +422,20 @@ def _prefix(chosen: _Chosen) -> str:
 
 def _project_id(flag: str | None, chosen: _Chosen, env: Mapping[str, str]) -> str:
     prefix = _prefix(chosen)
-    project_id = (
-        flag
-        or chosen.settings.get("project_id")
-        or _env(env, prefix + "HUAWEICLOUD_SDK_PROJECT_ID")
-        or _env(env, prefix + "HW_PROJECT_ID")
+    project_id, origin = _first(
+        (flag, "--project-id"),
+        (chosen.settings.get("project_id"), f"{chosen.origin}: {chosen.key}.project_id"),
+        *(
+            (_env(env, prefix + name), prefix + name)
+            for name in ("HUAWEICLOUD_SDK_PROJECT_ID", "HW_PROJECT_ID")
+        ),
     )
     if not project_id:
         raise ConfigError(
             f"no project id: pass --project-id or set {prefix}HUAWEICLOUD_SDK_PROJECT_ID "
             f"(or project_id under {chosen.key} in {chosen.origin})"
         )
-    return str(project_id)
+    return check_printable(str(project_id), origin, "project id")
 
 
 def _endpoint(

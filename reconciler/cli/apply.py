@@ -18,6 +18,8 @@ from reconciler.cli.options import parallelism_option, progress_to_stderr
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
 from reconciler.engine.apply import AssetResult
 from reconciler.engine.plan import PlanSet
+from reconciler.escape import clean_lines
+from reconciler.interrupts import Stopped
 from reconciler.manager import (
     ApplyAborted,
     ApplyHooks,
@@ -41,8 +43,8 @@ NO_TERMINAL = (
     "review it, and run `reconciler apply PLANFILE`."
 )
 INTERRUPTED = (
-    "\nInterrupt received: starting nothing new, waiting for requests in flight "
-    "(Ctrl-C again to abandon them)."
+    "\n{cause} received: starting nothing new, waiting for requests in flight "
+    "({again} again to abandon them)."
 )
 
 __all__ = ["ApplyRefused", "apply"]
@@ -85,7 +87,7 @@ def apply(
                 hooks=hooks,
             )
     except ApplyAborted as exc:
-        click.echo(str(exc), err=True)
+        click.echo(clean_lines(exc), err=True)
         sys.exit(exc.exit_code)
     sys.exit(_finish(run))
 
@@ -126,11 +128,17 @@ def _hooks(options: GlobalOptions, auto_approve: bool) -> ApplyHooks:
         progress=progress_to_stderr(),
         on_plan=show_plan,
         confirm=confirm,
-        on_warning=lambda message: click.echo(f"Warning: {message}", err=True),
+        on_warning=lambda message: click.echo(f"Warning: {clean_lines(message)}", err=True),
         on_start=start,
         on_result=result,
-        on_interrupt=lambda: click.echo(INTERRUPTED, err=True),
+        on_interrupt=_say_interrupted,
     )
+
+
+def _say_interrupted(stop: Stopped) -> None:
+    again = "Ctrl-C" if stop.cause == "Ctrl-C" else "a second signal"
+    cause = "Interrupt" if stop.cause == "Ctrl-C" else stop.cause
+    click.echo(INTERRUPTED.format(cause=cause, again=again), err=True)
 
 
 def _finish(run: ApplyRun) -> int:

@@ -16,6 +16,7 @@ from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import format_option, out_option, parallelism_option, render_options
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.errors import ReconcilerError
+from reconciler.escape import clean_text
 from reconciler.files import write_atomic
 from reconciler.manager import make_drift
 from reconciler.render.drift_text import summary_line
@@ -65,7 +66,7 @@ def drift(
         except OSError as exc:
             raise ReconcilerError(f"{out}: cannot write: {exc.strerror or exc}") from exc
         click.echo(summary_line(report), err=True)
-        click.echo(f"Wrote the drift report to {out}.", err=True)
+        click.echo(f"Wrote the drift report to {clean_text(out)}.", err=True)
     else:
         click.echo(render("drift", fmt, report, render_options(options)), nl=False)
     for failed in report.failed:

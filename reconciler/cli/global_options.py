@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from reconciler import interrupts
 from reconciler.logs import configure_logging
 from reconciler.options import GlobalOptions
 
@@ -25,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG = (
     "Global options (--config, --target, --endpoint, --project-id, --region, --no-color, "
-    "-v, --log-format) are accepted here too; see `reconciler --help`."
+    "-v, --log-format, --timeout) are accepted here too; see `reconciler --help`."
 )
 _ATTACHED = "_reconciler_global_options"
 
@@ -86,6 +87,15 @@ GLOBALS: tuple[_Global, ...] = (
             "help": "Logs on stderr as text, or as one JSON object per line.  [default: text]",
         },
     ),
+    _Global(
+        ("--timeout",),
+        "timeout",
+        {
+            "type": click.FloatRange(min=0, min_open=True, max=7 * 24 * 3600),
+            "metavar": "SECONDS",
+            "help": "Stop the whole run after this many seconds (exit 1).",
+        },
+    ),
 )
 
 
@@ -108,6 +118,8 @@ def _store(spec: _Global) -> Callable[[click.Context, click.Parameter, Any], Non
             setattr(options, spec.attr, value)
         if spec.attr in ("verbose", "log_format"):
             configure_logging(options.verbose, options.log_format)
+        if spec.attr == "timeout":
+            interrupts.start_deadline(float(value))
 
     return callback
 

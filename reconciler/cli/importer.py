@@ -56,9 +56,11 @@ def import_(
     for line in import_text.file_lines(run.result):
         click.echo(line)
     for warning in run.result.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(import_text.warning_line(warning), err=True)
     for asset_id in run.missing:
         click.echo(import_text.missing_line(asset_id), err=True)
+    for refused in run.result.refused:
+        click.echo(import_text.refused_line(refused), err=True)
     click.echo(import_text.summary(run.result))
-    if run.missing:
+    if run.missing or run.result.refused:
         sys.exit(1)

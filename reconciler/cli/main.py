@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, interrupts
 from reconciler.cli import output
 from reconciler.cli.global_options import group_options
 from reconciler.cli.group import LazyGroup
@@ -46,12 +46,18 @@ def cli(ctx: click.Context) -> None:
 
 def main() -> None:
     """Entry point: expected failures print one clear message and exit non-zero."""
+    interrupts.install()
     try:
         # Without standalone mode click returns the code given to ctx.exit() instead of exiting.
         code = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+        interrupts.check()
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
+        stopped = exc.__cause__ if isinstance(exc.__cause__, interrupts.Stopped) else None
+        click.echo(stopped.message if stopped else "Aborted.", err=True)
+        sys.exit(stopped.exit_code if stopped else 130)
+    except interrupts.Stopped as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         # click exits 2 on a usage error; here 2 means "changes" or "drift", so a misspelt

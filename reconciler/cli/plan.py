@@ -25,6 +25,7 @@ from reconciler.cli.options import (
 )
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.engine.plan import Action, PlanSet
+from reconciler.escape import clean_text
 from reconciler.manager import Filters, make_plan
 from reconciler.render.registry import render
 
@@ -111,9 +112,13 @@ def plan(
         for warning in result.warnings:
             log.warning("%s", warning)
     if out is not None:
-        click.echo(f"Saved the plan to {out}; apply it with: reconciler apply {out}", err=True)
+        shown = clean_text(out)
+        click.echo(f"Saved the plan to {shown}; apply it with: reconciler apply {shown}", err=True)
     for failed in result.failed:
-        click.echo(f"Error: target {failed.target} could not be planned: {failed.error}", err=True)
+        click.echo(
+            clean_text(f"Error: target {failed.target} could not be planned: {failed.error}"),
+            err=True,
+        )
     errors = result.by_action(Action.ERROR)
     if errors:
         noun = "asset" if len(errors) == 1 else "assets"

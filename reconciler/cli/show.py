@@ -14,8 +14,8 @@ import click
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import format_option, render_options
 from reconciler.engine.planfile import read_plan
+from reconciler.escape import clean_text
 from reconciler.render.registry import render
-from reconciler.render.text import clean_text
 
 
 @click.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler.errors import ReconcilerError
+from reconciler.escape import clean_text
 from reconciler.manifest.loader import ManifestError, load_manifests, summary
 from reconciler.manifest.schema import manifest_json_schema_text
 
@@ -30,7 +31,7 @@ def validate(paths: tuple[str, ...]) -> None:
         loaded = load_manifests(paths or DEFAULT_PATHS)
     except ManifestError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            click.echo(clean_text(problem), err=True)
         raise ValidationFailed(summary(exc.problems)) from None
     noun = "manifest" if len(loaded) == 1 else "manifests"
     click.echo(f"{len(loaded)} {noun} valid.")

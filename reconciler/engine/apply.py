@@ -59,6 +59,10 @@ class ApplyResult:
 
     results: list[AssetResult] = field(default_factory=list)
     interrupted: bool = False
+    # Set by the run layer when ``interrupted``: what stopped the apply ("SIGTERM", ...) and
+    # the exit code that stands for it (130 Ctrl-C, 143 SIGTERM, 1 the run's deadline).
+    interrupted_by: str | None = None
+    interrupt_exit_code: int = 130
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -81,9 +85,9 @@ class ApplyResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all applied, 130 interrupted, 1 any failure or plan error."""
+        """0 all applied, 130 interrupted (143 by SIGTERM), 1 any failure or plan error."""
         if self.interrupted:
-            return 130
+            return self.interrupt_exit_code
         return 1 if self.failed or self.not_applied else 0
 
 

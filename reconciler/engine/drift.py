@@ -20,6 +20,7 @@ from typing import Any
 from reconciler.engine import policy
 from reconciler.engine.diff import NOT_FOUND_CODE, Desired, diff_asset
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
+from reconciler.engine.planner import ReadFailure, read_error
 from reconciler.times import now_rfc3339
 
 FORMAT_VERSION = "1.1"  # 1.1: per-project "error" (a target that could not be read)
@@ -238,13 +239,19 @@ def project_drift(
     target: str | None = None,
     project_id: str | None = None,
     endpoint: str | None = None,
+    failed: Mapping[str, ReadFailure] | None = None,
 ) -> ProjectDrift:
-    """Compare the manifests of one target with every asset of its project (raw API JSON)."""
+    """Compare the manifests of one target with every asset of its project (raw API JSON);
+    an asset in ``failed`` (its live state was unusable) is reported as an error."""
     by_id = {str(item["asset_id"]): item for item in live if item.get("asset_id")}
+    failed = failed or {}
     assets: list[AssetDrift] = []
     for want in desired:
-        # No write-only record on purpose: drift must not claim write-only fields are in sync.
-        plan = diff_asset(want, by_id.get(want.asset_id), project_id=project_id)
+        if want.asset_id in failed:
+            plan = read_error(want, failed[want.asset_id])
+        else:
+            # No write-only record on purpose: drift must not claim write-only fields are in sync.
+            plan = diff_asset(want, by_id.get(want.asset_id), project_id=project_id)
         write_only = [key for key in want.desired if key in policy.WRITE_ONLY]
         assets.append(asset_drift(plan, write_only))
     managed_ids = {want.asset_id for want in desired}

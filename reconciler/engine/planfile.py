@@ -61,7 +61,7 @@ def plan_document(plan: Plan | PlanSet) -> dict[str, Any]:
 def write_plan(path: str | os.PathLike[str], plan: Plan | PlanSet) -> Path:
     """Write the plan atomically (a reader never sees half a file); returns the path."""
     target = Path(path)
-    text = json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(plan_document(plan), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     _refuse_secrets(text, target)
     try:
         write_atomic(target, text)

@@ -71,6 +71,23 @@ def raw_of(value: Any) -> dict[str, Any]:
     return dict(getattr(value, "raw", value))
 
 
+def usable(
+    found: Mapping[str, Any], failed: dict[str, ReconcilerError]
+) -> dict[str, dict[str, Any]]:
+    """The raw JSON of the assets in ``found`` that can be used; one the client marked unusable
+    (it holds NaN or Infinity) goes to ``failed`` instead, so it fails alone and its values
+    never reach a plan, a renderer or a PUT body."""
+    got: dict[str, dict[str, Any]] = {}
+    for asset_id, asset in found.items():
+        problem = getattr(asset, "problem_error", None)
+        error = problem() if problem is not None else None
+        if error is not None:
+            failed[asset_id] = error
+        else:
+            got[asset_id] = raw_of(asset)
+    return got
+
+
 def _asset_id(value: Any) -> Any:
     raw = getattr(value, "raw", value)
     return raw.get("asset_id") if isinstance(raw, Mapping) else None
@@ -131,7 +148,8 @@ class _Fetch(Generic[W]):
             except (ReconcilerError, ExceptionGroup) as exc:
                 self.failed.update(dict.fromkeys(ids, expected_error(exc)))
                 return
-        self._arrived(chunk, {i: raw_of(found[i]) for i in ids if i in found})
+        got = usable({i: found[i] for i in ids if i in found}, self.failed)
+        self._arrived([d for d in chunk if d.asset_id not in self.failed], got)
 
     async def by_pages(self, wanted_items: Sequence[W], client: PagedSource) -> None:
         """Page through the project when that costs no more requests than reading by ids."""
@@ -141,12 +159,13 @@ class _Fetch(Generic[W]):
         seen: set[str] = set()
 
         def take(page: Sequence[Any]) -> None:
-            got: dict[str, dict[str, Any]] = {}
+            found: dict[str, Any] = {}
             for asset in page:
                 asset_id = _asset_id(asset)
                 if asset_id in wanted and asset_id not in seen:
                     seen.add(asset_id)
-                    got[asset_id] = raw_of(asset)
+                    found[asset_id] = asset
+            got = usable(found, self.failed)
             self._arrived([d for asset_id in got for d in wanted[asset_id]], got)
 
         async def page(offset: int) -> Sequence[Any] | None:

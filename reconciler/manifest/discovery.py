@@ -2,7 +2,9 @@
 
 ``.yaml``/``.yml`` files, searched recursively in sorted order, skipping hidden files and
 folders (``.git``, editor backups, ``.github``): a file ``plan`` and ``apply`` never read must
-not be rewritten by ``import`` either.
+not be rewritten by ``import`` either.  Symlinked folders are followed like symlinked files; a
+folder reached again (a link to an ancestor, or two links to one folder) is walked once, so a
+link loop ends.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from reconciler.constants import MANIFEST_SUFFIXES
 
 def manifest_files(root: Path) -> Iterator[Path]:
     """Every manifest file under the directory ``root``, in a stable (sorted) order."""
-    for directory, dirnames, filenames in os.walk(root):
+    walked: set[tuple[int, int]] = set()
+    for directory, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(directory)
+        except OSError:  # removed while walking
+            continue
+        if (info.st_dev, info.st_ino) in walked:
+            dirnames[:] = []
+            continue
+        walked.add((info.st_dev, info.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith(".") and name.endswith(MANIFEST_SUFFIXES):

@@ -4,7 +4,7 @@
 :class:`~reconciler.manifest.problems.ManifestError` whose ``problems`` name
 ``file:line:column``, the field path and what is allowed, for all files at once (a user fixes a
 batch, not one error per run).  Which files: :mod:`reconciler.manifest.discovery`; safe YAML:
-:mod:`reconciler.manifest.yaml_safe`; many files on many cores:
+:mod:`reconciler.yaml_safe`; many files on many cores:
 :mod:`reconciler.manifest.parallel`; message wording: :mod:`reconciler.manifest.explain`.
 """
 
@@ -24,7 +24,7 @@ from reconciler.manifest.discovery import manifest_files
 from reconciler.manifest.explain import explain, kind_of
 from reconciler.manifest.problems import ManifestError, Problem, summary
 from reconciler.manifest.schema import NULL_MESSAGE, Manifest
-from reconciler.manifest.yaml_safe import (
+from reconciler.yaml_safe import (
     Document,
     Position,
     YamlProblem,
@@ -168,6 +168,26 @@ def _finish(path: Path, parsed: ParsedFile) -> LoadedFile:
         if manifest is not None:
             manifests.append(manifest)
     return sorted(file_problems, key=_problem_order), manifests
+
+
+def problems_in_text(text: str, name: str) -> list[Problem]:
+    """What ``validate`` would report for a file ``name`` holding ``text`` (for writers that
+    must never write a manifest the loader rejects)."""
+    problems: list[Problem] = []
+    documents, syntax = parse_documents(text)
+    problems += [Problem(name, p.line, p.column, "", p.message) for p in syntax]
+    loaded: list[LoadedManifest] = []
+    for document in documents:
+        if document.problems:
+            problems += [
+                Problem(name, p.line, p.column, format_path(p.path), p.message)
+                for p in document.problems
+            ]
+        elif document.data is not None:
+            manifest = _validate(Path(name), document, problems)
+            if manifest is not None:
+                loaded.append(manifest)
+    return problems + _duplicate_ids(loaded)
 
 
 def _read_documents(path: Path, problems: list[Problem]) -> list[Document]:

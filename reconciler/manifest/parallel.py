@@ -8,13 +8,18 @@ order, so problems, their order and duplicate detection are exactly those of a s
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
+
+from reconciler import interrupts
 
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
 CHUNK_FILES = 100  # files per unit of work handed to a worker
@@ -85,14 +90,25 @@ def _load_in_parallel(
         finish(index, parsed)
 
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        # Workers are forked at the first submit and inherit the disabled garbage collector
-        # (see ``load_manifests``), which would otherwise copy every inherited page it scans.
-        futures: list[Future[list[P]]] = [
-            pool.submit(_parse_chunk, [str(path) for path in chunk]) for chunk in chunks
-        ]
+    pool: ProcessPoolExecutor | None = None
+    try:
+        # Forking happens in submit(): a stop landing between a fork and the pool's bookkeeping
+        # would leave a worker the pool does not know, waiting for work forever.
+        with interrupts.deferred():
+            pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=context,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
+            # Workers are forked at the first submit and inherit the disabled garbage collector
+            # (see ``load_manifests``), which would otherwise copy every inherited page it scans.
+            futures: list[Future[list[P]]] = [
+                pool.submit(_parse_chunk, [str(path) for path in chunk]) for chunk in chunks
+            ]
         front, back = 0, len(chunks) - 1
         while front <= back:
+            interrupts.check()
             if futures[front].done():
                 collect(futures[front], front)
                 front += 1
@@ -102,4 +118,58 @@ def _load_in_parallel(
             else:  # every chunk left is with a worker
                 collect(futures[front], front)
                 front += 1
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM, a deadline): no new chunk starts, the workers end.
+        if pool is not None:
+            _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
     return [loaded for chunk in results for loaded in chunk]
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _worker_init(parent: int) -> None:
+    """Set up a forked parse worker so that it can never outlive or hold up this process.
+
+    Its standard streams go to /dev/null: a worker has nothing to say (results and errors come
+    back through the pool), and one holding the parent's stdout open would keep a CI step
+    waiting for the end of that output after the parent is gone.  On Linux it is killed when
+    the parent dies, however the parent dies.  Ctrl-C reaches the whole process group; the
+    parent handles it and stops the workers itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.STOP_SIGNALS)  # blocked at the fork
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the parent still stops it
+            pass
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel the chunks no worker has started and wait for the ones in hand (one chunk each,
+    a few milliseconds), so that the workers exit by themselves; one still alive after that
+    is killed.
+
+    Killing them first would take ``concurrent.futures`` down its broken-pool path, which in
+    Python 3.11 can fail on a chunk this process had cancelled to parse it itself, and print
+    that failure from its manager thread.
+    """
+    with interrupts.deferred():
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=True, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=2)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=1)

@@ -272,7 +272,7 @@ class AssetSpec(RequestModel):
 _CJK = re.compile(
     "[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"
 )
-_ASSET_ID_PATTERN = r"^[^/\\\s]+$"
+_ASSET_ID_PATTERN = r"^[^/\\\s\x00-\x1f\x7f-\x9f]+$"
 _APP_USER_ID_PATTERN = r"^[\x21-\x7e]+$"
 _LABEL_KEY_PATTERN = r"^[A-Za-z0-9._/-]+$"
 _LABEL_VALUE_PATTERN = r"^[A-Za-z0-9._-]*$"
@@ -283,7 +283,8 @@ def _check_asset_id(value: str) -> str:
     if not re.match(_ASSET_ID_PATTERN, value):
         raise PydanticCustomError(
             "asset_id",
-            "asset_id must not contain '/', '\\' or whitespace: it is used in the API path",
+            "asset_id must not contain '/', '\\', whitespace or control characters: it is used "
+            "in the API path",
         )
     if ".." in value:
         raise PydanticCustomError(
@@ -329,7 +330,7 @@ AssetId = Annotated[
     AfterValidator(_check_asset_id),
     Field(
         description="ID of the live asset this manifest manages (1-128 characters, no '/', "
-        "'\\', whitespace or '..').",
+        "'\\', whitespace, control characters or '..').",
         json_schema_extra={"pattern": _ASSET_ID_PATTERN, "not": {"pattern": "\\.\\."}},
     ),
 ]

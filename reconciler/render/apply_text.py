@@ -13,13 +13,15 @@ from typing import Any
 from reconciler.engine.apply import ApplyResult, AssetResult, Mismatch, Outcome, StaleAsset
 from reconciler.engine.plan import Plan
 from reconciler.engine.safety import Crossing, threshold
+from reconciler.escape import clean_text
 
 
 def result_line(result: AssetResult) -> str:
     """One stdout line, e.g. ``93769b5a-...: updated (Sara Model)``; in a run over several
-    targets the target comes first (``prod: 93769b5a-...: updated``)."""
+    targets the target comes first (``prod: 93769b5a-...: updated``).  Everything that came
+    from the service or from live data is cleaned, so it cannot start a line of its own."""
     line = _result_line(result)
-    return f"{result.target}: {line}" if result.target else line
+    return clean_text(f"{result.target}: {line}" if result.target else line)
 
 
 def _result_line(result: AssetResult) -> str:
@@ -74,7 +76,9 @@ def summary(result: ApplyResult) -> str:
     if result.not_started:
         extra += f", {result.not_started} not started"
     if result.interrupted:
-        return f"Apply interrupted: {counts}{extra}."
+        cause = result.interrupted_by
+        by = f" by {cause}" if cause and cause != "Ctrl-C" else ""
+        return f"Apply interrupted{by}: {counts}{extra}."
     if result.exit_code == 0:
         return f"Apply complete! {counts}{extra}."
     return f"Apply failed: {counts}{extra}."
@@ -83,7 +87,7 @@ def summary(result: ApplyResult) -> str:
 def stale_line(item: StaleAsset) -> str:
     name = f" ({item.name})" if item.name else ""
     reason = "no longer exists" if item.gone else "changed since the plan was made"
-    return f"{item.asset_id}{name}: {reason}"
+    return clean_text(f"{item.asset_id}{name}: {reason}")
 
 
 def stale_message(stale: Iterable[StaleAsset]) -> str:

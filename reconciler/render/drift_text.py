@@ -7,7 +7,8 @@ read alike; the wording is "manifest / live" because drift is about what changed
 from __future__ import annotations
 
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
-from reconciler.render.text import bold, clean_text, marked, quote, target_failure
+from reconciler.escape import clean_text
+from reconciler.render.text import bold, marked, quote, target_failure
 from reconciler.render.words import plural
 
 _HEADLINE = {

@@ -20,4 +20,4 @@ def document(plan: Plan | PlanSet) -> dict[str, Any]:
 
 def render(plan: Plan | PlanSet) -> str:
     """The plan as indented UTF-8 JSON text, ending in a newline."""
-    return json.dumps(document(plan), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document(plan), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -23,6 +23,7 @@ import re
 
 from reconciler.ci import CiRun
 from reconciler.engine.plan import Action, AssetPlan, Plan, PlanSet
+from reconciler.escape import clean_text
 from reconciler.render import text
 from reconciler.render.words import plural
 
@@ -234,7 +235,7 @@ def fence(content: str, info: str = "") -> list[str]:
 
 def escape(value: str) -> str:
     """Text safe in Markdown paragraphs, table cells and HTML blocks: one line, no markup."""
-    flat = text.clean_text(value)
+    flat = clean_text(value)
     escaped = _ALWAYS.sub(lambda m: _NAMED.get(m.group(0)) or f"&#{ord(m.group(0))};", flat)
     escaped = _UNDERSCORE.sub("&#95;", escaped)
     return _AUTOLINK.sub(lambda m: f"&#{ord(m.group(0))};", escaped)

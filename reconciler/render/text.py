@@ -11,7 +11,6 @@ control sequences or fake lines into the plan.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from reconciler.engine.plan import (
     PlanSet,
     Summary,
 )
+from reconciler.escape import clean_text, escape_invisible
 from reconciler.render.words import plural
 
 _GREEN = "\x1b[32m"
@@ -318,28 +318,7 @@ def quote(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = json.dumps(str(value), ensure_ascii=False)
-    return _escape_invisible(text)
-
-
-def clean_text(text: str) -> str:
-    """Free text (messages, ids, paths) on one line with control and format characters escaped."""
-    return _escape_invisible(" ".join(str(text).splitlines()))
-
-
-def _escape_invisible(text: str) -> str:
-    # Control (Cc), format (Cf: bidi overrides, zero-width) and separator (Zl, Zp) characters
-    # could reorder or hide text on a terminal; show them as \uXXXX instead.
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(" ")
-    return "".join(out)
+    return escape_invisible(text)
 
 
 def _reason(asset: AssetPlan) -> str:

@@ -128,3 +128,32 @@ def test_a_prefix_reads_its_own_family_and_never_the_plain_names() -> None:
         credentials_from_env({"PROD_HW_ACCESS_KEY": "x"}, "PROD_")
     token = credentials_from_env({"PROD_HW_AUTH_TOKEN": "prod-token-value"}, "PROD_")
     assert token.kind == "token" and redact("prod-token-value") == "***"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kind"),
+    [
+        ("HUAWEICLOUD_SDK_AK", "AKIA\x1b[31mX", "a control character"),
+        ("HUAWEICLOUD_SDK_SK", "zq9Sk-\u00e9t\u00e9", "a non-ASCII character"),
+        ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "tok\r\nX-Injected: 1", "a control character"),
+        ("HW_SECRET_KEY", "tfZq9k\x00", "a control character"),
+        ("HUAWEICLOUD_SDK_PROJECT_ID", "proj ect", "a space"),
+    ],
+)
+def test_malformed_credentials_name_the_variable_never_the_value(
+    name: str, value: str, kind: str
+) -> None:
+    env = {"HUAWEICLOUD_SDK_AK": "ak-value", "HUAWEICLOUD_SDK_SK": "sk-value"}
+    if name.startswith("HW_"):
+        env = {"HW_ACCESS_KEY": "tf-access"}
+    env[name] = value
+    with pytest.raises(ConfigError) as info:
+        credentials_from_env(env)
+    message = str(info.value)
+    assert message.startswith(f"{name}: the ") and kind in message
+    assert value.strip() not in message and value[:6] not in message
+
+
+def test_a_malformed_token_is_refused_too() -> None:
+    with pytest.raises(ConfigError, match="HW_AUTH_TOKEN: the token contains a non-ASCII"):
+        credentials_from_env({"HW_AUTH_TOKEN": "token-\u4e2d\u6587"})

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import Callable
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +21,7 @@ from reconciler.api.errors import (
     AssetNotFound,
     CredentialsRejected,
     ServiceError,
+    ServiceUnreachable,
     Throttled,
     error_for_status,
     parse_error_body,
@@ -299,3 +304,112 @@ async def test_updates_stay_evenly_spaced() -> None:
         await pacer.acquire("update")
         fake.grants.append(fake.now)
     assert fake.grants == pytest.approx([100.0, 100.1, 100.2, 100.3, 100.4])
+
+
+def page_handler(count: int, pages: dict[int, list[str]], seen: list[int]) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        seen.append(offset)
+        ids = pages.get(offset, [])
+        return httpx.Response(200, json={"count": count, "assets": [{"asset_id": i} for i in ids]})
+
+    return handler
+
+
+async def test_paging_stops_at_the_first_empty_page_whatever_count_says() -> None:
+    seen: list[int] = []
+    pages = {0: [f"a{i}" for i in range(100)], 100: ["b1", "b2"]}
+    async with client_with(page_handler(10**9, pages, seen)) as client:
+        assets = await client.list_all()
+    assert len(assets) == 102
+    assert max(seen) < 100 * (1 + 2 * client.parallelism)  # one round after the empty page
+    assert len(seen) <= 1 + 2 * client.parallelism
+
+
+async def test_a_page_of_assets_already_seen_stops_paging() -> None:
+    seen: list[int] = []
+    full = [f"a{i}" for i in range(100)]
+    async with client_with(
+        page_handler(10**9, dict.fromkeys(range(0, 10**4, 100), full), seen)
+    ) as client:
+        with pytest.raises(ServiceError, match="repeats assets already read"):
+            await client.list_all()
+    assert len(seen) <= 1 + client.parallelism
+
+
+async def test_a_page_larger_than_its_limit_is_a_service_error() -> None:
+    pages = {0: [f"a{i}" for i in range(150)]}
+    async with client_with(page_handler(150, pages, [])) as client:
+        with pytest.raises(ServiceError, match="150 assets in a page of at most 100"):
+            await client.list_page(0, 100)
+
+
+async def test_an_asset_holding_nan_is_marked_and_the_rest_are_not() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = b'{"count": 2, "assets": [{"asset_id": "a", "x": {"y": NaN}}, {"asset_id": "b"}]}'
+        return httpx.Response(200, content=body)
+
+    async with client_with(handler) as client:
+        _, (bad, good) = await client.list_page(0, 100)
+    assert bad.problem == "x.y is not a finite number (NaN or Infinity)"
+    error = bad.problem_error()
+    assert error is not None and "asset a: x.y is not a finite number" in str(error)
+    assert good.problem is None and good.problem_error() is None
+
+
+def raising(exc: BaseException, calls: list[int]) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ConnectError("failed") from exc
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("cause", "message"),
+    [
+        (socket.gaierror(-2, "Name or service not known"), "cannot resolve host ms.example.test"),
+        (ssl.SSLCertVerificationError(1, "certificate verify failed"), "TLS certificate of"),
+        (ssl.SSLError(1, "wrong version number"), "TLS handshake with ms.example.test failed"),
+    ],
+    ids=["dns", "tls-verify", "tls-handshake"],
+)
+async def test_dns_and_tls_failures_are_not_retried(cause: BaseException, message: str) -> None:
+    calls: list[int] = []
+    async with client_with(raising(cause, calls)) as client:
+        with pytest.raises(ServiceUnreachable, match=message) as info:
+            await client.show("abc")
+    assert calls == [1]
+    assert "not retried" in str(info.value)
+
+
+async def test_a_reset_connection_is_retried() -> None:
+    calls: list[int] = []
+    async with client_with(raising(ConnectionResetError(104, "reset"), calls)) as client:
+        with pytest.raises(ServiceUnreachable, match="after 4 attempt"):
+            await client.show("abc")
+    assert len(calls) == 4
+
+
+async def test_an_attempt_has_a_total_deadline() -> None:
+    """A body that arrives a byte at a time cannot stretch an attempt past the target's timeout."""
+
+    class Drip(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for byte in b'{"asset_id": "abc"}':
+                await asyncio.sleep(0.05)
+                yield bytes([byte])
+
+    target = dataclasses.replace(TARGET, timeout=0.2, max_retries=0)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Drip())
+
+    client = MetaStudioClient(
+        target, Credentials(ak="ak", sk="sk"), transport=httpx.MockTransport(handler)
+    )
+    started = asyncio.get_running_loop().time()
+    async with client:
+        with pytest.raises(ServiceUnreachable, match=r"no complete answer within 0.2s"):
+            await client.show("abc")
+    assert asyncio.get_running_loop().time() - started < 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -183,7 +184,7 @@ def test_bad_config_names_file_and_key(tmp_path: Path, text: str, key: str) -> N
 def test_invalid_yaml_is_one_config_error(tmp_path: Path) -> None:
     path = tmp_path / "reconciler.yaml"
     path.write_text("targets: {prod: [\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match=r"reconciler.yaml:2:1: YAML syntax error"):
         load_config(path)
 
 
@@ -247,3 +248,76 @@ def test_repeated_target_options_keep_every_name_once() -> None:
     assert GlobalOptions(targets=("a", "b")).target is None
     assert GlobalOptions(targets=("a",)).target == "a"
     assert GlobalOptions(target="a").targets == ("a",)
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "message"),
+    [
+        (GlobalOptions(region="metastudio.example.com"), {}, "--region: 'metastudio.example"),
+        (GlobalOptions(region="cn-north-4/x"), {}, "--region:"),
+        (GlobalOptions(), {"HW_REGION_NAME": "https://x"}, "HW_REGION_NAME: 'https://x' is not"),
+        (
+            GlobalOptions(region="cn-north-4", project_id="p\x1bq"),
+            {},
+            "--project-id: the project id contains a control character",
+        ),
+        (
+            GlobalOptions(endpoint="https://user:s3cr3t@ms.example.test"),
+            {},
+            "must not hold a user name or password",
+        ),
+        (GlobalOptions(endpoint="http://127.0.0.1:99999"), {}, "has an invalid port"),
+        (GlobalOptions(endpoint="http://ex ample.test"), {}, "contains spaces"),
+    ],
+)
+def test_regions_project_ids_and_endpoints_are_checked(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: GlobalOptions,
+    env: dict[str, str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"HUAWEICLOUD_SDK_PROJECT_ID": "p", **env}
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        resolve_target(options, env=env)
+    assert "s3cr3t" not in str(info.value)
+
+
+@pytest.mark.parametrize("region", ["cn-north-4", "ap-southeast-3", "eu-west-101", "la-north-2"])
+def test_real_region_names_pass(region: str, tmp_path: Path) -> None:
+    target = resolve_target(
+        GlobalOptions(region=region, project_id="p"), env={}, config=load_config(None)
+    )
+    assert target.region == region
+
+
+def test_max_response_mb_is_a_target_setting(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text("targets:\n  t: {region: cn-north-4, project_id: p, max_response_mb: 4}\n")
+    target = resolve_target(GlobalOptions(config=path), env={})
+    assert target.max_response_mb == 4
+    assert (
+        resolve_target(GlobalOptions(region="cn-north-4", project_id="p"), env={}).max_response_mb
+        == 32
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a: &x 1\nb: *x\n",
+            "reconciler.yaml:2:4: aliases (*x) are not allowed in a settings file",
+        ),
+        ("targets: {t: {timeout: .nan}}\n", ".nan is not a finite number"),
+        ("targets: {t: {timeout: 1e9}}\n", "timeout: expected a number of seconds above 0"),
+        ("targets: {}\n---\ntargets: {}\n", "holds one YAML document"),
+        ("targets: !!python/object:os.system {}\n", "YAML tag !!python/object:os.system"),
+    ],
+)
+def test_settings_file_is_read_safely(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from reconciler.cli.main import cli
 from reconciler.manifest.schema import manifest_json_schema
-from reconciler.manifest.yaml_safe import parse_documents
+from reconciler.yaml_safe import parse_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parents[1] / "data" / "manifests"

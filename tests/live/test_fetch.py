@@ -227,3 +227,16 @@ async def test_an_unreachable_service_on_the_first_page_fails_the_run_without_wa
     with pytest.raises(ServiceUnreachable):
         await plan(managed(300), service)
     assert service.pages == [0] and service.calls == []  # no second round of retries by id
+
+
+async def test_an_asset_the_client_marked_unusable_fails_alone() -> None:
+    from reconciler.api.client import LiveAsset
+
+    bad = LiveAsset(live(0), where=("GET", "/v1/p/digital-assets", 200))
+    bad.problem = "asset_order is not a finite number (NaN or Infinity)"
+    service = Service({"a0": bad, "a1": LiveAsset(live(1))})  # type: ignore[dict-item]
+    result = await plan([Desired("a0", {"tags": ["B"]}), Desired("a1", {"tags": ["B"]})], service)
+    first, second = result.assets
+    assert first.action is Action.ERROR
+    assert "asset a0: asset_order is not a finite number" in first.errors[0]
+    assert second.action is Action.UPDATE

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.manifest import ManifestError, load_manifests, loader, parallel
-from reconciler.manifest.yaml_safe import MAX_DEPTH, MAX_FILE_BYTES
+from reconciler.yaml_safe import MAX_DEPTH, MAX_FILE_BYTES
 
 DATA = Path(__file__).parents[1] / "data" / "manifests"
 HEAD = "apiVersion: reconciler.metastudio/v1\nkind: DigitalAsset\n"
@@ -199,7 +199,7 @@ def test_alias_bomb_is_rejected_without_expanding(tmp_path: Path) -> None:
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
     path = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
     problems = problems_of(path)  # 9**10 strings if expanded: this returns only if it is not
-    assert "aliases (*a0) are not allowed in manifests" in problems[0]
+    assert "aliases (*a0) are not allowed in a manifest" in problems[0]
     assert problems[-1].endswith("more than 50 problems; stopped")
 
 
@@ -207,7 +207,7 @@ def test_oversized_file_is_rejected_without_parsing(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     path.write_bytes(b"# " + b"x" * MAX_FILE_BYTES + b"\n")
     (problem,) = problems_of(path)
-    assert f"manifests may be at most {MAX_FILE_BYTES} bytes" in problem
+    assert f"a manifest may be at most {MAX_FILE_BYTES} bytes" in problem
 
 
 def test_deep_nesting_is_bounded(tmp_path: Path) -> None:

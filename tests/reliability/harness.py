@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +32,64 @@ class CliResult:
     def assert_clean(self) -> None:
         """An expected failure is one clear message: never a traceback."""
         assert "Traceback (most recent call last)" not in self.output, self.output
+
+
+@dataclass
+class Measured(CliResult):
+    """A finished process with its wall time and its own peak RSS (``os.wait4``)."""
+
+    wall_s: float = 0.0
+    max_rss_mb: float = 0.0
+
+
+# Runs the command as its own child and reports that child's rusage.  The child is started from
+# this small process rather than from pytest because Linux keeps a process's peak RSS across
+# exec: a child forked from a large pytest process would report pytest's size as its own.
+_LAUNCHER = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "max_rss_kb": usage.ru_maxrss}, fh)
+"""
+
+
+def run_measured(
+    argv: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> Measured:
+    """Run ``argv`` as its own process; a run past ``timeout`` is killed and fails the test."""
+    out_path, err_path = cwd / ".measured.out", cwd / ".measured.err"
+    usage_path = cwd / ".measured.json"
+    usage_path.unlink(missing_ok=True)
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(usage_path), *argv],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise AssertionError(
+                f"{' '.join(argv[3:])} did not finish within {timeout}s:\n"
+                + err_path.read_text(errors="replace")[-2000:]
+            ) from None
+        wall = time.monotonic() - start
+    usage = json.loads(usage_path.read_text())
+    return Measured(
+        returncode=usage["code"],
+        stdout=out_path.read_text(errors="replace"),
+        stderr=err_path.read_text(errors="replace"),
+        wall_s=wall,
+        max_rss_mb=usage["max_rss_kb"] / 1024,  # kilobytes on Linux
+    )
 
 
 @dataclass
@@ -95,6 +157,19 @@ class Project:
             stdin=subprocess.DEVNULL,
         )
         return CliResult(done.returncode, done.stdout, done.stderr)
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """``python -m reconciler`` against this project's emulator, started and left running
+        (for tests that signal or kill it mid-run); its output is piped."""
+        return subprocess.Popen(
+            process.reconciler_argv(self.endpoint, *args),
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
 
     def fail_fast(self, max_retries: int = 1) -> None:
         """A reconciler.yaml that gives up sooner: for tests of the final error, not of retries."""

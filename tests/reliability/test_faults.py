@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from typing import Any
 
 import pytest
-
-from bench import process
 
 from .harness import Project
 
@@ -105,16 +102,7 @@ def test_emulator_restarted_mid_apply(project: Project) -> None:
     with project.emulator(latency_ms=150, rate_limits="list=20,show=20,update=2") as emu:
         plan = project.cli("plan", "manifests", "--out", str(plan_file), "--detailed-exitcode")
         assert plan.returncode == 2, plan.output
-        argv = process.reconciler_argv(project.endpoint, "apply", str(plan_file), "--auto-approve")
-        apply_proc = subprocess.Popen(
-            argv,
-            cwd=project.root,
-            env=project.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
+        apply_proc = project.spawn("apply", str(plan_file), "--auto-approve")
         deadline = time.monotonic() + 30
         while not project.puts() and time.monotonic() < deadline:
             time.sleep(0.05)

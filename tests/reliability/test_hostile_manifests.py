@@ -3,6 +3,7 @@ bounded memory, and a run with invalid input sends nothing to the service."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -15,7 +16,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .harness import Project
+from bench import process
+
+from .harness import Measured, Project, run_measured
 
 pytestmark = pytest.mark.reliability
 
@@ -212,3 +215,45 @@ def test_invalid_input_sends_nothing(project: Project) -> None:
             result.assert_clean()
             assert "zz-bad.yaml" in result.stderr, result.stderr
     assert project.requests() == [], "a request was made although the manifests are invalid"
+
+
+def validate_process(root: Path, *paths: str) -> Measured:
+    argv = [sys.executable, "-m", "reconciler", "validate", *paths]
+    result = run_measured(argv, env=process.credentials_env(), cwd=root, timeout=30)
+    result.assert_clean()
+    assert result.wall_s < 10
+    return result
+
+
+def test_symlinked_folders_are_followed_and_loops_end(tmp_path: Path) -> None:
+    """A folder linked into manifests/ is read like a linked file; a link back to an ancestor
+    does not loop, and nothing is read twice."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "one.yaml").write_text(VALID.format(asset_id="linked-1"))
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "own.yaml").write_text(VALID.format(asset_id="own-1"))
+    (manifests / "team").symlink_to(shared, target_is_directory=True)
+    (manifests / "team-again").symlink_to(shared, target_is_directory=True)
+    (shared / "loop").symlink_to(tmp_path, target_is_directory=True)
+    result = validate_process(tmp_path, "manifests")
+    assert result.returncode == 0, result.output
+    assert "2 manifests valid." in result.stdout
+    (shared / "bad.yaml").write_text(VALID.format(asset_id="../linked"))
+    result = validate_process(tmp_path, "manifests")
+    assert result.returncode == 1, result.output
+    assert "manifests/team/bad.yaml:4:" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-le"])
+def test_utf16_and_utf32_files_are_named_as_such(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_bytes(
+        VALID.format(asset_id="wide-1").replace("Hostile", "H\u00f6stile").encode(encoding)
+    )
+    result = validate_process(tmp_path, "wide.yaml")
+    assert result.returncode == 1, result.output
+    flavour = "UTF-16" if "16" in encoding else "UTF-32"
+    assert f"wide.yaml: the file is {flavour} (" in result.stderr, result.stderr
+    assert "must be UTF-8" in result.stderr and "binary" not in result.stderr

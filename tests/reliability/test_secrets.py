@@ -3,11 +3,16 @@ plan files, not in the emulator's request log."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from .harness import CliResult, Project
+from bench import process
+
+from .harness import CliResult, Project, run_measured
+from .hostile import hostile_service
 
 pytestmark = pytest.mark.reliability
 
@@ -90,3 +95,37 @@ def test_emulator_log_holds_no_secret(project: Project, tmp_path: Path) -> None:
         run(project, project.env, "plan", "manifests")
     assert_no_secret(emu.log.read_text(errors="replace"), "the emulator's output")
     assert_no_secret("".join(p.read_text() for p in project.records if p.exists()), "request log")
+
+
+ODD_TOKEN = 'iam/Token+With="quotes"\\and=padding=='
+
+
+def test_escaped_forms_of_a_secret_are_redacted(tmp_path: Path) -> None:
+    """A service that echoes the token back repr-, JSON- and URL-escaped does not get it printed
+    in any of those forms, at any log level."""
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "e.yaml").write_text(
+        "apiVersion: reconciler.metastudio/v1\nkind: DigitalAsset\nmetadata: {asset_id: e-1}\n"
+        "spec: {asset_name: Echo}\n"
+    )
+    env = {k: v for k, v in process.credentials_env().items() if "_AK" not in k and "_SK" not in k}
+    env["HW_AUTH_TOKEN"] = ODD_TOKEN
+    forms = {
+        ODD_TOKEN,
+        repr(ODD_TOKEN)[1:-1],
+        json.dumps(ODD_TOKEN)[1:-1],
+        quote(ODD_TOKEN, safe=""),
+        quote_plus(ODD_TOKEN, safe=""),
+    }
+    assert len(forms) == 4  # repr, JSON, URL encoding each differ from the value
+    with hostile_service(["e-1"]) as service:
+        service.set_mode("echo")
+        for mode in ([], ["-vv"], ["-vv", "--log-format", "json"]):
+            argv = process.reconciler_argv(service.endpoint, *mode, "plan", "manifests")
+            result = run_measured(argv, env=env, cwd=tmp_path, timeout=30)
+            assert result.returncode == 1, result.output
+            assert "bad token" in result.output  # the echo arrived and was shown, redacted
+            for form in forms:
+                assert form not in result.output, f"{form!r} printed with {mode}"
+            assert result.wall_s < 10
+        assert service.requests >= 3

@@ -86,11 +86,12 @@ class Document:
     problems: list[YamlProblem] = field(default_factory=list)
 
 
-def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES, kind: str = "manifest") -> str:
     """The UTF-8 text of ``path``; refuses oversized, binary and non-UTF-8 files.
 
-    Plain ``os`` calls rather than a buffered file object: a tenth of the cost per file, which
-    counts when a repository holds 10,000 manifests.
+    ``kind`` names the file in messages ("manifest", "settings file"). Plain ``os`` calls
+    rather than a buffered file object: a tenth of the cost per file, which counts when a
+    repository holds 10,000 manifests.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -98,7 +99,7 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
             size = os.fstat(fd).st_size
             if size > max_bytes:
                 raise YamlProblem(
-                    f"file is {size} bytes; manifests may be at most {max_bytes} bytes"
+                    f"file is {size} bytes; a {kind} may be at most {max_bytes} bytes"
                 )
             parts: list[bytes] = []
             remaining = max_bytes + 1
@@ -114,19 +115,60 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
         raise YamlProblem(f"cannot read file: {exc.strerror or exc}") from None
     raw = parts[0] if len(parts) == 1 else b"".join(parts)
     if len(raw) > max_bytes:  # grew while being read, or a special file without a size
-        raise YamlProblem(f"file is larger than {max_bytes} bytes, the limit for a manifest")
+        raise YamlProblem(f"file is larger than {max_bytes} bytes, the limit for a {kind}")
+    wide = _wide_encoding(raw)
+    if wide is not None:
+        raise YamlProblem(
+            f"the file is {wide} encoded; a {kind} must be UTF-8: convert it "
+            f"(for example `iconv -f {wide.split()[0]} -t UTF-8`)"
+        )
     if b"\x00" in raw:
-        raise YamlProblem("binary file (contains NUL bytes); a manifest must be UTF-8 text")
+        raise YamlProblem(f"binary file (contains NUL bytes); a {kind} must be UTF-8 text")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, column = _offset_position(raw, exc.start)
         raise YamlProblem(
-            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); a manifest must be UTF-8 text",
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); a {kind} must be UTF-8 text",
             line,
             column,
         ) from None
     return text.removeprefix("\ufeff")
+
+
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
+
+
+def _wide_encoding(raw: bytes) -> str | None:
+    """The UTF-16/UTF-32 flavour of ``raw`` by its byte order mark, or by the NUL bytes that
+    ASCII text has in those encodings; ``None`` for anything else."""
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            return name
+    head = raw[:4096]
+    if len(head) < 4 or b"\x00" not in head:
+        return None
+    size = len(head) - len(head) % 4
+
+    def nul_share(start: int, step: int) -> float:
+        positions = range(start, size, step)
+        return sum(1 for i in positions if head[i] == 0) / len(positions)
+
+    # Mostly-ASCII text: in UTF-32 three bytes of four are NUL, in UTF-16 one of two.
+    if min(nul_share(2, 4), nul_share(3, 4)) > 0.9 and nul_share(0, 4) < 0.1:
+        return "UTF-32 (little-endian)"
+    if min(nul_share(0, 4), nul_share(1, 4)) > 0.9 and nul_share(3, 4) < 0.1:
+        return "UTF-32 (big-endian)"
+    if nul_share(1, 2) > 0.7 and nul_share(0, 2) < 0.1:
+        return "UTF-16 (little-endian)"
+    if nul_share(0, 2) > 0.7 and nul_share(1, 2) < 0.1:
+        return "UTF-16 (big-endian)"
+    return None
 
 
 def _offset_position(data: bytes | str, offset: int) -> Position:
@@ -234,7 +276,7 @@ class _Frame:
 _DISCARD = object()
 
 
-def parse_documents(text: str) -> tuple[list[Document], list[YamlProblem]]:
+def parse_documents(text: str, kind: str = "manifest") -> tuple[list[Document], list[YamlProblem]]:
     """All documents of ``text``; a syntax error stops the file and is returned as a problem.
 
     Problems inside a document (aliases, duplicate keys, unsupported tags, non-finite numbers)
@@ -318,7 +360,7 @@ def parse_documents(text: str) -> tuple[list[Document], list[YamlProblem]]:
                 mark = event.start_mark
                 doc.problems.append(
                     YamlProblem(
-                        f"aliases (*{event.anchor}) are not allowed in manifests; "
+                        f"aliases (*{event.anchor}) are not allowed in a {kind}; "
                         "write the value out",
                         mark.line + 1,
                         mark.column + 1,
@@ -330,8 +372,7 @@ def parse_documents(text: str) -> tuple[list[Document], list[YamlProblem]]:
                 if len(stack) >= MAX_DEPTH:
                     return documents, [
                         YamlProblem(
-                            f"nesting deeper than {MAX_DEPTH} levels; a manifest is never "
-                            "this deep",
+                            f"nesting deeper than {MAX_DEPTH} levels; a {kind} is never this deep",
                             mark.line + 1,
                             mark.column + 1,
                         )

@@ -1,0 +1,197 @@
+"""A careless user's settings and a hostile network: malformed credentials, endpoints and regions,
+unsafe reconciler.yaml files, names that do not resolve and certificates that do not verify.
+Each ends at once with one clear error (exit 1) that names where the bad value came from, no
+traceback, and nothing retried that cannot get better."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import process
+
+from .harness import Measured, run_measured
+from .hostile import HostileService, hostile_service, tls_service
+
+pytestmark = pytest.mark.reliability
+
+IDS = ["s-001"]
+MANIFEST = """\
+apiVersion: reconciler.metastudio/v1
+kind: DigitalAsset
+metadata:
+  asset_id: s-001
+spec:
+  asset_name: Settings test
+"""
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[HostileService]:
+    with hostile_service(IDS) as running:
+        yield running
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "s-001.yaml").write_text(MANIFEST)
+    return tmp_path
+
+
+def cli(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Measured:
+    argv = [sys.executable, "-m", "reconciler", *args]
+    result = run_measured(argv, env=env or process.credentials_env(), cwd=root, timeout=timeout)
+    result.assert_clean()
+    return result
+
+
+def on(service: HostileService, *args: str) -> list[str]:
+    return ["--endpoint", service.endpoint, "--project-id", process.PROJECT_ID, *args]
+
+
+BAD_VALUES = {
+    "HUAWEICLOUD_SDK_AK": "AKVISIBLE\x1b[2JKEY",
+    "HUAWEICLOUD_SDK_SK": "sk-secret-\u00e9t\u00e9-value",
+    "HUAWEICLOUD_SDK_SECURITY_TOKEN": "sectok-abc\r\nX-Injected: 1",
+    "HW_AUTH_TOKEN": "iam-token-\u4e2d\u6587-secret",
+    "HUAWEICLOUD_SDK_PROJECT_ID": "proj\x00ect",
+}
+
+
+@pytest.mark.parametrize("variable", list(BAD_VALUES))
+def test_malformed_credentials_are_refused_before_any_request(
+    workdir: Path, service: HostileService, variable: str
+) -> None:
+    service.set_mode("normal")
+    env = process.credentials_env()
+    if variable == "HW_AUTH_TOKEN":  # a token is read only when no AK/SK pair is set
+        env.pop("HUAWEICLOUD_SDK_AK")
+        env.pop("HUAWEICLOUD_SDK_SK")
+    if variable == "HUAWEICLOUD_SDK_PROJECT_ID":  # NUL cannot travel in an environment
+        env[variable] = "proj\x07ect"
+    else:
+        env[variable] = BAD_VALUES[variable]
+    args = on(service, "plan", "manifests")
+    if variable == "HUAWEICLOUD_SDK_PROJECT_ID":
+        args = ["--endpoint", service.endpoint, "plan", "manifests"]
+    result = cli(workdir, *args, env=env)
+    assert result.returncode == 1, result.output
+    assert f"Error: {variable}: the " in result.stderr, result.stderr
+    assert "only printable ASCII is allowed" in result.stderr
+    secret_part = env[variable][4:12]
+    assert secret_part not in result.output, "the value itself was printed"
+    assert service.requests == 0
+    assert result.wall_s < 10
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--endpoint", "http://admin:hunter2-secret@127.0.0.1:9"],
+            "--endpoint: the endpoint 'http://127.0.0.1:9' must not hold a user name or password",
+        ),
+        (["--region", "metastudio.example.com/v1"], "--region: 'metastudio.example.com/v1' is not"),
+    ],
+    ids=["userinfo", "region"],
+)
+def test_endpoint_with_user_information_and_a_host_as_region_are_refused(
+    workdir: Path, args: list[str], expected: str
+) -> None:
+    result = cli(workdir, *args, "--project-id", process.PROJECT_ID, "plan", "manifests")
+    assert result.returncode == 1, result.output
+    assert expected in result.stderr, result.stderr
+    assert "hunter2" not in result.output
+
+
+SETTINGS = {
+    "alias": (
+        "defaults: &d {region: cn-north-4}\ntargets:\n  prod: *d\n",
+        "reconciler.yaml:3:9: aliases (*d) are not allowed in a settings file",
+    ),
+    "infinite rate": (
+        "targets:\n  prod: {region: cn-north-4, project_id: p, rate_limits: {list: .inf}}\n",
+        "reconciler.yaml:2:65: .inf is not a finite number",
+    ),
+    "too large rate": (
+        "targets:\n  prod: {region: cn-north-4, project_id: p, rate_limits: {list: 1e300}}\n",
+        "targets.prod.rate_limits.list: expected requests per second, at most 10000",
+    ),
+    "deep": (
+        "targets: " + "[" * 5000 + "]" * 5000 + "\n",
+        "nesting deeper than 32 levels; a settings file is never this deep",
+    ),
+    "large": (
+        "# " + "x" * (2 * 1024 * 1024) + "\n",
+        "a settings file may be at most 1048576 bytes",
+    ),
+    "duplicate key": (
+        "targets:\n  prod: {region: cn-north-4}\n  prod: {region: cn-east-3}\n",
+        "reconciler.yaml:3:3: duplicate key 'prod'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SETTINGS))
+def test_reconciler_yaml_gets_the_manifests_yaml_safety(workdir: Path, case: str) -> None:
+    text, expected = SETTINGS[case]
+    (workdir / "reconciler.yaml").write_text(text)
+    result = cli(workdir, "plan", "manifests")
+    assert result.returncode == 1, result.output
+    assert expected in result.stderr, result.stderr
+    assert result.max_rss_mb < 150
+    assert result.wall_s < 10
+
+
+def test_a_name_that_does_not_resolve_is_not_retried(workdir: Path) -> None:
+    (workdir / "reconciler.yaml").write_text(
+        "targets:\n  nowhere: {endpoint: 'http://metastudio.nonexistent.invalid', "
+        f"project_id: {process.PROJECT_ID}, max_retries: 5}}\n"
+    )
+    result = cli(workdir, "plan", "manifests")
+    assert result.returncode == 1, result.output
+    assert "cannot resolve host metastudio.nonexistent.invalid" in result.stderr
+    assert "not retried" in result.stderr
+    assert result.wall_s < 5, "five retries with backoff would take longer"
+
+
+def test_a_certificate_that_does_not_verify_is_not_retried(workdir: Path) -> None:
+    with tls_service(workdir) as (endpoint, outcomes):
+        (workdir / "reconciler.yaml").write_text(
+            f"targets:\n  tls: {{endpoint: '{endpoint}', project_id: {process.PROJECT_ID}, "
+            "max_retries: 5}\n"
+        )
+        result = cli(workdir, "plan", "manifests")
+    assert result.returncode == 1, result.output
+    assert "TLS certificate of 127.0.0.1 not accepted" in result.stderr, result.stderr
+    assert "not retried" in result.stderr
+    assert len(outcomes) == 1, outcomes
+    assert result.wall_s < 5
+
+
+def test_https_to_a_plain_http_service_is_not_retried(
+    workdir: Path, service: HostileService
+) -> None:
+    service.set_mode("normal")
+    endpoint = service.endpoint.replace("http://", "https://")
+    result = cli(workdir, "--endpoint", endpoint, "--project-id", "p", "plan", "manifests")
+    assert result.returncode == 1, result.output
+    assert "TLS handshake with 127.0.0.1 failed" in result.stderr, result.stderr
+    assert result.wall_s < 5
+
+
+def test_connection_failures_keep_their_bounded_retries(workdir: Path) -> None:
+    """A refused connection may be a restart in progress: retried, with backoff, bounded."""
+    port = process.free_port()
+    (workdir / "reconciler.yaml").write_text(
+        f"targets:\n  down: {{endpoint: 'http://127.0.0.1:{port}', "
+        f"project_id: {process.PROJECT_ID}, max_retries: 2}}\n"
+    )
+    result = cli(workdir, "plan", "manifests")
+    assert result.returncode == 1, result.output
+    assert "connection failed" in result.stderr and "after 3 attempt(s)" in result.stderr
+    assert result.wall_s < 10
