@@ -29,6 +29,7 @@ class Stopped(KeyboardInterrupt):
     stopped it in a few words."""
 
     exit_code = 130
+    is_error = False  # shown as an error line (``Error: ...``) rather than a notice
 
     def __init__(self, message: str = "Interrupted.", cause: str = "Ctrl-C") -> None:
         super().__init__(message)
@@ -45,10 +46,11 @@ class Terminated(Stopped):
 
 class DeadlineExceeded(Stopped):
     exit_code = 1
+    is_error = True
 
     def __init__(self, seconds: float) -> None:
         super().__init__(
-            f"Error: the run did not finish within --timeout {seconds:g}s; stopped.",
+            f"the run did not finish within --timeout {seconds:g}s; stopped.",
             f"--timeout {seconds:g}s",
         )
         self.seconds = seconds

@@ -19,7 +19,7 @@ from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLE
 from reconciler.engine.apply import AssetResult
 from reconciler.engine.plan import PlanSet
 from reconciler.escape import clean_lines
-from reconciler.interrupts import Stopped
+from reconciler.interrupts import DeadlineExceeded, Stopped
 from reconciler.manager import (
     ApplyAborted,
     ApplyHooks,
@@ -43,7 +43,7 @@ NO_TERMINAL = (
     "review it, and run `reconciler apply PLANFILE`."
 )
 INTERRUPTED = (
-    "\n{cause} received: starting nothing new, waiting for requests in flight "
+    "\n{cause}: starting nothing new, waiting for requests in flight "
     "({again} again to abandon them)."
 )
 
@@ -136,8 +136,12 @@ def _hooks(options: GlobalOptions, auto_approve: bool) -> ApplyHooks:
 
 
 def _say_interrupted(stop: Stopped) -> None:
-    again = "Ctrl-C" if stop.cause == "Ctrl-C" else "a second signal"
-    cause = "Interrupt" if stop.cause == "Ctrl-C" else stop.cause
+    if isinstance(stop, DeadlineExceeded):
+        cause, again = f"{stop.cause} reached", "a signal"
+    elif stop.cause == "Ctrl-C":
+        cause, again = "Interrupt received", "Ctrl-C"
+    else:
+        cause, again = f"{stop.cause} received", "a second signal"
     click.echo(INTERRUPTED.format(cause=cause, again=again), err=True)
 
 

@@ -52,12 +52,12 @@ def main() -> None:
         code = cli.main(standalone_mode=False)
         interrupts.check()
     except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
-        stopped = exc.__cause__ if isinstance(exc.__cause__, interrupts.Stopped) else None
-        click.echo(stopped.message if stopped else "Aborted.", err=True)
-        sys.exit(stopped.exit_code if stopped else 130)
+        if isinstance(exc.__cause__, interrupts.Stopped):
+            _stopped(exc.__cause__)
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
     except interrupts.Stopped as exc:
-        click.echo(exc.message, err=True)
-        sys.exit(exc.exit_code)
+        _stopped(exc)
     except click.ClickException as exc:
         exc.show()
         # click exits 2 on a usage error; here 2 means "changes" or "drift", so a misspelt
@@ -74,3 +74,12 @@ def main() -> None:
         raise
     else:
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _stopped(stop: interrupts.Stopped) -> None:
+    """The one line for a run stopped from outside, and its exit code."""
+    if stop.is_error:
+        output.error(stop.message)
+    else:
+        click.echo(stop.message, err=True)
+    sys.exit(stop.exit_code)

@@ -314,6 +314,11 @@ def test_max_response_mb_is_a_target_setting(tmp_path: Path) -> None:
         ("targets: {t: {timeout: 1e9}}\n", "timeout: expected a number of seconds above 0"),
         ("targets: {}\n---\ntargets: {}\n", "holds one YAML document"),
         ("targets: !!python/object:os.system {}\n", "YAML tag !!python/object:os.system"),
+        ("targets: " + "[" * 5000 + "]" * 5000 + "\n", "nesting deeper than 32 levels"),
+        ("targets:\n  a: {}\n  a: {}\n", "reconciler.yaml:3:3: duplicate key 'a'"),
+        ("targets: {t: {rate_limits: {list: 1e300}}}\n", "at most 10000 (0 = unpaced)"),
+        ("targets: {t: {max_response_mb: 5000}}\n", "expected a size in MiB above 0, at most 1024"),
+        ("targets: {t: {max_retries: .inf}}\n", ".inf is not a finite number"),
     ],
 )
 def test_settings_file_is_read_safely(tmp_path: Path, text: str, message: str) -> None:

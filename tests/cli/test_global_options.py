@@ -68,4 +68,5 @@ def test_every_subcommand_accepts_them_and_says_so() -> None:
         "-v",
         "--verbose",
         "--log-format",
+        "--timeout",
     }

@@ -275,3 +275,39 @@ def test_parallel_load_matches_a_serial_load(
     monkeypatch.setattr(loader, "_parse_file", slow_here)
     assert outcome() == serial
     assert 0 < len(in_parent) < 40  # both processes parsed a share
+
+
+@pytest.mark.parametrize(
+    ("encoding", "flavour"),
+    [
+        ("utf-16", "UTF-16 (little-endian)"),
+        ("utf-16-be", "UTF-16 (big-endian)"),
+        ("utf-32", "UTF-32 (little-endian)"),
+        ("utf-32-be", "UTF-32 (big-endian)"),
+    ],
+)
+def test_utf16_and_utf32_files_say_so(tmp_path: Path, encoding: str, flavour: str) -> None:
+    path = tmp_path / "wide.yaml"
+    text = "apiVersion: reconciler.metastudio/v1\nkind: DigitalAsset\nspec: {asset_name: 中文}\n"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(ManifestError) as info:
+        load_manifests([path])
+    message = str(info.value)
+    assert f"the file is {flavour} encoded; a manifest must be UTF-8" in message
+    assert "binary" not in message
+
+
+def test_a_folder_linked_twice_and_a_link_loop_are_walked_once(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "a.yaml").write_text(
+        "apiVersion: reconciler.metastudio/v1\nkind: DigitalAsset\nmetadata: {asset_id: l-1}\n"
+        "spec: {asset_name: Linked}\n"
+    )
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "one").symlink_to(shared, target_is_directory=True)
+    (root / "two").symlink_to(shared, target_is_directory=True)
+    (shared / "up").symlink_to(root, target_is_directory=True)
+    loaded = load_manifests([root])
+    assert [m.asset_id for m in loaded] == ["l-1"]

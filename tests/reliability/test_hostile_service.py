@@ -93,10 +93,6 @@ def test_max_response_mb_is_the_limit(workdir: Path, service: HostileService) ->
     result = cli(workdir, "plan", "manifests")
     assert result.returncode == 1, result.output
     assert "more than the limit of 0.0001 MiB" in result.stderr
-    write_config(workdir, service, max_response_mb=5000)
-    result = cli(workdir, "plan", "manifests")
-    assert result.returncode == 1
-    assert "max_response_mb: expected a size in MiB above 0, at most 1024" in result.stderr
 
 
 def test_deep_json_is_an_error_not_a_recursion_error(
@@ -133,12 +129,13 @@ def test_pages_that_repeat_themselves_stop_the_run(workdir: Path, service: Hosti
 def test_a_one_byte_a_second_answer_cannot_stretch_the_deadline(
     workdir: Path, service: HostileService
 ) -> None:
-    """timeout: 2 with one retry: two attempts of 2 s each, not a minute of dripping."""
+    """timeout: 1 with one retry: two attempts of 1 s each, not a minute of dripping."""
     service.set_mode("drip")
+    write_config(workdir, service, timeout=1)
     result = cli(workdir, "plan", "manifests")
     assert result.returncode == 1, result.output
-    assert "timed out (no complete answer within 2s) after 2 attempt(s)" in result.stderr
-    assert result.wall_s < 12, f"{result.wall_s:.1f}s"
+    assert "timed out (no complete answer within 1s) after 2 attempt(s)" in result.stderr
+    assert result.wall_s < 8, f"{result.wall_s:.1f}s"
 
 
 def test_timeout_bounds_the_whole_run(workdir: Path, service: HostileService) -> None:
@@ -146,10 +143,10 @@ def test_timeout_bounds_the_whole_run(workdir: Path, service: HostileService) ->
     run after two seconds, whatever it is waiting for."""
     service.set_mode("drip")
     write_config(workdir, service, timeout=30, max_retries=5)
-    result = cli(workdir, "--timeout", "2", "plan", "manifests")
+    result = cli(workdir, "plan", "manifests", "--timeout", "1.5")
     assert result.returncode == 1, result.output
-    assert "Error: the run did not finish within --timeout 2s; stopped." in result.stderr
-    assert 2 <= result.wall_s < 6, f"{result.wall_s:.1f}s"
+    assert "Error: the run did not finish within --timeout 1.5s; stopped." in result.stderr
+    assert 1.5 <= result.wall_s < 5, f"{result.wall_s:.1f}s"
 
 
 def test_import_refuses_what_validate_would_reject(workdir: Path, service: HostileService) -> None:

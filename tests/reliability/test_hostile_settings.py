@@ -53,12 +53,9 @@ def on(service: HostileService, *args: str) -> list[str]:
     return ["--endpoint", service.endpoint, "--project-id", process.PROJECT_ID, *args]
 
 
-BAD_VALUES = {
+BAD_VALUES = {  # the other variables and kinds: tests/api/test_auth.py
     "HUAWEICLOUD_SDK_AK": "AKVISIBLE\x1b[2JKEY",
-    "HUAWEICLOUD_SDK_SK": "sk-secret-\u00e9t\u00e9-value",
-    "HUAWEICLOUD_SDK_SECURITY_TOKEN": "sectok-abc\r\nX-Injected: 1",
     "HW_AUTH_TOKEN": "iam-token-\u4e2d\u6587-secret",
-    "HUAWEICLOUD_SDK_PROJECT_ID": "proj\x00ect",
 }
 
 
@@ -71,19 +68,12 @@ def test_malformed_credentials_are_refused_before_any_request(
     if variable == "HW_AUTH_TOKEN":  # a token is read only when no AK/SK pair is set
         env.pop("HUAWEICLOUD_SDK_AK")
         env.pop("HUAWEICLOUD_SDK_SK")
-    if variable == "HUAWEICLOUD_SDK_PROJECT_ID":  # NUL cannot travel in an environment
-        env[variable] = "proj\x07ect"
-    else:
-        env[variable] = BAD_VALUES[variable]
-    args = on(service, "plan", "manifests")
-    if variable == "HUAWEICLOUD_SDK_PROJECT_ID":
-        args = ["--endpoint", service.endpoint, "plan", "manifests"]
-    result = cli(workdir, *args, env=env)
+    env[variable] = BAD_VALUES[variable]
+    result = cli(workdir, *on(service, "plan", "manifests"), env=env)
     assert result.returncode == 1, result.output
     assert f"Error: {variable}: the " in result.stderr, result.stderr
     assert "only printable ASCII is allowed" in result.stderr
-    secret_part = env[variable][4:12]
-    assert secret_part not in result.output, "the value itself was printed"
+    assert env[variable][4:12] not in result.output, "the value itself was printed"
     assert service.requests == 0
     assert result.wall_s < 10
 
@@ -108,7 +98,7 @@ def test_endpoint_with_user_information_and_a_host_as_region_are_refused(
     assert "hunter2" not in result.output
 
 
-SETTINGS = {
+SETTINGS = {  # more cases, without a process each: tests/api/test_config.py
     "alias": (
         "defaults: &d {region: cn-north-4}\ntargets:\n  prod: *d\n",
         "reconciler.yaml:3:9: aliases (*d) are not allowed in a settings file",
@@ -117,21 +107,9 @@ SETTINGS = {
         "targets:\n  prod: {region: cn-north-4, project_id: p, rate_limits: {list: .inf}}\n",
         "reconciler.yaml:2:65: .inf is not a finite number",
     ),
-    "too large rate": (
-        "targets:\n  prod: {region: cn-north-4, project_id: p, rate_limits: {list: 1e300}}\n",
-        "targets.prod.rate_limits.list: expected requests per second, at most 10000",
-    ),
-    "deep": (
-        "targets: " + "[" * 5000 + "]" * 5000 + "\n",
-        "nesting deeper than 32 levels; a settings file is never this deep",
-    ),
     "large": (
         "# " + "x" * (2 * 1024 * 1024) + "\n",
         "a settings file may be at most 1048576 bytes",
-    ),
-    "duplicate key": (
-        "targets:\n  prod: {region: cn-north-4}\n  prod: {region: cn-east-3}\n",
-        "reconciler.yaml:3:3: duplicate key 'prod'",
     ),
 }
 
@@ -189,9 +167,9 @@ def test_connection_failures_keep_their_bounded_retries(workdir: Path) -> None:
     port = process.free_port()
     (workdir / "reconciler.yaml").write_text(
         f"targets:\n  down: {{endpoint: 'http://127.0.0.1:{port}', "
-        f"project_id: {process.PROJECT_ID}, max_retries: 2}}\n"
+        f"project_id: {process.PROJECT_ID}, max_retries: 1}}\n"
     )
     result = cli(workdir, "plan", "manifests")
     assert result.returncode == 1, result.output
-    assert "connection failed" in result.stderr and "after 3 attempt(s)" in result.stderr
+    assert "connection failed" in result.stderr and "after 2 attempt(s)" in result.stderr
     assert result.wall_s < 10
