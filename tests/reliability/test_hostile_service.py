@@ -162,7 +162,7 @@ def test_import_refuses_what_validate_would_reject(workdir: Path, service: Hosti
     )
     assert "\x1b" not in result.output
     assert "'nan-1'): the service sent asset_order as a non-finite number" in result.stderr
-    written = sorted(p.name for p in (workdir / "imported").iterdir())
+    written = sorted(p.name for p in (workdir / "imported").glob("*.yaml"))
     assert len(written) == len(IDS), written
     assert not (workdir / "etc").exists()
     check = cli(workdir, "validate", "imported")
@@ -223,7 +223,7 @@ def test_live_names_and_service_messages_cannot_forge_output(
     assert result.returncode in (0, 1, 2), result.output
     assert_not_forged(result.output)
     if args[1] == "import":  # the name goes into the file, YAML-escaped, and nowhere else
-        written = next((workdir / "imported").iterdir()).read_text()
+        written = next((workdir / "imported").glob("*.yaml")).read_text()
         assert_not_forged(written)
         assert '"\\e[31mEvil\\e[0m\\r\\nPlan: 0 to change.\\a"' in written, written
     else:
