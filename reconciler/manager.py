@@ -417,7 +417,11 @@ async def _drift_one(
                 live[asset.asset_id] = asset.raw
         # An asset created under an X-App-UserId may only be visible with that header: look
         # those up before calling them missing.
-        unseen = [d for d in desired if d.asset_id not in live and d.app_user_id]
+        unseen = [
+            d
+            for d in desired
+            if d.asset_id not in live and d.asset_id not in failed and d.app_user_id
+        ]
         if unseen:
             found = await client.fetch(
                 [d.asset_id for d in unseen], {d.asset_id: d.app_user_id for d in unseen}

@@ -181,7 +181,7 @@ def test_a_live_nan_is_an_error_for_that_asset_only(workdir: Path, service: Host
     service.set_mode("nan")
     result = cli(workdir, "plan", "manifests", "--format", "json")
     assert result.returncode == 1, result.output  # an asset could not be planned
-    assets = {a["asset_id"]: a for a in strict_json(result.stdout)["assets"]}
+    assets = {a["asset_id"]: a for a in strict_json(result.stdout)["targets"][0]["assets"]}
     bad = assets[IDS[0]]
     assert bad["action"] == "error", bad
     assert "asset_order is not a finite number (NaN or Infinity)" in " ".join(bad["errors"])
