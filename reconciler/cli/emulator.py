@@ -54,6 +54,28 @@ def emulator() -> None:
     type=int,
     help="Seed for injected faults and jitter, so that a faulty run can be reproduced.",
 )
+@click.option(
+    "--list-omit",
+    default="",
+    metavar="FIELD[,FIELD...]",
+    help="Leave these fields (dotted paths) out of list rows, as summary rows would; "
+    "show still returns them.",
+)
+@click.option(
+    "--put-answer",
+    type=click.Choice(["full", "short", "stale"]),
+    default="full",
+    show_default=True,
+    help="Answer a PUT with the updated asset, the reference example's few top-level fields "
+    "(short), or the asset as it was before the update (stale).",
+)
+@click.option(
+    "--edit-on-put",
+    multiple=True,
+    metavar="[AFTER_ID>]ASSET_ID:PATH=VALUE[,...]",
+    help="An out-of-band edit of ASSET_ID made once, right after the first PUT to AFTER_ID "
+    "(default: to any other asset). VALUE is JSON, else a string. Repeatable.",
+)
 @click.option("--record", type=click.Path(path_type=Path), help="Append a JSON line per request.")
 @click.option("--ak", help="Accepted access key [env: HUAWEICLOUD_SDK_AK, HW_ACCESS_KEY].")
 @click.option("--sk", help="Its secret key [env: HUAWEICLOUD_SDK_SK, HW_SECRET_KEY].")
@@ -80,6 +102,9 @@ def serve(
     drop_rate: float,
     rate_limits: str,
     random_seed: int | None,
+    list_omit: str,
+    put_answer: str,
+    edit_on_put: tuple[str, ...],
     record: Path | None,
     ak: str | None,
     sk: str | None,
@@ -91,7 +116,14 @@ def serve(
     """Serve list/show/update of digital assets on HOST:PORT until interrupted."""
     require_emulator("emulator serve")
     from reconciler.emulator.app import create_app
-    from reconciler.emulator.config import EmulatorConfig, Faults, parse_rate_limits
+    from reconciler.emulator.config import (
+        Behaviour,
+        EmulatorConfig,
+        Faults,
+        parse_edit_on_put,
+        parse_list_omit,
+        parse_rate_limits,
+    )
     from reconciler.emulator.demo_seed import demo_assets
     from reconciler.emulator.server import bind, serve_forever
     from reconciler.emulator.store import AssetStore, load_seed_file
@@ -109,6 +141,11 @@ def serve(
         faults=Faults(latency_ms, jitter_ms, fail_rate, drop_rate),
         record_path=record,
         random_seed=random_seed,
+        behaviour=Behaviour(
+            list_omit=parse_list_omit(list_omit),
+            put_answer=put_answer,
+            edits_on_put=[parse_edit_on_put(item) for item in edit_on_put],
+        ),
     )
     store = AssetStore(db)
     if seed_file is not None:

@@ -25,11 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reconciler.emulator import errors
 from reconciler.emulator.auth import authenticate, check_project, query_pairs
 from reconciler.emulator.body import BodyProblems, check_body
-from reconciler.emulator.config import EmulatorConfig
+from reconciler.emulator.config import SHORT_ANSWER_FIELDS, EmulatorConfig
 from reconciler.emulator.errors import ApiError
 from reconciler.emulator.ratelimit import RateLimiter, retry_after_header
 from reconciler.emulator.recorder import RequestRecorder, body_for_log, safe_headers
-from reconciler.emulator.store import AssetQuery, AssetStore
+from reconciler.emulator.store import AssetQuery, AssetStore, omit_paths
 from reconciler.emulator.times import format_time
 from reconciler.emulator.update import UpdateOutcome, apply_update
 
@@ -39,6 +39,7 @@ _COLLECTION = re.compile(r"^/v1/([^/]+)/digital-assets/?$")
 _ITEM = re.compile(r"^/v1/([^/]+)/digital-assets/([^/]+)$")
 _PROJECT = re.compile(r"^/v1/([^/]+)/")
 MAX_OFFSET = 2147483647
+Asset = dict[str, Any]
 
 
 class ConnectionDropped(Exception):
@@ -54,6 +55,7 @@ class EmulatorState:
     limiter: RateLimiter
     recorder: RequestRecorder | None
     rng: random.Random = field(default_factory=random.Random)
+    fired_edits: set[int] = field(default_factory=set)  # indexes of Behaviour.edits_on_put
 
 
 def classify(method: str, path: str) -> str | None:
@@ -137,6 +139,8 @@ class _Exchange:
                 entry["error_code"] = answer["error_code"]
         if "emulator.ignored" in self.scope:
             entry["ignored"] = self.scope["emulator.ignored"]
+        if "emulator.edited" in self.scope:
+            entry["edited"] = self.scope["emulator.edited"]
         log.info("%s %s -> %s (%s)", entry["method"], entry["path"], self._status, self.request_id)
         if self._recorder is not None:
             self._recorder.write(entry)
@@ -300,7 +304,11 @@ async def list_assets(request: Request) -> Response:
         limit=_int_param(request, "limit", 10, 1, 100),
         offset=_int_param(request, "offset", 0, 0, MAX_OFFSET),
     )
-    count, assets = _state(request).store.query(query)
+    state = _state(request)
+    count, assets = state.store.query(query)
+    omit = state.config.behaviour.list_omit
+    if omit:  # summary rows: the reference does not promise that list rows are complete
+        assets = [omit_paths(asset, omit) for asset in assets]
     return JSONResponse({"count": count, "assets": assets})
 
 
@@ -311,7 +319,9 @@ async def show_asset(request: Request) -> Response:
     return JSONResponse(asset)
 
 
-def _parse_update_body(raw: bytes) -> dict[str, Any]:
+def _parse_update_body(raw: bytes, stored: Asset | None = None) -> dict[str, Any]:
+    """The checked body; ``stored`` (the asset now) lets fields it returns inside a block be
+    sent back (see :func:`reconciler.emulator.body.check_body`)."""
     try:
         parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -321,20 +331,55 @@ def _parse_update_body(raw: bytes) -> dict[str, Any]:
             400, errors.REQUEST_JSON, "Request JSON exception: the body must be an object"
         )
     try:
-        return check_body(parsed)
+        return check_body(parsed, stored)
     except BodyProblems as exc:
         raise errors.validation("; ".join(exc.problems)) from None
+
+
+def stored_after(asset: Asset, body: dict[str, Any], write_only: Asset | None = None) -> Asset:
+    """The asset the emulator stores after a PUT of ``body`` (as sent over the wire) to ``asset``.
+
+    The same checks and update rules as the route, without HTTP: for property tests.
+    """
+    checked = _parse_update_body(json.dumps(body).encode(), asset)
+    return apply_update(asset, write_only or {}, checked).asset
+
+
+def _answer(kind: str, before: Asset, after: Asset) -> Asset:
+    """The PUT answer the configured behaviour gives (see Behaviour.put_answer)."""
+    if kind == "short":
+        return {k: after[k] for k in SHORT_ANSWER_FIELDS if k in after}
+    if kind == "stale":
+        return before
+    return after
+
+
+def _edits_after_put(state: EmulatorState, asset_id: str) -> list[str]:
+    """Fire the out-of-band edits this PUT triggers; the ids edited."""
+    edited: list[str] = []
+    for index, edit in enumerate(state.config.behaviour.edits_on_put):
+        if index in state.fired_edits:
+            continue
+        if (edit.after is None and edit.asset_id != asset_id) or edit.after == asset_id:
+            state.fired_edits.add(index)
+            try:
+                state.store.patch(edit.asset_id, dict(edit.changes))
+            except KeyError:
+                continue
+            log.info("out-of-band edit of %s after the PUT of %s", edit.asset_id, asset_id)
+            edited.append(edit.asset_id)
+    return edited
 
 
 async def update_asset(request: Request) -> Response:
     asset_id = request.path_params["asset_id"]
     state = _state(request)
-    body = _parse_update_body(await request.body())
+    body = _parse_update_body(await request.body(), state.store.get(asset_id))
     outcome: list[UpdateOutcome] = []
+    before: list[Asset] = []
 
-    def change(
-        asset: dict[str, Any], hidden: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    def change(asset: Asset, hidden: Asset) -> tuple[Asset, Asset] | None:
+        before.append(asset)
         result = apply_update(asset, hidden, body)
         outcome.append(result)
         return (result.asset, result.write_only) if result.changed else None
@@ -345,7 +390,10 @@ async def update_asset(request: Request) -> Response:
     if outcome and outcome[0].ignored:
         request.scope["emulator.ignored"] = outcome[0].ignored
         log.info("update %s ignored: %s", asset_id, ", ".join(outcome[0].ignored))
-    return JSONResponse(stored[0])
+    edited = _edits_after_put(state, asset_id)
+    if edited:
+        request.scope["emulator.edited"] = edited
+    return JSONResponse(_answer(state.config.behaviour.put_answer, before[0], stored[0]))
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -203,9 +203,7 @@ OBJECTS: dict[str, dict[str, Param]] = {
         "audio_channels": _n(INTEGER, 0, 100),
         "sample": _n(INTEGER, 0, 100000),
         "mode": _s(options=DISPLAY_MODES),
-        "video_transcoding_status": _s(
-            options={"WAITING", "TRANSCODING", "FAILED", "SUCCEEDED"}
-        ),
+        "video_transcoding_status": _s(options={"WAITING", "TRANSCODING", "FAILED", "SUCCEEDED"}),
         "error_info": Param("ErrorResponse"),
     },
     "AudioAssetMeta": {
@@ -248,16 +246,25 @@ class BodyProblems(Exception):
         self.problems = problems
 
 
-def check_body(body: Any) -> dict[str, Any]:
-    """The body with ``null`` fields removed, or :class:`BodyProblems` for what breaks the table."""
+def check_body(body: Any, stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The body with ``null`` fields removed, or :class:`BodyProblems` for what breaks the table.
+
+    The emulator plays a service newer than the reference's tables: a field the stored asset
+    (``stored``) holds inside an ``asset_extra_meta`` block, also inside the block's list items
+    by position, is a field the service returns, so it is accepted back at the same place as it
+    is.  Anything else the tables do not name is refused.
+    """
     problems: list[str] = []
-    cleaned = _object(BODY, body, "", problems)
+    returned = {"asset_extra_meta": stored.get("asset_extra_meta")} if stored else None
+    cleaned = _object(BODY, body, "", problems, returned)
     if problems:
         raise BodyProblems(problems[:MAX_PROBLEMS])
     return cleaned
 
 
-def _object(name: str, value: Any, path: str, problems: list[str]) -> dict[str, Any]:
+def _object(
+    name: str, value: Any, path: str, problems: list[str], returned: Any = None
+) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         problems.append(f"{path or 'body'}: must be an object ({name})")
         return {}
@@ -266,10 +273,13 @@ def _object(name: str, value: Any, path: str, problems: list[str]) -> dict[str, 
     for key, item in value.items():
         where = f"{path}.{key}" if path else str(key)
         param = table.get(key)
-        if param is None:
+        held = returned.get(key) if isinstance(returned, Mapping) else None
+        if param is None and isinstance(returned, Mapping) and key in returned:
+            out[key] = item  # a field the service itself returned here
+        elif param is None:
             problems.append(f"{where}: unknown field of {name}")
         elif item is not None:
-            out[key] = _value(param, item, where, problems)
+            out[key] = _value(param, item, where, problems, held)
     for key, param in table.items():
         if param.mandatory and value.get(key) is None:
             where = f"{path}.{key}" if path else key
@@ -277,7 +287,7 @@ def _object(name: str, value: Any, path: str, problems: list[str]) -> dict[str, 
     return out
 
 
-def _value(param: Param, value: Any, path: str, problems: list[str]) -> Any:
+def _value(param: Param, value: Any, path: str, problems: list[str], returned: Any = None) -> Any:
     if param.array:
         if not isinstance(value, list):
             problems.append(f"{path}: must be an array")
@@ -285,9 +295,13 @@ def _value(param: Param, value: Any, path: str, problems: list[str]) -> Any:
         if param.max_items is not None and len(value) > param.max_items:
             problems.append(f"{path}: at most {param.max_items} items")
         single = Param(**{**param.__dict__, "array": False, "max_items": None})
-        return [_value(single, item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+        held = returned if isinstance(returned, list) else []
+        return [
+            _value(single, item, f"{path}[{i}]", problems, held[i] if i < len(held) else None)
+            for i, item in enumerate(value)
+        ]
     if param.kind in OBJECTS:
-        return _object(param.kind, value, path, problems)
+        return _object(param.kind, value, path, problems, returned)
     _scalar(param, value, path, problems)
     return value
 

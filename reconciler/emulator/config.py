@@ -48,6 +48,86 @@ class Faults:
                 raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {value}")
 
 
+PUT_ANSWERS = ("full", "short", "stale")
+# The fields of the reference's own example answer to Update Asset: a few top-level fields.
+SHORT_ANSWER_FIELDS = (
+    "asset_id",
+    "asset_name",
+    "asset_description",
+    "create_time",
+    "asset_type",
+    "asset_state",
+    "files",
+)
+
+
+@dataclass(frozen=True)
+class EditOnPut:
+    """An out-of-band edit (someone in the console) made right after a PUT is stored.
+
+    ``changes`` maps dotted paths (``asset_extra_meta.human_model_2d_meta.model_version``) to
+    new values.  It fires once, after the first successful PUT to ``after`` (any asset when
+    None), before that PUT is answered, so the edit lands while an apply is running.
+    """
+
+    asset_id: str
+    changes: Mapping[str, object]
+    after: str | None = None
+
+
+@dataclass
+class Behaviour:
+    """How the service answers where the reference allows more than one reading.
+
+    * ``list_omit``: dotted paths left out of ListAssets rows (summary rows); ShowAsset still
+      returns them.
+    * ``put_answer``: ``full`` (the updated asset), ``short`` (the few top-level fields of the
+      reference's example), ``stale`` (the asset as it was before the update).
+    * ``edits_on_put``: out-of-band edits triggered by PUTs.
+    """
+
+    list_omit: tuple[str, ...] = ()
+    put_answer: str = "full"
+    edits_on_put: list[EditOnPut] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.put_answer not in PUT_ANSWERS:
+            raise ConfigError(
+                f"put answer must be one of {', '.join(PUT_ANSWERS)}, got {self.put_answer!r}"
+            )
+        for path in self.list_omit:
+            if not path or any(not part for part in path.split(".")):
+                raise ConfigError(f"--list-omit: {path!r} is not a field path")
+
+
+def parse_list_omit(text: str) -> tuple[str, ...]:
+    """``asset_extra_meta,system_properties`` -> the paths (blank items ignored)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def parse_edit_on_put(text: str) -> EditOnPut:
+    """``[AFTER_ID>]ASSET_ID:PATH=JSON[,PATH=JSON...]`` (a value that is not JSON is a string)."""
+    import json
+
+    head, sep, assignments = text.partition(":")
+    if not sep or not head or not assignments:
+        raise ConfigError(
+            f"--edit-on-put {text!r}: expected [AFTER_ID>]ASSET_ID:PATH=VALUE[,PATH=VALUE...]"
+        )
+    after, arrow, asset_id = head.rpartition(">")
+    changes: dict[str, object] = {}
+    for item in assignments.split(","):
+        path, eq, raw = item.partition("=")
+        if not eq or not path.strip():
+            raise ConfigError(f"--edit-on-put {text!r}: {item!r} is not PATH=VALUE")
+        try:
+            value: object = json.loads(raw)
+        except ValueError:
+            value = raw
+        changes[path.strip()] = value
+    return EditOnPut(asset_id.strip(), changes, after.strip() if arrow else None)
+
+
 @dataclass
 class EmulatorConfig:
     """Everything an emulator instance needs besides its storage."""
@@ -62,6 +142,7 @@ class EmulatorConfig:
     record_path: Path | None = None
     clock_skew_seconds: int = CLOCK_SKEW_SECONDS
     random_seed: int | None = None
+    behaviour: Behaviour = field(default_factory=Behaviour)
 
     def __post_init__(self) -> None:
         if not self.project_id:

@@ -75,7 +75,7 @@ _DEMO: list[dict[str, Any]] = [
             }
         },
         "system_properties": [
-            # The manifest wants Horizontal: the plan sends DELETE Vertical + ADD Horizontal.
+            # Set by the platform; the demo manifests leave system properties alone.
             {"key": "BACKGROUND_SCENE", "value": "Vertical"},
             {"key": "MATERIAL_IMG", "value": "Yes"},
         ],

@@ -7,6 +7,7 @@ return them by accident.  One connection guarded by a lock: the server thread an
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import sqlite3
@@ -83,6 +84,33 @@ def _row(asset: Asset, write_only: Asset) -> tuple[Any, ...]:
         json.dumps(asset, ensure_ascii=False, separators=(",", ":")),
         json.dumps(write_only, ensure_ascii=False, separators=(",", ":")),
     )
+
+
+def _set_path(asset: Asset, parts: list[str], value: Any) -> None:
+    node = asset
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def omit_paths(asset: Asset, paths: Iterable[str]) -> Asset:
+    """A copy of ``asset`` without the dotted ``paths`` (what a summary list row leaves out)."""
+    out = copy.deepcopy(asset)
+    for dotted in paths:
+        parts = dotted.split(".")
+        node: Any = out
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)
+    return out
 
 
 def split_write_only(asset: Asset) -> tuple[Asset, Asset]:
@@ -177,11 +205,20 @@ class AssetStore:
             return result
 
     def patch(self, asset_id: str, changes: Asset) -> Asset:
-        """Out-of-band edit (someone used the console): set top-level fields, bump update_time."""
+        """Out-of-band edit (someone used the console): set fields, bump update_time.
+
+        A key is a top-level field or a dotted path into nested objects
+        (``asset_extra_meta.human_model_2d_meta.model_version``); a dotted path whose value is
+        None removes that key.
+        """
 
         def apply(asset: Asset, hidden: Asset) -> tuple[Asset, Asset]:
-            readable, write_only = split_write_only(changes)
-            asset = {**asset, **readable}
+            flat = {k: v for k, v in changes.items() if "." not in k}
+            readable, write_only = split_write_only(flat)
+            asset = {**copy.deepcopy(asset), **readable}
+            for dotted, value in changes.items():
+                if "." in dotted:
+                    _set_path(asset, dotted.split("."), value)
             asset["update_time"] = next_update_time(asset.get("update_time"))
             return asset, {**hidden, **write_only}
 

@@ -25,7 +25,7 @@ from reconciler.api.auth import Credentials
 from reconciler.api.client import MetaStudioClient, RetryPolicy
 from reconciler.api.config import RateLimits, Target
 from reconciler.emulator.app import EmulatorState, create_app
-from reconciler.emulator.config import EmulatorConfig, Faults
+from reconciler.emulator.config import Behaviour, EditOnPut, EmulatorConfig, Faults
 from reconciler.emulator.server import BackgroundServer
 from reconciler.emulator.store import AssetStore
 
@@ -75,6 +75,27 @@ class RunningEmulator:
             drop_rate=current.drop_rate if drop_rate is None else drop_rate,
         )
         self.state.config.faults = updated
+
+    def set_behaviour(
+        self,
+        *,
+        list_omit: Sequence[str] | None = None,
+        put_answer: str | None = None,
+    ) -> None:
+        """Change how list rows and PUT answers look, for the following requests."""
+        current = self.state.config.behaviour
+        self.state.config.behaviour = Behaviour(
+            list_omit=current.list_omit if list_omit is None else tuple(list_omit),
+            put_answer=current.put_answer if put_answer is None else put_answer,
+            edits_on_put=current.edits_on_put,
+        )
+
+    def edit_on_put(
+        self, asset_id: str, changes: Mapping[str, Any], *, after: str | None = None
+    ) -> None:
+        """Edit ``asset_id`` out of band once, right after the first PUT to ``after`` (any
+        other asset when None) is stored and before it is answered."""
+        self.state.config.behaviour.edits_on_put.append(EditOnPut(asset_id, dict(changes), after))
 
     def set_rate_limits(self, limits: Mapping[str, float] | None) -> None:
         """New per-API limits in requests/second (None or {} = unlimited); buckets start full."""
@@ -172,6 +193,8 @@ def run_emulator(
     record: bool = True,
     record_path: str | Path | None = None,
     random_seed: int | None = 0,
+    list_omit: Sequence[str] = (),
+    put_answer: str = "full",
 ) -> Iterator[RunningEmulator]:
     """Start the emulator on a free 127.0.0.1 port, yield it, stop it.
 
@@ -196,6 +219,7 @@ def run_emulator(
             faults=Faults(latency_ms, jitter_ms, fail_rate, drop_rate),
             record_path=log_path,
             random_seed=random_seed,
+            behaviour=Behaviour(list_omit=tuple(list_omit), put_answer=put_answer),
         )
         store = AssetStore(db_path)
         try:

@@ -7,14 +7,12 @@ so a body the service would reject, or one that leaves a difference behind, fail
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.emulator.app import _parse_update_body
-from reconciler.emulator.update import apply_update
+from reconciler.emulator.app import stored_after
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.plan import Action
 from reconciler.engine.state import Record
@@ -116,8 +114,7 @@ def pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def put(live: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """What the emulator stores after receiving ``body`` over the wire."""
-    parsed = _parse_update_body(json.dumps(body).encode())
-    return apply_update(live, {}, parsed).asset
+    return stored_after(live, body)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
