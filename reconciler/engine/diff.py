@@ -3,8 +3,9 @@
 An in-sync asset costs one canonicalisation and one equality check.  Only the top-level fields
 that differ are looked at further, with deepdiff inside nested blocks to name the changed leaves.
 The body is minimal: changed top-level fields only; a changed asset_extra_meta block is sent
-whole (live's other writable fields + the declared ones); ``system_properties`` as ADD/DELETE
-operations; write-only fields when their fingerprint differs from the last applied one.
+whole (the raw live block, unknown keys included, with the declared fields on top: see
+engine.blocks); ``system_properties`` as ADD/DELETE operations for the declared keys only;
+write-only fields when their fingerprint differs from the last applied one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from deepdiff import DeepDiff
 
 from reconciler.api.enums import NON_UPDATABLE_STATES
 from reconciler.constants import ASSET_NOT_FOUND
+from reconciler.engine import blocks as whole_blocks
 from reconciler.engine import fingerprint, normalize, policy
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
 from reconciler.engine.state import Record
@@ -68,17 +70,6 @@ def _get(value: Any, rel: Path) -> Any:
         else:
             return None
     return value
-
-
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``; nested maps merged, everything else replaced."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _read_only_paths(spec: Mapping[str, Any]) -> Iterator[Path]:
@@ -175,7 +166,7 @@ class _AssetDiff:
                 self._system_properties(value)
             else:
                 self.changes.append(leaf_change((key,), value, self.live.get(key)))
-                self.body[key] = value
+                self.body[key] = whole_blocks.whole((key,), self.live.get(key), value)
 
     def _extra_meta(
         self, blocks: Mapping[str, Any], desired_c: Mapping[str, Any], live_c: Mapping[str, Any]
@@ -192,8 +183,8 @@ class _AssetDiff:
                 leaf_change((_XM, block, *rel), _get(declared, rel), _get(live_block, rel))
                 for rel in _changed_leaves(live_c[block], desired_c[block])
             )
-            current = policy.writable_view(live_block or {}, policy.WRITABLE_BLOCKS.get(block))
-            sent = deep_merge(current, declared)
+            current = whole_blocks.live_fill((_XM, block), live_block or {})
+            sent = whole_blocks.lay_over((_XM, block), current, declared)
             kind = ChangeKind.ADD if not current else ChangeKind.UPDATE
             self.changes.append(
                 FieldChange((_XM, block), kind, current or None, sent, children=children)
@@ -202,11 +193,23 @@ class _AssetDiff:
             self.unchanged += max(0, leaves - len(children))
 
     def _system_properties(self, declared: Any) -> None:
+        """Per key (design.md 3.5): a declared value is ADDed when it differs, ``KEY: null`` is
+        DELETEd when live has it, and live keys the manifest does not name are not touched."""
         want = normalize.system_properties_map(declared)
         have = normalize.system_properties_map(self.live.get(_SP))
         ops: list[dict[str, Any]] = []
         children: list[FieldChange] = []
         for key, value in want.items():
+            if value is None:
+                if key not in have:
+                    self.unchanged += 1
+                    continue
+                children.append(FieldChange((_SP, key), ChangeKind.REMOVE, have[key], None))
+                op = {"action": "DELETE", "key": key}
+                if have[key] is not None:
+                    op["value"] = have[key]
+                ops.append(op)
+                continue
             if key not in have:
                 children.append(FieldChange((_SP, key), ChangeKind.ADD, None, value))
             elif not same(
@@ -214,21 +217,14 @@ class _AssetDiff:
             ):
                 children.append(FieldChange((_SP, key), ChangeKind.UPDATE, have[key], value))
             else:
+                self.unchanged += 1
                 continue
             ops.append({"action": "ADD", "key": key, "value": value})
-        changed_declared = len(children)
-        for key, value in have.items():
-            if key not in want:
-                children.append(FieldChange((_SP, key), ChangeKind.REMOVE, value, None))
-                op = {"action": "DELETE", "key": key}
-                if value is not None:
-                    op["value"] = value
-                ops.append(op)
+        before = {k: have[k] for k in want if k in have}
         self.changes.append(
-            FieldChange((_SP,), ChangeKind.UPDATE, have or None, want, children=tuple(children))
+            FieldChange((_SP,), ChangeKind.UPDATE, before or None, want, children=tuple(children))
         )
         self.body[_SP] = ops
-        self.unchanged += len(want) - changed_declared
 
     def write_only(self, plan: AssetPlan, fields: dict[str, Any], record: Record | None) -> None:
         recorded = fingerprint.parse_write_only_fingerprint(record.fingerprint if record else None)
@@ -262,7 +258,11 @@ def diff_asset(
     project_id: str | None = None,
 ) -> AssetPlan:
     """Plan one asset: what differs, the exact PUT body, or why it cannot be planned."""
-    spec: dict[str, Any] = normalize.prune_none(desired.desired)
+    spec: dict[str, Any] = {
+        key: value if key == _SP else normalize.prune_none(value)
+        for key, value in desired.desired.items()
+        if value is not None
+    }
     live_name = live.get("asset_name") if live else None
     plan = AssetPlan(
         asset_id=desired.asset_id,

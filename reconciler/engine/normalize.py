@@ -116,7 +116,9 @@ def project_live(path: Path, desired: Any, live: Any) -> Any:
         if live is None and isinstance(desired, Mapping) and path != (policy.SYSTEM_PROPERTIES,):
             live = {}
     if path == (policy.SYSTEM_PROPERTIES,):
-        return canon(path, live)
+        # Managed per key: only the declared keys count; an absent key is null.
+        have = system_properties_map(live)
+        return {k: canon((*path, k), have.get(k)) for k in system_properties_map(desired)}
     if isinstance(desired, Mapping) and isinstance(live, Mapping):
         return {k: project_live((*path, k), v, live.get(k)) for k, v in desired.items()}
     if (

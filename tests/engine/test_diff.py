@@ -139,28 +139,39 @@ def test_system_properties_map_in_sync_whatever_the_live_order() -> None:
     assert plan_for(spec, live).action is Action.NOOP
 
 
-def test_system_properties_become_add_and_delete_operations() -> None:
+def test_system_properties_are_managed_per_key() -> None:
     spec = {"system_properties": {"BACKGROUND_IMG": "No", "MATERIAL_IMG": "Yes"}}
     plan = plan_for(spec)
+    # CREATED_BY_PLATFORM is live but not named: it is not touched.
     assert plan.body == {
         "system_properties": [
             {"action": "ADD", "key": "BACKGROUND_IMG", "value": "No"},
             {"action": "ADD", "key": "MATERIAL_IMG", "value": "Yes"},
-            {"action": "DELETE", "key": "CREATED_BY_PLATFORM", "value": "Yes"},
         ]
     }
     kinds = {c.dotted: c.kind for c in change(plan, "system_properties").children}
     assert kinds == {
         "system_properties.BACKGROUND_IMG": ChangeKind.UPDATE,
         "system_properties.MATERIAL_IMG": ChangeKind.ADD,
-        "system_properties.CREATED_BY_PLATFORM": ChangeKind.REMOVE,
     }
 
 
-def test_empty_system_properties_map_deletes_all() -> None:
-    plan = plan_for({"system_properties": {}})
-    assert plan.body is not None
-    assert [op["action"] for op in plan.body["system_properties"]] == ["DELETE", "DELETE"]
+def test_a_null_system_property_deletes_that_key_only() -> None:
+    plan = plan_for({"system_properties": {"CREATED_BY_PLATFORM": None, "MATERIAL_IMG": None}})
+    assert plan.body == {
+        "system_properties": [{"action": "DELETE", "key": "CREATED_BY_PLATFORM", "value": "Yes"}]
+    }
+    (child,) = change(plan, "system_properties").children
+    assert child.kind is ChangeKind.REMOVE
+    assert child.dotted == "system_properties.CREATED_BY_PLATFORM"
+
+
+def test_a_null_system_property_that_live_lacks_is_in_sync() -> None:
+    assert plan_for({"system_properties": {"MATERIAL_IMG": None}}).action is Action.NOOP
+
+
+def test_empty_system_properties_map_touches_nothing() -> None:
+    assert plan_for({"system_properties": {}}).action is Action.NOOP
 
 
 # --- rule 6: the extra-meta block must match the type -------------------------------------------
@@ -195,12 +206,13 @@ def test_read_only_field_in_manifest_is_an_error() -> None:
 # --- rule 7: nested objects sent whole --------------------------------------------------------
 
 
-def test_changed_nested_field_sends_whole_block_filled_from_live() -> None:
+def test_changed_nested_field_sends_whole_block_filled_from_the_raw_live_block() -> None:
     live = live_asset()
     live["asset_extra_meta"]["human_model_2d_meta"]["future_field_from_service"] = "x"
     live["asset_extra_meta"]["video_meta"] = {"width": 1}
     spec = {"asset_extra_meta": {"human_model_2d_meta": {"support_live": True}}}
     plan = plan_for(spec, live)
+    # Every live key stays, including one this tool does not know; other blocks are not sent.
     assert plan.body == {
         "asset_extra_meta": {
             "human_model_2d_meta": {
@@ -209,6 +221,7 @@ def test_changed_nested_field_sends_whole_block_filled_from_live() -> None:
                 "model_version": "V3",
                 "device_names": ["d1", "d2"],
                 "is_flexus": True,
+                "future_field_from_service": "x",
             }
         }
     }
