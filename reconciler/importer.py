@@ -39,7 +39,10 @@ SETTABLE_STATES = frozenset({"ACTIVED", "UNACTIVED"})
 # media, a trained model); it is identity, not configuration, and the reference lets normal
 # users set it only for some types.  The manifest records it in a comment instead.
 IDENTITY_FIELDS = frozenset({"asset_type"})
-SKIPPED_FIELDS = models.RESPONSE_ONLY_FIELDS | policy.WRITE_ONLY | IDENTITY_FIELDS
+# Set by the platform (the reference: common users cannot modify them).  A new manifest leaves
+# them out; a manifest that names some keys gets those keys refreshed, one by one.
+PLATFORM_FIELDS = frozenset({policy.SYSTEM_PROPERTIES})
+SKIPPED_FIELDS = models.RESPONSE_ONLY_FIELDS | policy.WRITE_ONLY | IDENTITY_FIELDS | PLATFORM_FIELDS
 
 
 def _is_empty(value: Any) -> bool:
@@ -82,9 +85,7 @@ def spec_from_live(raw: Mapping[str, Any]) -> dict[str, Any]:
         value = raw.get(name)
         if name == "asset_state" and value not in SETTABLE_STATES:
             continue
-        if name == policy.SYSTEM_PROPERTIES:
-            value = normalize.system_properties_map(value)
-        elif name == "asset_extra_meta":
+        if name == "asset_extra_meta":
             value = _extra_meta(value, asset_type)
         elif name == "auto_operation_config":
             value = _model_fields(value, models.AutoOperationConfig)
@@ -156,6 +157,17 @@ def spec_equal(path: FieldPath, old: Any, new: Any) -> bool:
     return bool(normalize.canon(path, old) == normalize.canon(path, new))
 
 
+def declared_system_properties(document: Any, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The live values of the system properties a manifest names (None for a key live lacks),
+    or None when it names none: system properties are managed per key."""
+    spec = document.get("spec") if isinstance(document, Mapping) else None
+    declared = spec.get(policy.SYSTEM_PROPERTIES) if isinstance(spec, Mapping) else None
+    if not isinstance(declared, Mapping):
+        return None
+    live = normalize.system_properties_map(raw.get(policy.SYSTEM_PROPERTIES))
+    return {str(key): live.get(str(key)) for key in declared}
+
+
 @dataclass
 class ImportResult:
     """The manifest files an import created, updated or left alone, and its warnings."""
@@ -166,6 +178,13 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
     schema: Path | None = None  # the schema file, when this import wrote or refreshed it
     refused: list[str] = field(default_factory=list)  # assets not written, and why
+    # What each update changes in manifests that already existed: (asset id, edit) per path.
+    edits: dict[Path, list[tuple[str, writer.SpecEdit]]] = field(default_factory=dict)
+    check: bool = False  # nothing was written (--check)
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.created or self.updated)
 
 
 def write_imports(
@@ -173,9 +192,15 @@ def write_imports(
     directory: Path,
     *,
     target: str | None = None,
+    check: bool = False,
 ) -> ImportResult:
-    """Write or update one manifest per live asset (``raw`` API JSON) under ``directory``."""
-    result = ImportResult()
+    """Write or update one manifest per live asset (``raw`` API JSON) under ``directory``.
+
+    Every value an update changes in an existing manifest is reported (``ImportResult.edits``):
+    a local edit not applied yet is overwritten by the live value, and the user must see that.
+    With ``check`` nothing is written; the result says what would be.
+    """
+    result = ImportResult(check=check)
     existing = writer.index_by_asset_id(directory)
     dirty: dict[Path, writer.ManifestFile] = {}
     for raw in assets:
@@ -190,9 +215,16 @@ def write_imports(
         found = existing.get(asset_id)
         if found is not None:
             document = found.file.documents[found.index]
-            changed = writer.merge_spec(document, spec, keep=policy.WRITE_ONLY, equal=spec_equal)
-            if changed:
+            properties = declared_system_properties(document, raw)
+            keep = set(policy.WRITE_ONLY)
+            if properties is not None:
+                spec[policy.SYSTEM_PROPERTIES] = properties
+            else:
+                keep.add(policy.SYSTEM_PROPERTIES)
+            edits = writer.merge_spec(document, spec, keep=keep, equal=spec_equal)
+            if edits:
                 dirty[found.file.path] = found.file
+                result.edits.setdefault(found.file.path, []).extend((asset_id, e) for e in edits)
             elif found.file.path not in dirty:
                 result.unchanged.append(found.file.path)
             continue
@@ -218,10 +250,11 @@ def write_imports(
             if path in result.created:
                 result.created.remove(path)
             continue
-        manifest.save()
+        if not check:
+            manifest.save()
         if path not in result.created:
             result.updated.append(path)
-    if result.created:
+    if result.created and not check:
         result.schema = write_schema(directory)
     result.unchanged = [p for p in dict.fromkeys(result.unchanged) if p not in dirty]
     return result

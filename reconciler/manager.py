@@ -473,15 +473,17 @@ def import_assets(
     directory: Path,
     *,
     parallelism: int = READ_PARALLELISM,
+    check: bool = False,
 ) -> ImportRun:
-    """Write or update manifests under ``directory`` from live assets (all when no ids)."""
+    """Write or update manifests under ``directory`` from live assets (all when no ids);
+    with ``check`` nothing is written and the result says what would be."""
     assets, missing, target_name = asyncio.run(
         read_live(options, asset_ids, parallelism=parallelism)
     )
     # Record the target only when one was chosen explicitly: a manifest without it follows the
     # default target, which is what a single-target setup wants.
     target = target_name if options.target else None
-    return ImportRun(write_imports(assets, directory, target=target), missing)
+    return ImportRun(write_imports(assets, directory, target=target, check=check), missing)
 
 
 # --- apply -------------------------------------------------------------------------------------

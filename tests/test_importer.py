@@ -68,7 +68,6 @@ def test_spec_keeps_only_writable_fields_in_manifest_shape() -> None:
                 "device_names": ["studio-a", "studio-c"],
             }
         },
-        "system_properties": {"BACKGROUND_SCENE": "Horizontal"},
         "asset_order": 7,
         "auto_operation_config": [{"operation": "BLOCK", "operation_time": "2030-01-01T00:00:00Z"}],
     }

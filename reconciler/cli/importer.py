@@ -30,6 +30,11 @@ class ImportUsageError(ReconcilerError):
     show_default=True,
     help="Where manifests live; existing ones (found by asset_id) are updated in place.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; print what would be created or changed and exit 2 if anything would.",
+)
 @parallelism_option()
 @pass_options
 def import_(
@@ -37,22 +42,25 @@ def import_(
     asset_ids: tuple[str, ...],
     import_all: bool,
     directory: Path,
+    check: bool,
     parallelism: int,
 ) -> None:
     """Write manifests from live state.
 
     Only writable fields are written. Re-importing an asset that already has a manifest under
-    --dir updates its spec in place, keeping comments and layout.  Exit 0 when every asset was
-    imported, 1 otherwise.
+    --dir updates its spec in place, keeping comments and layout, and prints every value it
+    changes.  Exit 0 when every asset was imported, 1 otherwise; with --check nothing is
+    written, and the exit is 0 when nothing would change, 2 when something would, 1 on errors.
 
     \b
     Examples:
       reconciler import 93769b5a-c8c6-4692-9c95-53933a1f0c93 --dir manifests/
       reconciler import --all
+      reconciler import --all --check
     """
     if bool(asset_ids) == import_all:
         raise ImportUsageError("give asset ids to import, or --all (not both)")
-    run = import_assets(options, asset_ids, directory, parallelism=parallelism)
+    run = import_assets(options, asset_ids, directory, parallelism=parallelism, check=check)
     for line in import_text.file_lines(run.result):
         click.echo(line)
     for warning in run.result.warnings:
@@ -64,3 +72,5 @@ def import_(
     click.echo(import_text.summary(run.result))
     if run.missing or run.result.refused:
         sys.exit(1)
+    if check and run.result.changes:
+        sys.exit(2)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.errors import ReconcilerError
 from reconciler.escape import clean_text
-from reconciler.manifest.loader import ManifestError, load_manifests, summary
+from reconciler.manifest.loader import ManifestError, load_manifests, notes, summary
 from reconciler.manifest.schema import manifest_json_schema_text
 
 DEFAULT_PATHS = ("manifests",)
@@ -18,10 +19,12 @@ class ValidationFailed(ReconcilerError):
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-def validate(paths: tuple[str, ...]) -> None:
+@pass_options
+def validate(options: GlobalOptions, paths: tuple[str, ...]) -> None:
     """Check manifests offline (default path: manifests/).
 
-    Exit 0 valid, 1 not; every problem is reported with file:line:column.
+    Exit 0 valid, 1 not; every problem is reported with file:line:column. With -v, also
+    print notes about fields the service may refuse (system_properties).
 
     \b
     Example:
@@ -33,6 +36,10 @@ def validate(paths: tuple[str, ...]) -> None:
         for problem in exc.problems:
             click.echo(clean_text(problem), err=True)
         raise ValidationFailed(summary(exc.problems)) from None
+    if options.verbose:
+        for item in loaded:
+            for note in notes(item):
+                click.echo(clean_text(note), err=True)
     noun = "manifest" if len(loaded) == 1 else "manifests"
     click.echo(f"{len(loaded)} {noun} valid.")
 

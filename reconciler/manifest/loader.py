@@ -68,6 +68,22 @@ class LoadedManifest:
         return self.positions.get(("spec", *path))
 
 
+SYSTEM_PROPERTIES_NOTE = (
+    "system_properties: the service may refuse changes to system properties for accounts that "
+    "are not administrators (the API reference: system properties cannot be modified by common "
+    "users); only the keys named here are changed, KEY: null deletes one"
+)
+
+
+def notes(loaded: LoadedManifest) -> list[str]:
+    """Advice about a valid manifest (``validate -v``): things that are allowed but may not work."""
+    out: list[str] = []
+    if "system_properties" in loaded.desired:
+        line, column = loaded.position(("system_properties",)) or (loaded.line, loaded.column)
+        out.append(f"{loaded.file}:{line}:{column}: note: {SYSTEM_PROPERTIES_NOTE}")
+    return out
+
+
 def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
     """Manifest files under ``paths``: files as given, directories searched recursively.
 
@@ -260,12 +276,18 @@ def _validate(path: Path, document: Document, problems: list[Problem]) -> Loaded
     )
 
 
+# The one place where null means something: ``system_properties: {KEY: null}`` deletes KEY.
+NULL_ALLOWED_UNDER: FieldPath = ("spec", "system_properties")
+
+
 def _without_nulls(value: Any, path: FieldPath, nulls: list[FieldPath]) -> Any:
     """A copy of ``value`` without mapping entries whose value is null (each recorded)."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if item is None:
+            if item is None and path == NULL_ALLOWED_UNDER:
+                out[key] = None
+            elif item is None:
                 nulls.append((*path, key))
             else:
                 out[key] = _without_nulls(item, (*path, key), nulls)

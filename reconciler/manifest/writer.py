@@ -208,6 +208,37 @@ def _to_commented(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class SpecEdit:
+    """One value of a manifest's spec that a merge changed: ``before`` None when added,
+    ``after`` None when removed."""
+
+    path: FieldPath
+    before: Any
+    after: Any
+
+    @property
+    def kind(self) -> str:
+        """``+`` added, ``-`` removed or cleared, ``~`` changed."""
+        if self.before is None:
+            return "+"
+        if self.after is None or self.after in ("", []):
+            return "-"
+        return "~"
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's containers and scalars as plain data (for reporting an edit)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
 def merge_spec(
     document: Any,
     spec: Mapping[str, Any],
@@ -215,19 +246,22 @@ def merge_spec(
     keep: Collection[str] = (),
     equal: Equal = plain_equal,
     unordered: Unordered = never_unordered,
-) -> bool:
+) -> list[SpecEdit]:
     """Make ``document``'s spec say ``spec`` while touching as little of the text as possible.
 
     Values that ``equal`` considers the same are left exactly as written.  A field the manifest
     manages but ``spec`` no longer has is cleared (``[]`` / ``""``) when it is a list or string,
     so it stays managed; other such fields are removed.  Top-level keys in ``keep`` (write-only
-    fields that cannot be read back) are never touched.  Returns whether anything changed.
+    fields that cannot be read back) are never touched.  Returns the values it changed, so that
+    a local edit that import overwrites is never lost silently.
     """
     current = document.get("spec")
     if not isinstance(current, CommentedMap):
         document["spec"] = _to_commented(spec)
-        return True
-    return _Merger(keep, equal, unordered).map(current, spec, ())
+        return [SpecEdit((), _plain(current), _plain(spec))]
+    merger = _Merger(keep, equal, unordered, [])
+    merger.map(current, spec, ())
+    return merger.edits
 
 
 @dataclass(frozen=True)
@@ -235,12 +269,17 @@ class _Merger:
     keep: Collection[str]
     equal: Equal
     unordered: Unordered
+    edits: list[SpecEdit]
+
+    def note(self, path: FieldPath, before: Any, after: Any) -> None:
+        self.edits.append(SpecEdit(path, _plain(before), _plain(after)))
 
     def map(self, node: CommentedMap, new: Mapping[str, Any], path: FieldPath) -> bool:
         return _merge_map(self, node, new, path)
 
     def seq(self, node: CommentedSeq, new: list[Any], path: FieldPath) -> bool:
         """Edit the list in place, so comments on the items that stay stay with them."""
+        self.note(path, list(node), new)
         if self.unordered(path) and not any(isinstance(v, Mapping | list) for v in new):
             for index in reversed(range(len(node))):
                 if node[index] not in new:
@@ -278,26 +317,31 @@ def _merge_map(
         if key in new:
             continue
         old = node[key]
+        key_path = (*path, key)
         if isinstance(old, CommentedMap):
-            changed = merger.map(old, {}, (*path, key)) or changed
+            changed = merger.map(old, {}, key_path) or changed
             if not old:
                 del node[key]
                 changed = True
         elif isinstance(old, list):
             if old:
+                merger.note(key_path, old, [])
                 empty = CommentedSeq()
                 node[key] = _like(old, empty) if isinstance(old, CommentedSeq) else empty
                 changed = True
         elif isinstance(old, str):
             if old:
+                merger.note(key_path, old, "")
                 node[key] = ""
                 changed = True
         else:
+            merger.note(key_path, old, None)
             del node[key]
             changed = True
     for key, value in new.items():
         key_path = (*path, key)
         if key not in node:
+            merger.note(key_path, None, value)
             node[key] = _to_commented(value)
             changed = True
             continue
@@ -310,6 +354,7 @@ def _merge_map(
         if isinstance(old, CommentedSeq) and isinstance(value, list) and old:
             changed = merger.seq(old, value, key_path) or changed
             continue
+        merger.note(key_path, old, value)
         node[key] = _to_commented(value)
         changed = True
     return changed

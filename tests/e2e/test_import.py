@@ -75,7 +75,8 @@ def test_import_all_then_plan_shows_no_changes(
         assert "voice-model-aaaaaaaa.yaml" in files
         frozen = Path("manifests/frozen-clip-aaaaaaaa.yaml").read_text()
         assert "asset_state" not in frozen  # BLOCK is the service's state, not a setting
-        assert "MATERIAL_VIDEO: Yes" in frozen or "MATERIAL_VIDEO: 'Yes'" in frozen
+        # System properties are the platform's: a new manifest leaves them alone.
+        assert "system_properties" not in frozen and "MATERIAL_VIDEO" not in frozen
 
         assets = asyncio.run(plan_of(emu, Path("manifests")))
         updatable = [a for a in assets if a.action is not Action.BLOCKED]
