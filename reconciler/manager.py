@@ -22,9 +22,10 @@ question, each asset's result as it finishes) it receives through :class:`ApplyH
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,9 +37,11 @@ from reconciler.api.client import MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
 from reconciler.constants import DEFAULT_PATHS, READ_PARALLELISM, WRITE_PARALLELISM
 from reconciler.engine import planfile
-from reconciler.engine.apply import ApplyResult, AssetResult, StaleAsset
+from reconciler.engine.apply import ApplyResult, AssetResult, ReadCounts, StaleAsset, stale_records
+from reconciler.engine.diff import record_text
 from reconciler.engine.drift import DriftReport, ProjectDrift, project_drift
 from reconciler.engine.fingerprint import live_fingerprint
+from reconciler.engine.lock import HeldLock, LockHeld, LockHolder, ProjectLock
 from reconciler.engine.plan import Action, Plan, PlanSet
 from reconciler.engine.planner import desired_from_loaded
 from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
@@ -60,6 +63,7 @@ __all__ = [
     "ApplyRun",
     "Filters",
     "ImportRun",
+    "LockHeld",
     "Run",
     "Session",
     "TargetRun",
@@ -70,6 +74,7 @@ __all__ = [
     "make_plan",
     "open_run",
     "open_session",
+    "project_lock",
     "read_live",
 ]
 
@@ -91,6 +96,10 @@ class Session:
     def state(self) -> WriteOnlyState:
         """The write-only fingerprint store (``state:`` in reconciler.yaml, else the default)."""
         return WriteOnlyState(self.config.state or DEFAULT_STATE_PATH)
+
+    def lock(self) -> ProjectLock:
+        """The write lock per (endpoint, project), kept in the same state file."""
+        return ProjectLock(self.config.state or DEFAULT_STATE_PATH)
 
 
 def _open(options: GlobalOptions, config: ReconcilerConfig, name: str | None) -> Session:
@@ -515,8 +524,10 @@ class ApplyHooks:
     shows it), ``confirm`` is asked before sending (False cancels; it may raise
     :class:`ApplyRefused`), ``on_warning`` gets warnings such as a threshold crossed with
     ``force``, ``on_start`` the number of changes and the parallelism, ``on_result`` each asset's
-    result as it finishes (``AssetResult.target`` names its target when the run has several) and
-    ``on_interrupt`` the first stop (Ctrl-C, SIGTERM or the ``--timeout`` deadline).
+    result as it finishes (``AssetResult.target`` names its target when the run has several),
+    ``on_interrupt`` the first stop (Ctrl-C, SIGTERM or the ``--timeout`` deadline) and
+    ``on_lock_wait`` the holder of a project's write lock and the timeout, when apply starts
+    waiting for it.
     """
 
     progress: Callable[[str], None] | None = None
@@ -526,6 +537,7 @@ class ApplyHooks:
     on_start: Callable[[int, int], None] = _ignore
     on_result: Callable[[AssetResult], None] = _ignore
     on_interrupt: Callable[[interrupts.Stopped], None] = _ignore
+    on_lock_wait: Callable[[LockHolder, float], None] = _ignore
 
 
 @dataclass
@@ -587,6 +599,12 @@ def _check_planned(plans: PlanSet) -> None:
 def _check_same_target(plan: Plan, target: Target, path: Path) -> None:
     made = (plan.project_id, plan.endpoint.rstrip("/") if plan.endpoint else None)
     now = (target.project_id, target.endpoint.rstrip("/"))
+    if plan.target is not None and target.name != plan.target:
+        raise ApplyRefused(
+            f"{path} was made for target {plan.target}, but this run's target is {target.name} "
+            f"(project {target.project_id} at {target.endpoint}); nothing was sent. Pass "
+            f"--target {plan.target}."
+        )
     if made != now:
         raise ApplyRefused(
             f"{path} was made for project {plan.project_id} at {plan.endpoint} "
@@ -596,6 +614,46 @@ def _check_same_target(plan: Plan, target: Target, path: Path) -> None:
         )
 
 
+@contextlib.contextmanager
+def project_lock(
+    session: Session,
+    *,
+    timeout: float = 0.0,
+    command: str = "apply",
+    on_wait: Callable[[LockHolder, float], None] = _ignore,
+) -> Iterator[HeldLock]:
+    """Hold the write lock of the session's (endpoint, project) for a block of work.
+
+    Every writer takes it before it plans what it will send (``apply``; ``watch --self-heal``
+    with ``command="watch --self-heal"``).  Raises :class:`~reconciler.engine.lock.LockHeld`
+    naming the holder when it stays taken past ``timeout`` seconds.
+    """
+    target = session.target
+    with session.lock().hold(
+        target.endpoint,
+        target.project_id,
+        command=command,
+        timeout=timeout,
+        on_wait=lambda holder: on_wait(holder, timeout),
+    ) as held:
+        yield held
+
+
+@contextlib.contextmanager
+def _locked(sessions: Sequence[Session], timeout: float, hooks: ApplyHooks) -> Iterator[None]:
+    """Every distinct project of the run locked, in one order (two runs never wait on each
+    other's second lock), for the whole apply: from planning to the last write."""
+    places: dict[tuple[str, str], Session] = {}
+    for session in sessions:
+        places.setdefault((session.target.endpoint.rstrip("/"), session.target.project_id), session)
+    with contextlib.ExitStack() as stack:
+        for place in sorted(places):
+            stack.enter_context(
+                project_lock(places[place], timeout=timeout, on_wait=hooks.on_lock_wait)
+            )
+        yield
+
+
 def apply_manifests(
     options: GlobalOptions,
     paths: Sequence[str],
@@ -603,13 +661,21 @@ def apply_manifests(
     parallelism: int = WRITE_PARALLELISM,
     force: bool = False,
     hooks: ApplyHooks | None = None,
+    lock_timeout: float = 0.0,
 ) -> ApplyRun:
-    """Plan every target's manifests, show the plan, check each target's threshold, confirm,
-    then send to every target at once."""
+    """Under each target's write lock: plan every target's manifests, show the plan, check each
+    target's threshold, confirm, then send to every target at once (each write right after a
+    fresh read of its asset)."""
     hooks = hooks or ApplyHooks()
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
     run = open_run(options, paths)
+    opened = [target.session for target in run.targets if target.session is not None]
+    with _locked(opened, lock_timeout, hooks):
+        return _apply_run(run, parallelism, force, hooks)
+
+
+def _apply_run(run: Run, parallelism: int, force: bool, hooks: ApplyHooks) -> ApplyRun:
     plans = asyncio.run(plan_run(run, parallelism=parallelism, progress=hooks.progress))
     hooks.on_plan(plans)
     _check_planned(plans)
@@ -636,9 +702,11 @@ def apply_saved(
     parallelism: int = WRITE_PARALLELISM,
     force: bool = False,
     hooks: ApplyHooks | None = None,
+    lock_timeout: float = 0.0,
 ) -> ApplyRun:
-    """Apply a saved plan file: every target planned, each the same project as now, under its
-    threshold, and none stale (each target checked against its own live state)."""
+    """Apply a saved plan file under each target's write lock: every target planned, each the
+    same target and project as now, under its threshold, and none stale (each target checked
+    against its own live state and its write-only records)."""
     hooks = hooks or ApplyHooks()
     plans = _narrowed(planfile.read_plan(path).plan, options.targets, path)
     _check_planned(plans)
@@ -660,17 +728,22 @@ def apply_saved(
     async def work(cancel: asyncio.Event) -> dict[str, ApplyResult]:
         async with AsyncExitStack() as stack:
             clients = [await stack.enter_async_context(s.client(parallelism)) for s in sessions]
-            stale = await asyncio.gather(
+            moved = await asyncio.gather(
                 *(
                     find_stale(p, c, live_fingerprint)
                     for p, c in zip(plans.plans, clients, strict=True)
                 )
             )
+            stale = [
+                _with_records(plan, found, state)
+                for plan, found in zip(plans.plans, moved, strict=True)
+            ]
             if any(stale):
                 raise ApplyRefused(_stale_refusal(plans, stale))
             return await _send_all(plans, clients, state, parallelism, cancel, hooks)
 
-    with WriteOnlyState(config.state or DEFAULT_STATE_PATH) as state:
+    locked = _locked(sessions, lock_timeout, hooks)
+    with locked, WriteOnlyState(config.state or DEFAULT_STATE_PATH) as state:
         done = _finished(plans, _run_interruptible(work, hooks))
     done.saved = path
     return done
@@ -688,6 +761,17 @@ def _narrowed(plans: PlanSet, names: Sequence[str], path: Path) -> PlanSet:
             f"{', '.join(str(t) for t in have)}); nothing was sent"
         )
     return PlanSet([p for p in plans.plans if p.target in names], created_at=plans.created_at)
+
+
+def _with_records(
+    plan: Plan, moved: Sequence[StaleAsset], state: WriteOnlyState
+) -> list[StaleAsset]:
+    """The stale assets of ``plan``: those whose write-only record changed since it was made
+    (it would send older write-only values back), then those whose live state moved."""
+    records = state.get_many(plan.project_id or "", [a.asset_id for a in plan.assets])
+    stale = stale_records(plan, {k: record_text(v) for k, v in records.items()})
+    listed = {item.asset_id for item in stale}
+    return stale + [item for item in moved if item.asset_id not in listed]
 
 
 def _stale_refusal(plans: PlanSet, stale: Sequence[Sequence[StaleAsset]]) -> str:
@@ -708,6 +792,7 @@ def _finished(plans: PlanSet, results: dict[str, ApplyResult]) -> ApplyRun:
         interrupted=stopped is not None,
         interrupted_by=stopped.interrupted_by if stopped else None,
         interrupt_exit_code=stopped.interrupt_exit_code if stopped else 130,
+        reads=ReadCounts.total(result.reads for result in results.values()),
     )
     return ApplyRun(plans, merged, results=results)
 
@@ -741,7 +826,7 @@ async def _send_all(
             cancel=cancel,
             on_result=lambda item: hooks.on_result(named(item)),
         )
-        return ApplyResult([named(r) for r in result.results], result.interrupted)
+        return replace(result, results=[named(r) for r in result.results])
 
     outcomes = await asyncio.gather(
         *(one(p, c) for p, c in zip(plans.plans, clients, strict=True)), return_exceptions=True

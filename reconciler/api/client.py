@@ -379,11 +379,17 @@ class MetaStudioClient:
     async def update(
         self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
     ) -> LiveAsset:
-        """PUT the (minimal) update body; returns the asset as the service now has it."""
+        """PUT the (minimal) update body; returns the service's answer as it came.
+
+        The answer need not be a whole asset (the reference's own example answers with a few
+        top-level fields): apply verifies it, and reads the asset back when it does not show
+        the sent values.
+        """
         path = f"/digital-assets/{quote(asset_id, safe='')}"
         content = json.dumps(body).encode("utf-8")
         answer = await self._request("update", "PUT", path, [], content, app_user_id)
-        return self._assets([self._json(answer)], answer)[0]
+        where = (answer.method, answer.raw_path, answer.status)
+        return LiveAsset(self._json(answer), answer.request_id, where=where)
 
     # --- plumbing -------------------------------------------------------------------------
 

@@ -16,8 +16,10 @@ import click
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import parallelism_option, progress_to_stderr
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
+from reconciler.durations import parse_duration
 from reconciler.engine.apply import AssetResult
 from reconciler.engine.plan import PlanSet
+from reconciler.errors import ReconcilerError
 from reconciler.escape import clean_lines
 from reconciler.interrupts import DeadlineExceeded, Stopped
 from reconciler.manager import (
@@ -55,6 +57,14 @@ __all__ = ["ApplyRefused", "apply"]
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @parallelism_option("At most this many requests in flight.", WRITE_PARALLELISM, maximum=100)
 @click.option("--force", is_flag=True, help="Apply even above the safety threshold.")
+@click.option(
+    "--lock-timeout",
+    default="0s",
+    show_default=True,
+    metavar="DURATION",
+    help="Wait up to this long (30s, 5m) for another apply of the same project to finish; "
+    "by default a held lock fails at once.",
+)
 @pass_options
 def apply(
     options: GlobalOptions,
@@ -62,22 +72,35 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     force: bool,
+    lock_timeout: str,
 ) -> None:
     """Make live assets match the manifests, or apply a saved plan.
 
-    Exit 0 all applied, 1 any failure or refusal, 130 interrupted.
+    Exit 0 all applied, 1 any failure, refusal or change since plan, 130 interrupted.
 
     \b
     Examples:
       reconciler apply                               # plan ./manifests, show it, ask
       reconciler apply plan.json                     # exactly what `plan --out` saved
       reconciler apply --auto-approve --target prod
+      reconciler apply --lock-timeout 5m             # wait for another apply to finish
     """
+    try:
+        wait = parse_duration(lock_timeout)
+    except ReconcilerError as exc:
+        raise ApplyRefused(f"--lock-timeout: {exc}") from None
     hooks = _hooks(options, auto_approve)
     plan_file = _plan_file_argument(args)
     try:
         if plan_file is not None:
-            run = apply_saved(options, plan_file, parallelism=parallelism, force=force, hooks=hooks)
+            run = apply_saved(
+                options,
+                plan_file,
+                parallelism=parallelism,
+                force=force,
+                hooks=hooks,
+                lock_timeout=wait,
+            )
         else:
             run = apply_manifests(
                 options,
@@ -85,6 +108,7 @@ def apply(
                 parallelism=parallelism,
                 force=force,
                 hooks=hooks,
+                lock_timeout=wait,
             )
     except ApplyAborted as exc:
         click.echo(clean_lines(exc), err=True)
@@ -132,6 +156,9 @@ def _hooks(options: GlobalOptions, auto_approve: bool) -> ApplyHooks:
         on_start=start,
         on_result=result,
         on_interrupt=_say_interrupted,
+        on_lock_wait=lambda holder, timeout: click.echo(
+            clean_lines(apply_text.lock_wait_line(holder, timeout)), err=True
+        ),
     )
 
 

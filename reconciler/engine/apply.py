@@ -4,7 +4,9 @@ The requests themselves are sent by :mod:`reconciler.live.apply`; this module ho
 returns (:class:`ApplyResult`, one :class:`AssetResult` per asset, in plan order) and the
 decisions that need no I/O: which rows are not applied, whether an updated asset shows every
 field that was sent (:func:`verify`), and which assets of a saved plan moved since it was made
-(:func:`stale_assets`).  Wording for users lives in :mod:`reconciler.render.apply_text`.
+(:func:`stale_assets`, :func:`stale_records`), and whether a fresh read right before a write
+still shows the state the plan was made from (:func:`changed_since_plan`).  Wording for users
+lives in :mod:`reconciler.render.apply_text`.
 
 After each PUT the response (the updated asset) is compared with the body that was sent; a field
 the service did not take is reported as *not converged* and counts as a failure, because a
@@ -14,13 +16,15 @@ silently ignored field would otherwise show up as the same change on every futur
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.api.fields import WRITE_ONLY_FIELDS
+from reconciler.engine.fingerprint import live_fingerprint
+from reconciler.engine.freshness import changed_fields, lacking
 from reconciler.engine.normalize import parse_instant
-from reconciler.engine.plan import Action, AssetPlan, Plan
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, Plan
 
 
 class Outcome(enum.StrEnum):
@@ -29,6 +33,7 @@ class Outcome(enum.StrEnum):
     NOT_CONVERGED = "not converged"  # PUT accepted, but the service did not take some fields
     NOT_APPLIED = "not applied"  # an error or blocked row of the plan: nothing was sent
     NOT_STARTED = "not started"  # interrupted before its turn came
+    CHANGED = "changed since plan"  # the fresh read before the write differs: nothing was sent
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,39 @@ class AssetResult:
     blocked: bool = False  # for NOT_APPLIED: a blocked row rather than an error row
     live_state: str | None = None  # for a blocked row: the asset state that blocks it
     target: str | None = None  # the asset's target, when the run covers several
+    changed: tuple[str, ...] = ()  # for CHANGED: the fields that changed (empty: not known)
+    gone: bool = False  # for CHANGED: the asset no longer exists
+    wrong_asset: str | None = None  # for FAILED: the answer was for this other asset id
+    stage: str | None = None  # for FAILED: "read" before the PUT, "read-back" after it
 
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.UPDATED
+
+
+@dataclass
+class ReadCounts:
+    """The reads apply makes besides its writes (design.md 3.11), for logs and the benchmark."""
+
+    fresh_lists: int = 0  # list requests reading assets right before their writes
+    fresh_assets: int = 0  # assets read that way
+    fresh_shows: int = 0  # ShowAsset reads before writes (planned from ShowAsset, or a summary)
+    read_backs: int = 0  # ShowAsset reads verifying a PUT whose answer did not show the values
+
+    @property
+    def requests(self) -> int:
+        return self.fresh_lists + self.fresh_shows + self.read_backs
+
+    @classmethod
+    def total(cls, counts: Iterable[ReadCounts]) -> ReadCounts:
+        """The sum over several targets' applies."""
+        out = cls()
+        for item in counts:
+            out.fresh_lists += item.fresh_lists
+            out.fresh_assets += item.fresh_assets
+            out.fresh_shows += item.fresh_shows
+            out.read_backs += item.read_backs
+        return out
 
 
 @dataclass
@@ -63,6 +97,7 @@ class ApplyResult:
     # the exit code that stands for it (130 Ctrl-C, 143 SIGTERM, 1 the run's deadline).
     interrupted_by: str | None = None
     interrupt_exit_code: int = 130
+    reads: ReadCounts = field(default_factory=ReadCounts)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -84,11 +119,16 @@ class ApplyResult:
         return self.count(Outcome.NOT_STARTED)
 
     @property
+    def changed_since_plan(self) -> int:
+        return self.count(Outcome.CHANGED)
+
+    @property
     def exit_code(self) -> int:
-        """0 all applied, 130 interrupted (143 by SIGTERM), 1 any failure or plan error."""
+        """0 all applied, 130 interrupted (143 by SIGTERM), 1 any failure, plan error or change
+        since plan."""
         if self.interrupted:
             return self.interrupt_exit_code
-        return 1 if self.failed or self.not_applied else 0
+        return 1 if self.failed or self.not_applied or self.changed_since_plan else 0
 
 
 def to_send(plan: Plan) -> list[AssetPlan]:
@@ -109,7 +149,12 @@ def not_applied(row: AssetPlan) -> AssetResult:
     )
 
 
-def in_plan_order(plan: Plan, results: Mapping[str, AssetResult], interrupted: bool) -> ApplyResult:
+def in_plan_order(
+    plan: Plan,
+    results: Mapping[str, AssetResult],
+    interrupted: bool,
+    reads: ReadCounts | None = None,
+) -> ApplyResult:
     """Results in plan order; UPDATE rows that never ran are reported as not started."""
     ordered: list[AssetResult] = []
     for row in plan.assets:
@@ -117,7 +162,42 @@ def in_plan_order(plan: Plan, results: Mapping[str, AssetResult], interrupted: b
             ordered.append(results[row.asset_id])
         elif row.action is Action.UPDATE:
             ordered.append(AssetResult(row.asset_id, row.name, Outcome.NOT_STARTED))
-    return ApplyResult(ordered, interrupted=interrupted)
+    return ApplyResult(ordered, interrupted=interrupted, reads=reads or ReadCounts())
+
+
+# --- the fresh read before each write (design.md 3.11) -----------------------------------------
+
+
+def needs_whole_read(row: AssetPlan, fresh: Mapping[str, Any]) -> bool:
+    """Whether a fresh (list) read lacks fields the planned read had: a summary row, to be
+    completed with ShowAsset before it is compared."""
+    return row.live is not None and bool(lacking(row.live, fresh))
+
+
+def changed_since_plan(row: AssetPlan, fresh: Mapping[str, Any] | None) -> AssetResult | None:
+    """None when ``fresh`` is the live state the row was planned from (volatile fields aside);
+    else the result that says nothing was sent and why.
+
+    With the planned asset in memory the changed fields are named; a saved plan only has its
+    fingerprint, which tells *that* it changed.  A row without either cannot be checked, so it
+    is not sent either.
+    """
+    if fresh is None:
+        return AssetResult(row.asset_id, row.name, Outcome.CHANGED, gone=True)
+    if row.live is not None:
+        changed = changed_fields(row.live, fresh)
+        if changed:
+            return AssetResult(row.asset_id, row.name, Outcome.CHANGED, changed=tuple(changed))
+        return None
+    if row.live_fingerprint is None or live_fingerprint(fresh) != row.live_fingerprint:
+        return AssetResult(row.asset_id, row.name, Outcome.CHANGED)
+    return None
+
+
+def answered_for(row: AssetPlan, answer: Mapping[str, Any]) -> str | None:
+    """The other asset id a PUT answer is about, if it names one that is not the row's."""
+    other = answer.get("asset_id")
+    return str(other) if other is not None and other != row.asset_id else None
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -226,11 +306,13 @@ def _scalar_equal(a: Any, b: Any) -> bool:
 
 @dataclass(frozen=True)
 class StaleAsset:
-    """An asset whose live state changed since the plan was made (or that is gone)."""
+    """An asset whose live state changed since the plan was made (or that is gone), or whose
+    write-only values were applied again since (``write_only``)."""
 
     asset_id: str
     name: str | None
     gone: bool = False
+    write_only: bool = False
 
 
 def checked_rows(plan: Plan) -> list[AssetPlan]:
@@ -254,4 +336,19 @@ def stale_assets(
             stale.append(StaleAsset(row.asset_id, row.name, gone=True))
         elif row.live_fingerprint is None or fingerprint(current) != row.live_fingerprint:
             stale.append(StaleAsset(row.asset_id, row.name))
+    return stale
+
+
+def stale_records(plan: Plan, records: Mapping[str, str | None]) -> list[StaleAsset]:
+    """Rows managing write-only fields whose state record changed since the plan was made.
+
+    ``records`` maps asset ids to the current record (``diff.record_text``).  Write-only values
+    cannot be read back, so this record is the only sign that another apply sent newer ones;
+    replaying the older plan would send the old values back.
+    """
+    stale: list[StaleAsset] = []
+    for row in checked_rows(plan):
+        manages = bool(row.write_only) or any(c.kind is ChangeKind.WRITE_ONLY for c in row.changes)
+        if manages and records.get(row.asset_id) != row.write_only_record:
+            stale.append(StaleAsset(row.asset_id, row.name, write_only=True))
     return stale

@@ -243,6 +243,11 @@ class _AssetDiff:
             plan.write_only_fingerprint = fingerprint.write_only_fingerprint(fields)
 
 
+def record_text(record: Record | None) -> str | None:
+    """A write-only state record as a saved plan keeps it: ``<fingerprint>@<applied_at>``."""
+    return f"{record.fingerprint}@{record.applied_at}" if record is not None else None
+
+
 def _error(plan: AssetPlan, message: str | list[str], code: str | None = None) -> AssetPlan:
     plan.action = Action.ERROR
     plan.errors.extend([message] if isinstance(message, str) else message)
@@ -256,8 +261,13 @@ def diff_asset(
     *,
     write_only_record: Record | None = None,
     project_id: str | None = None,
+    live_read: str = "list",
 ) -> AssetPlan:
-    """Plan one asset: what differs, the exact PUT body, or why it cannot be planned."""
+    """Plan one asset: what differs, the exact PUT body, or why it cannot be planned.
+
+    ``live_read`` says how ``live`` was read (``list`` or ``show``), so that the fresh read
+    before the write can read the same way.
+    """
     spec: dict[str, Any] = {
         key: value if key == _SP else normalize.prune_none(value)
         for key, value in desired.desired.items()
@@ -291,6 +301,9 @@ def diff_asset(
 
     plan.live_state = live.get("asset_state")
     plan.live_fingerprint = fingerprint.live_fingerprint(live)
+    plan.live = live
+    plan.live_read = live_read
+    plan.write_only_record = record_text(write_only_record)
     work = _AssetDiff(spec, live)
     work.readable({k: v for k, v in spec.items() if k not in policy.WRITE_ONLY})
     work.write_only(

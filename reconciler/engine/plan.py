@@ -10,6 +10,7 @@ to detect staleness (``AssetPlan.live_fingerprint``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,14 @@ class AssetPlan:
     live_state: str | None = None
     live_fingerprint: str | None = None  # hash of the live asset's managed view, for staleness
     write_only_fingerprint: str | None = None  # recorded after a successful apply
+    # How the live state was read: "list" (a ListAssets row) or "show" (ShowAsset, because the
+    # row lacked a managed field or block).  The fresh read before the write reads the same way.
+    live_read: str | None = None
+    # The write-only state record the plan was made with ("<fingerprint>@<applied_at>", None
+    # when there was none): a saved plan is stale when the record changed since.
+    write_only_record: str | None = None
+    # The live asset the plan was made from (not saved: a saved plan keeps its fingerprint).
+    live: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +129,8 @@ class AssetPlan:
             "live_state": self.live_state,
             "live_fingerprint": self.live_fingerprint,
             "write_only_fingerprint": self.write_only_fingerprint,
+            "live_read": self.live_read,
+            "write_only_record": self.write_only_record,
         }
 
     @classmethod
@@ -141,6 +152,8 @@ class AssetPlan:
             live_state=data.get("live_state"),
             live_fingerprint=data.get("live_fingerprint"),
             write_only_fingerprint=data.get("write_only_fingerprint"),
+            live_read=data.get("live_read"),
+            write_only_record=data.get("write_only_record"),
         )
 
 

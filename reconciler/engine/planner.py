@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.engine.diff import Desired, diff_asset
+from reconciler.engine.freshness import missing_for_diff
 from reconciler.engine.plan import Action, AssetPlan, Plan
 from reconciler.engine.state import Record
 
@@ -81,16 +82,36 @@ class PlanBuilder:
         self.records = records
         self.project_id = project_id
         self._diffed: dict[int, AssetPlan] = {}
+        # Assets whose list row lacked a managed field or block: to be read whole, then diffed.
+        self.incomplete: list[Desired] = []
+
+    def _diff(self, item: Desired, live: Mapping[str, Any] | None, read: str) -> None:
+        self._diffed[id(item)] = diff_asset(
+            item,
+            live,
+            write_only_record=self.records.get(item.asset_id),
+            project_id=self.project_id,
+            live_read=read,
+        )
 
     def diff_chunk(self, chunk: Sequence[Desired], live: Mapping[str, Mapping[str, Any]]) -> None:
-        """Plan the assets of one chunk against their live JSON (absent: missing)."""
+        """Plan the assets of one chunk against their live JSON (absent: missing).
+
+        A row that lacks a managed field or block is not diffed: a body built from it could
+        wipe the rest of a block.  It waits in :attr:`incomplete` for a whole read.
+        """
         for item in chunk:
-            self._diffed[id(item)] = diff_asset(
-                item,
-                live.get(item.asset_id),
-                write_only_record=self.records.get(item.asset_id),
-                project_id=self.project_id,
-            )
+            row = live.get(item.asset_id)
+            if row is not None and missing_for_diff(item.desired, row):
+                self.incomplete.append(item)
+            else:
+                self._diff(item, row, "list")
+
+    def diff_shown(self, live: Mapping[str, Mapping[str, Any]]) -> None:
+        """Plan the :attr:`incomplete` assets against their ShowAsset reads (absent: missing,
+        unless the read failed: :meth:`plan` reports those)."""
+        for item in self.incomplete:
+            self._diff(item, live.get(item.asset_id), "show")
 
     def plan(
         self,
@@ -103,7 +124,7 @@ class PlanBuilder:
         """Every desired asset, in manifest order: its diff, or an error row for a failed read."""
         assets = [
             read_error(item, failed[item.asset_id])
-            if item.asset_id in failed
+            if item.asset_id in failed or id(item) not in self._diffed
             else self._diffed[id(item)]
             for item in self.desired
         ]

@@ -2,7 +2,17 @@
 
 Only the exact ``AssetPlan.body`` of rows whose action is UPDATE is ever sent: nothing is
 recomputed here, so what the user approved is what reaches the service.  Failures are per
-asset; the engine (:mod:`reconciler.engine.apply`) judges each response.
+asset; the engine (:mod:`reconciler.engine.apply`) judges each read and each response.
+
+Around each PUT (design.md 3.11):
+
+* **before**: the asset is read again, right before its PUT, the way it was planned (list rows
+  through the list API, where the reads of assets waiting at the same moment share one request;
+  assets planned from ShowAsset with ShowAsset).  If it is not the state the plan was made from,
+  nothing is sent for it: it is *changed since plan*, and the others go on.
+* **after**: the answer is checked against the body; when it lacks or differs in a sent field
+  (the reference's own example answers with a few top-level fields), the asset is read back
+  with ShowAsset before it is called not converged.  An answer about another asset is an error.
 """
 
 from __future__ import annotations
@@ -12,14 +22,18 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from reconciler.constants import WRITE_PARALLELISM
+from reconciler.constants import ASSET_NOT_FOUND, PAGE_SIZE, WRITE_PARALLELISM
 from reconciler.engine.apply import (
     ApplyResult,
     AssetResult,
     Outcome,
+    ReadCounts,
     StaleAsset,
+    answered_for,
+    changed_since_plan,
     checked_rows,
     in_plan_order,
+    needs_whole_read,
     not_applied,
     stale_assets,
     to_send,
@@ -43,6 +57,8 @@ class ApplyClient(Protocol):
         self, asset_ids: Sequence[str], app_user_ids: Mapping[str, str | None] | None = None
     ) -> Mapping[str, Any]: ...
 
+    async def show(self, asset_id: str, app_user_id: str | None = None) -> Any: ...
+
 
 class WriteOnlyRecorder(Protocol):
     """The part of ``reconciler.engine.state.WriteOnlyState`` that apply uses."""
@@ -62,7 +78,8 @@ async def apply_plan(
     cancel: asyncio.Event | None = None,
     on_result: ResultCallback | None = None,
 ) -> ApplyResult:
-    """Send each UPDATE row's body once, at most ``parallelism`` at a time.
+    """Send each UPDATE row's body once, at most ``parallelism`` at a time, each right after a
+    fresh read that shows the state it was planned from (see the module docstring).
 
     Failures are per asset: the rest go on. When ``cancel`` is set nothing new starts, the
     requests in flight finish, and the remaining rows are reported as not started. ``on_result``
@@ -73,6 +90,8 @@ async def apply_plan(
     cancel = cancel or asyncio.Event()
     report = on_result or (lambda _result: None)
     results: dict[str, AssetResult] = {}
+    reads = ReadCounts()
+    reader = FreshReader(client, reads)
 
     for row in plan.assets:
         if row.action in (Action.ERROR, Action.BLOCKED):
@@ -90,33 +109,137 @@ async def apply_plan(
                 row = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            result = await _apply_one(row, client, state, plan.project_id)
+            result = await _apply_one(row, client, reader, state, plan.project_id)
             results[row.asset_id] = result
             report(result)
 
     workers = [asyncio.create_task(worker()) for _ in range(min(parallelism, len(todo)))]
     if workers:
         await asyncio.gather(*workers)
-    return in_plan_order(plan, results, interrupted=cancel.is_set())
+    if todo:
+        log.info(
+            "apply read %d asset(s) right before writing them (%d list and %d show requests) "
+            "and read back %d answer(s)",
+            reads.fresh_assets,
+            reads.fresh_lists,
+            reads.fresh_shows,
+            reads.read_backs,
+        )
+    return in_plan_order(plan, results, interrupted=cancel.is_set(), reads=reads)
+
+
+class FreshReader:
+    """Reads assets right before their writes.
+
+    An asset planned from a list row is read through the list API; assets whose writers ask at
+    the same moment share one request (up to a page of 100), so the extra reads cost a fraction
+    of the writes while each read stays right before its write.  An asset planned from
+    ShowAsset is read with ShowAsset, so that both reads have the same shape.
+    """
+
+    def __init__(self, client: ApplyClient, counts: ReadCounts) -> None:
+        self.client = client
+        self.counts = counts
+        self._pending: list[tuple[str, str | None, asyncio.Future[Any]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def read(self, row: AssetPlan) -> dict[str, Any] | None:
+        """The asset as the service has it now; None when it no longer exists."""
+        if row.live_read == "show":
+            return await self.show(row.asset_id, row.app_user_id)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((row.asset_id, row.app_user_id, future))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        found = await future
+        return None if found is None else raw_of(found)
+
+    async def show(self, asset_id: str, app_user_id: str | None) -> dict[str, Any] | None:
+        """ShowAsset; None when the service does not know the asset."""
+        self.counts.fresh_shows += 1
+        return await _show(self.client, asset_id, app_user_id)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let the writers that are ready join this request
+            batch, self._pending = self._pending[:PAGE_SIZE], self._pending[PAGE_SIZE:]
+            self.counts.fresh_lists += len({user for _, user, _ in batch})
+            self.counts.fresh_assets += len(batch)
+            try:
+                found = await self.client.fetch(
+                    [asset_id for asset_id, _, _ in batch], {a: user for a, user, _ in batch}
+                )
+            except BaseException as exc:  # handed to every writer waiting for this read
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(unwrap(exc))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for asset_id, _, future in batch:
+                if not future.done():
+                    future.set_result(found.get(asset_id))
+
+
+async def _show(
+    client: ApplyClient, asset_id: str, app_user_id: str | None
+) -> dict[str, Any] | None:
+    try:
+        return raw_of(await client.show(asset_id, app_user_id))
+    except ReconcilerError as exc:
+        if getattr(exc, "error_code", None) == ASSET_NOT_FOUND:
+            return None
+        raise
+
+
+def _failed(row: AssetPlan, exc: ReconcilerError, stage: str | None = None) -> AssetResult:
+    return AssetResult(
+        row.asset_id,
+        row.name,
+        Outcome.FAILED,
+        status=getattr(exc, "status", None),
+        error_code=getattr(exc, "error_code", None),
+        error_msg=getattr(exc, "error_msg", None) or str(exc),
+        request_id=getattr(exc, "request_id", None),
+        stage=stage,
+    )
+
+
+async def _fresh_verdict(row: AssetPlan, reader: FreshReader) -> AssetResult | None:
+    """None when a fresh read shows the state the row was planned from; else why not to send."""
+    fresh = await reader.read(row)
+    if fresh is not None and needs_whole_read(row, fresh):
+        fresh = await reader.show(row.asset_id, row.app_user_id)  # a summary row: read it whole
+    return changed_since_plan(row, fresh)
 
 
 async def _apply_one(
-    row: AssetPlan, client: ApplyClient, state: WriteOnlyRecorder | None, project_id: str | None
+    row: AssetPlan,
+    client: ApplyClient,
+    reader: FreshReader,
+    state: WriteOnlyRecorder | None,
+    project_id: str | None,
 ) -> AssetResult:
     body = row.body or {}
     try:
+        refused = await _fresh_verdict(row, reader)
+    except ReconcilerError as exc:
+        return _failed(row, exc, stage="read")
+    if refused is not None:
+        log.warning("asset %s changed since the plan was made; nothing sent", row.asset_id)
+        return refused
+    try:
         updated = await client.update(row.asset_id, body, app_user_id=row.app_user_id)
     except ReconcilerError as exc:
-        return AssetResult(
-            row.asset_id,
-            row.name,
-            Outcome.FAILED,
-            status=getattr(exc, "status", None),
-            error_code=getattr(exc, "error_code", None),
-            error_msg=getattr(exc, "error_msg", None) or str(exc),
-            request_id=getattr(exc, "request_id", None),
-        )
+        return _failed(row, exc)
     request_id: str | None = getattr(updated, "request_id", None)
+    raw = raw_of(updated) if updated is not None else {}
+    other = answered_for(row, raw)
+    if other is not None:
+        log.warning("the PUT of %s was answered with asset %s", row.asset_id, other)
+        return AssetResult(
+            row.asset_id, row.name, Outcome.FAILED, request_id=request_id, wrong_asset=other
+        )
     # The service accepted the write-only values: remember them even if another field did not
     # converge, so the next plan does not re-send them needlessly.
     if state is not None and row.write_only_fingerprint and project_id:
@@ -129,8 +252,18 @@ async def _apply_one(
                 exc,
                 extra={"asset_id": row.asset_id, "request_id": request_id},
             )
-    raw: dict[str, Any] = getattr(updated, "raw", None) or {}
     mismatches = verify(body, raw)
+    if mismatches:
+        # A short or older answer proves nothing either way: read the asset back.
+        log.debug(
+            "asset %s: the answer does not show %s; reading it back", row.asset_id, mismatches
+        )
+        reader.counts.read_backs += 1
+        try:
+            back = await _show(client, row.asset_id, row.app_user_id)
+        except ReconcilerError as exc:
+            return _failed(row, exc, stage="read-back")
+        mismatches = verify(body, back or {})
     if mismatches:
         log.warning(
             "asset %s did not converge: the service did not take %s",
@@ -153,14 +286,24 @@ async def find_stale(
     client: ApplyClient,
     fingerprint: Callable[[Mapping[str, Any]], str],
 ) -> list[StaleAsset]:
-    """Re-read the plan's assets in one bulk fetch; those whose fingerprint moved are stale."""
+    """Re-read the plan's assets the way each was planned (one bulk fetch for list rows,
+    ShowAsset for rows planned from it); those whose fingerprint moved are stale."""
     rows = checked_rows(plan)
     if not rows:
         return []
+    listed = [r for r in rows if r.live_read != "show"]
+    live: dict[str, dict[str, Any]] = {}
     try:
-        live = await client.fetch(
-            [r.asset_id for r in rows], {r.asset_id: r.app_user_id for r in rows}
-        )
+        if listed:
+            found = await client.fetch(
+                [r.asset_id for r in listed], {r.asset_id: r.app_user_id for r in listed}
+            )
+            live.update({k: raw_of(v) for k, v in found.items()})
+        for row in rows:
+            if row.live_read == "show":
+                shown = await _show(client, row.asset_id, row.app_user_id)
+                if shown is not None:
+                    live[row.asset_id] = shown
     except BaseExceptionGroup as group:  # concurrent page reads fail as a group
         raise unwrap(group) from None
-    return stale_assets(rows, {k: raw_of(v) for k, v in live.items()}, fingerprint)
+    return stale_assets(rows, live, fingerprint)

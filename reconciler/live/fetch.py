@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from reconciler.api.errors import ApiError, CredentialsRejected, ServiceUnreachable
+from reconciler.api.errors import ApiError, AssetNotFound, CredentialsRejected, ServiceUnreachable
 from reconciler.constants import PAGE_SIZE
 from reconciler.engine.planner import ReadFailure
 from reconciler.errors import ReconcilerError, unwrap
@@ -217,3 +217,42 @@ async def fetch_live(
     if wanted and len(run.failed) == len({d.asset_id for d in wanted}):
         raise next(iter(run.failed.values()))
     return run.live, {asset_id: failure(error) for asset_id, error in run.failed.items()}
+
+
+class ShowSource(Protocol):
+    """The part of ``reconciler.api.client.MetaStudioClient`` that reads one asset whole."""
+
+    async def show(self, asset_id: str, app_user_id: str | None = None) -> Any: ...
+
+
+async def show_each(
+    wanted: Sequence[W], client: ShowSource, parallelism: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, ReadFailure]]:
+    """Each asset read whole with ShowAsset (the client paces them on the show limit).
+
+    For list rows that lack a managed field or block (design.md 3.10).  An asset ShowAsset does
+    not know is absent from the result (missing); a failed read is a failure of that asset only.
+    """
+    slots = asyncio.Semaphore(max(1, parallelism))
+    found: dict[str, dict[str, Any]] = {}
+    failed: dict[str, ReadFailure] = {}
+
+    async def one(item: W) -> None:
+        async with slots:
+            try:
+                asset = await client.show(item.asset_id, item.app_user_id)
+            except AssetNotFound:
+                return
+            except ReconcilerError as exc:
+                failed[item.asset_id] = failure(expected_error(exc))
+                return
+        found[item.asset_id] = raw_of(asset)
+
+    unique = {item.asset_id: item for item in wanted}
+    try:
+        async with asyncio.TaskGroup() as group:
+            for item in unique.values():
+                group.create_task(one(item))
+    except BaseExceptionGroup as exc:
+        raise unwrap(exc) from None
+    return found, failed

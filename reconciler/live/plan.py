@@ -10,7 +10,7 @@ from reconciler.engine.diff import Desired
 from reconciler.engine.plan import Plan
 from reconciler.engine.planner import PlanBuilder
 from reconciler.engine.state import Record
-from reconciler.live.fetch import LiveSource, fetch_live
+from reconciler.live.fetch import LiveSource, ShowSource, fetch_live, show_each
 from reconciler.times import now_rfc3339
 
 
@@ -20,9 +20,13 @@ class RecordSource(Protocol):
     def get_many(self, project_id: str, asset_ids: Sequence[str]) -> Mapping[str, Record]: ...
 
 
+class PlanSource(LiveSource, ShowSource, Protocol):
+    """Bulk reads, and ShowAsset for rows that lack what the plan needs."""
+
+
 async def build_plan(
     desired: Sequence[Desired],
-    client: LiveSource,
+    client: PlanSource,
     *,
     state: RecordSource | None,
     target_name: str | None,
@@ -34,6 +38,10 @@ async def build_plan(
     records = state.get_many(project_id, [d.asset_id for d in desired]) if state is not None else {}
     builder = PlanBuilder(desired, records=records, project_id=project_id)
     _, failed = await fetch_live(desired, client, parallelism, on_chunk=builder.diff_chunk)
+    if builder.incomplete:  # summary rows: read those assets whole before diffing them
+        shown, show_failed = await show_each(builder.incomplete, client, parallelism)
+        failed = {**failed, **show_failed}
+        builder.diff_shown(shown)
     return builder.plan(
         failed, target_name=target_name, endpoint=endpoint, created_at=now_rfc3339()
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.engine.apply import ApplyResult, AssetResult, Mismatch, Outcome, StaleAsset
+from reconciler.engine.lock import LockHolder
 from reconciler.engine.plan import Plan
 from reconciler.engine.safety import Crossing, threshold
 from reconciler.escape import clean_text
@@ -30,10 +31,28 @@ def _result_line(result: AssetResult) -> str:
     if result.outcome is Outcome.UPDATED:
         return f"{result.asset_id}: updated{name}"
     if result.outcome is Outcome.FAILED:
-        parts = [str(result.status) if result.status is not None else None]
-        parts += [result.error_code, result.error_msg]
-        detail = " ".join(p for p in parts if p) or "unknown error"
+        if result.wrong_asset is not None:
+            detail = (
+                f"the service answered the PUT with asset {result.wrong_asset}; run "
+                "`reconciler plan` to see what this asset holds now"
+            )
+        else:
+            parts = [str(result.status) if result.status is not None else None]
+            parts += [result.error_code, result.error_msg]
+            detail = " ".join(p for p in parts if p) or "unknown error"
+            detail = _STAGES.get(result.stage or "", "") + detail
         return f"{result.asset_id}: FAILED {detail}{rid}{name}"
+    if result.outcome is Outcome.CHANGED:
+        if result.gone:
+            what = "the asset no longer exists"
+        elif result.changed:
+            what = f"{', '.join(result.changed)} changed"
+        else:
+            what = "the live asset changed"
+        return (
+            f"{result.asset_id}: CHANGED SINCE PLAN{name}: {what} after the plan was made; "
+            "nothing was sent (run `reconciler plan` to see the new state)"
+        )
     if result.outcome is Outcome.NOT_CONVERGED:
         fields = "; ".join(mismatch_line(m) for m in result.mismatches)
         return f"{result.asset_id}: NOT CONVERGED{name}: the service did not take {fields}{rid}"
@@ -56,6 +75,12 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+_STAGES = {
+    "read": "nothing was sent: reading the asset right before writing it failed: ",
+    "read-back": "the PUT was accepted, but reading the asset back to verify it failed: ",
+}
+
+
 def _not_applied_reason(result: AssetResult) -> str:
     reason = result.reason or (
         f"asset state {result.live_state} cannot be updated"
@@ -71,6 +96,8 @@ def summary(result: ApplyResult) -> str:
     """The closing line, in Terraform's words."""
     counts = f"{result.changed} changed, {result.failed} failed"
     extra = ""
+    if result.changed_since_plan:
+        extra += f", {result.changed_since_plan} changed since plan (not sent)"
     if result.not_applied:
         extra += f", {result.not_applied} not applied (see the plan)"
     if result.not_started:
@@ -86,7 +113,13 @@ def summary(result: ApplyResult) -> str:
 
 def stale_line(item: StaleAsset) -> str:
     name = f" ({item.name})" if item.name else ""
-    reason = "no longer exists" if item.gone else "changed since the plan was made"
+    if item.write_only:
+        reason = (
+            "its write-only values (review_config, shared_config) were applied again since the "
+            "plan was made; this plan would send older ones back"
+        )
+    else:
+        reason = "no longer exists" if item.gone else "changed since the plan was made"
     return clean_text(f"{item.asset_id}{name}: {reason}")
 
 
@@ -115,3 +148,8 @@ def threshold_message(plan: Plan) -> str | None:
     """The warning/refusal text when the plan crosses the threshold, else None."""
     crossing = threshold(plan)
     return crossing_message(crossing) if crossing is not None else None
+
+
+def lock_wait_line(holder: LockHolder, timeout: float) -> str:
+    """Said once when apply starts waiting for another writer's lock."""
+    return f"Waiting up to {timeout:g}s for the project's lock, held by {holder.describe()}..."

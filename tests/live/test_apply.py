@@ -51,6 +51,8 @@ class FakeService:
         self.in_flight = 0
         self.max_in_flight = 0
         self.started = asyncio.Event()
+        self.fetched: list[list[str]] = []
+        self.shown: list[str] = []
 
     async def update(
         self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
@@ -75,7 +77,22 @@ class FakeService:
     async def fetch(
         self, asset_ids: Sequence[str], app_user_ids: Mapping[str, str | None] | None = None
     ) -> dict[str, Updated]:
+        self.fetched.append(list(asset_ids))
         return {a: Updated(dict(self.assets[a])) for a in asset_ids if a in self.assets}
+
+    async def show(self, asset_id: str, app_user_id: str | None = None) -> Updated:
+        self.shown.append(asset_id)
+        if asset_id not in self.assets:
+            raise api_error(400, "MSS.10001001", "Asset not found")
+        return Updated(dict(self.assets[asset_id]))
+
+
+def planned(plan: Plan, service: FakeService) -> Plan:
+    """The plan as the planner makes it: each row remembers the live asset it was made from."""
+    for item in plan.assets:
+        if item.live is None and item.asset_id in service.assets:
+            item.live = dict(service.assets[item.asset_id])
+    return plan
 
 
 def row(asset_id: str, body: dict[str, Any] | None, **kw: Any) -> AssetPlan:
@@ -105,7 +122,7 @@ async def test_sends_each_planned_body_once_and_nothing_for_noop_or_error_rows()
         ],
         project_id="p",
     )
-    result = await apply_plan(plan, service)
+    result = await apply_plan(planned(plan, service), service)
     assert service.sent == [("a", {"asset_name": "new"}, "u1")]
     assert [r.outcome for r in result.results] == [
         Outcome.UPDATED,
@@ -123,7 +140,7 @@ async def test_partial_failure_keeps_going_and_reports_code_message_request_id()
     service.fail["a4"] = ServiceUnreachable(method="PUT", path="/x", hint="is it running?")
     plan = Plan([row(f"a{i}", {"asset_order": i}) for i in range(5)], project_id="p")
     seen: list[AssetResult] = []
-    result = await apply_plan(plan, service, parallelism=2, on_result=seen.append)
+    result = await apply_plan(planned(plan, service), service, parallelism=2, on_result=seen.append)
     assert len(service.sent) == 5 and len(seen) == 5
     assert (result.changed, result.failed, result.exit_code) == (3, 2, 1)
     assert summary(result) == "Apply failed: 3 changed, 2 failed."
@@ -136,7 +153,7 @@ async def test_partial_failure_keeps_going_and_reports_code_message_request_id()
 async def test_all_good_summary_and_exit_zero() -> None:
     service = FakeService({"a": {}, "b": {}})
     plan = Plan([row("a", {"tags": ["X"]}), row("b", {"tags": []})], project_id="p")
-    result = await apply_plan(plan, service)
+    result = await apply_plan(planned(plan, service), service)
     assert summary(result) == "Apply complete! 2 changed, 0 failed."
     assert result.exit_code == 0
     assert result_line(result.results[0]) == "a: updated (n-a)"
@@ -146,7 +163,7 @@ async def test_parallelism_bounds_requests_in_flight() -> None:
     service = FakeService({f"a{i}": {} for i in range(12)})
     service.gate = asyncio.Event()
     plan = Plan([row(f"a{i}", {"asset_order": i}) for i in range(12)], project_id="p")
-    task = asyncio.create_task(apply_plan(plan, service, parallelism=3))
+    task = asyncio.create_task(apply_plan(planned(plan, service), service, parallelism=3))
     await service.started.wait()
     for _ in range(5):
         await asyncio.sleep(0)
@@ -161,7 +178,9 @@ async def test_cancel_lets_in_flight_finish_and_starts_nothing_new() -> None:
     service.gate = asyncio.Event()
     cancel = asyncio.Event()
     plan = Plan([row(f"a{i}", {"asset_order": i}) for i in range(10)], project_id="p")
-    task = asyncio.create_task(apply_plan(plan, service, parallelism=2, cancel=cancel))
+    task = asyncio.create_task(
+        apply_plan(planned(plan, service), service, parallelism=2, cancel=cancel)
+    )
     await service.started.wait()
     cancel.set()
     service.gate.set()
@@ -184,7 +203,7 @@ async def test_write_only_fingerprint_recorded_only_after_a_successful_put() -> 
         ],
         project_id="proj",
     )
-    result = await apply_plan(plan, service, state=state)
+    result = await apply_plan(planned(plan, service), service, state=state)
     assert state.records == [("proj", "a", "f-a")]
     assert result.results[0].outcome is Outcome.UPDATED  # write-only fields are not verified
 
@@ -193,7 +212,7 @@ async def test_ignored_field_is_reported_not_converged_and_fails_the_run() -> No
     service = FakeService({"a": {"asset_name": "old", "asset_order": 1}})
     service.ignore.add("asset_order")
     plan = Plan([row("a", {"asset_name": "new", "asset_order": 7})], project_id="p")
-    result = await apply_plan(plan, service)
+    result = await apply_plan(planned(plan, service), service)
     res = result.results[0]
     assert res.outcome is Outcome.NOT_CONVERGED
     assert [mismatch_line(m) for m in res.mismatches] == ["asset_order = 7 (service has 1)"]

@@ -1,0 +1,37 @@
+"""Durations as people type them on a command line: ``30s``, ``5m``, ``1h30m``, ``250ms``.
+
+One parser for every option that takes a time, so they all accept the same spellings (Go's and
+Prometheus's units: ``ms``, ``s``, ``m``, ``h``); a bare number is seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from reconciler.errors import ReconcilerError
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_TERM = re.compile(rf"({_NUMBER})(ms|s|m|h)")
+_WHOLE = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h))+")
+
+
+class DurationError(ReconcilerError):
+    """A duration that cannot be read."""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``: ``NUMBER UNIT`` terms (``1m30s``) or a bare number of seconds."""
+    value = text.strip().lower()
+    if re.fullmatch(_NUMBER, value):
+        seconds = float(value)
+    elif _WHOLE.fullmatch(value):
+        seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _TERM.findall(value))
+    else:
+        raise DurationError(
+            f"{text!r} is not a duration; use a number and a unit, e.g. 30s, 5m, 1h30m or 250ms"
+        )
+    if not math.isfinite(seconds):
+        raise DurationError(f"{text!r} is too long a duration")
+    return seconds
