@@ -7,11 +7,8 @@ What was sent is always read from the emulator's request log.
 
 from __future__ import annotations
 
-import os
-import pty
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +18,8 @@ import pytest
 
 from reconciler.emulator import samples
 from reconciler.emulator.samples import asset_id
-from reconciler.emulator.testing import RunningEmulator, run_emulator
+from reconciler.emulator.testing import run_emulator
+from tests.e2e.cli_runner import Cli
 
 pytestmark = pytest.mark.e2e
 
@@ -44,76 +42,6 @@ def write_manifests(directory: Path, names: dict[int, str]) -> Path:
     ]
     (directory / "assets.yaml").write_text("---\n".join(docs), encoding="utf-8")
     return directory
-
-
-class Cli:
-    """Runs ``python -m reconciler`` against one emulator from a scratch working directory."""
-
-    def __init__(self, emu: RunningEmulator, cwd: Path) -> None:
-        self.emu = emu
-        self.cwd = cwd
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("HUAWEICLOUD_", "HW_", "NO_COLOR"))
-        }
-        self.env.update(
-            HUAWEICLOUD_SDK_AK=emu.ak,
-            HUAWEICLOUD_SDK_SK=emu.sk,
-            HUAWEICLOUD_SDK_PROJECT_ID=emu.project_id,
-        )
-
-    def argv(self, *args: str, project_id: str | None = None) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "--endpoint",
-            self.emu.base_url,
-            "--project-id",
-            project_id or self.emu.project_id,
-            *args,
-        ]
-
-    def run(
-        self, *args: str, project_id: str | None = None, stdin: Any = subprocess.DEVNULL
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args, project_id=project_id),
-            cwd=self.cwd,
-            env=self.env,
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def run_on_terminal(self, *args: str, answer: str) -> subprocess.CompletedProcess[str]:
-        """Run with stdin on a pseudo-terminal and type ``answer`` at the prompt."""
-        master, slave = pty.openpty()
-        try:
-            proc = subprocess.Popen(
-                self.argv(*args),
-                cwd=self.cwd,
-                env=self.env,
-                stdin=slave,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            os.close(slave)
-            os.write(master, answer.encode() + b"\n")
-            out, err = proc.communicate(timeout=120)
-        finally:
-            os.close(master)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-    def puts(self) -> list[tuple[str, Any]]:
-        return [
-            (e["path"].rsplit("/", 1)[1], e["body"])
-            for e in self.emu.requests()
-            if e["method"] == "PUT"
-        ]
 
 
 @pytest.fixture
