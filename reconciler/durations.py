@@ -9,16 +9,14 @@ from __future__ import annotations
 import math
 import re
 
-from reconciler.errors import ReconcilerError
-
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _TERM = re.compile(rf"({_NUMBER})(ms|s|m|h)")
 _WHOLE = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h))+")
 
 
-class DurationError(ReconcilerError):
-    """A duration that cannot be read."""
+class DurationError(ValueError):
+    """A duration that cannot be read (callers say which option it came from)."""
 
 
 def parse_duration(text: str) -> float:

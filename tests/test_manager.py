@@ -11,11 +11,10 @@ import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from reconciler.emulator import samples
-from reconciler.emulator.samples import asset_id
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine import planfile
 from reconciler.engine.plan import Action
@@ -34,9 +33,22 @@ from reconciler.options import GlobalOptions
 pytestmark = pytest.mark.e2e
 
 
+def asset_id(i: int) -> str:
+    return f"00000000-0000-4000-8000-{i:012d}"
+
+
+def live_asset(i: int) -> dict[str, Any]:
+    return {
+        "asset_id": asset_id(i),
+        "asset_name": f"Image {i}",
+        "asset_type": "IMAGE",
+        "asset_state": "ACTIVED",
+    }
+
+
 @pytest.fixture(scope="module")
 def emu() -> Iterator[RunningEmulator]:
-    with run_emulator([samples.image(i) for i in range(20)]) as running:
+    with run_emulator([live_asset(i) for i in range(20)]) as running:
         yield running
 
 

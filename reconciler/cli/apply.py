@@ -16,10 +16,9 @@ import click
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import parallelism_option, progress_to_stderr
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
-from reconciler.durations import parse_duration
+from reconciler.durations import DurationError, parse_duration
 from reconciler.engine.apply import AssetResult
 from reconciler.engine.plan import PlanSet
-from reconciler.errors import ReconcilerError
 from reconciler.escape import clean_lines
 from reconciler.interrupts import DeadlineExceeded, Stopped
 from reconciler.manager import (
@@ -87,7 +86,7 @@ def apply(
     """
     try:
         wait = parse_duration(lock_timeout)
-    except ReconcilerError as exc:
+    except DurationError as exc:
         raise ApplyRefused(f"--lock-timeout: {exc}") from None
     hooks = _hooks(options, auto_approve)
     plan_file = _plan_file_argument(args)

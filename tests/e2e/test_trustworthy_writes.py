@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -294,27 +293,22 @@ def test_validate_verbose_says_the_service_may_refuse_system_properties(cli: Cli
 # --- 6. one writer at a time; old saved plans cannot replay write-only values ----------------
 
 HOLDER = """
-import sys, time
+import sys
 from reconciler.engine.lock import ProjectLock
 lock = ProjectLock(sys.argv[1])
 with lock.hold(sys.argv[2], sys.argv[3], command="apply"):
     print("held", flush=True)
-    time.sleep(float(sys.argv[4]))
+    sys.stdin.readline()  # hold it until told to let go
 """
 
 
-def _hold_lock(cli: Cli, seconds: float) -> subprocess.Popen[str]:
+def _hold_lock(cli: Cli) -> subprocess.Popen[str]:
+    """Another process holding the project's lock until a line is written to its stdin."""
+    state = cli.cwd / ".reconciler" / "state.sqlite"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            HOLDER,
-            str(cli.cwd / ".reconciler" / "state.sqlite"),
-            cli.emu.base_url,
-            cli.emu.project_id,
-            str(seconds),
-        ],
+        [sys.executable, "-c", HOLDER, str(state), cli.emu.base_url, cli.emu.project_id],
         cwd=cli.cwd,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -324,29 +318,34 @@ def _hold_lock(cli: Cli, seconds: float) -> subprocess.Popen[str]:
 
 def test_a_second_apply_fails_at_once_naming_the_holder_or_waits(cli: Cli) -> None:
     write(cli, manifest(1, "asset_name: Renamed 1\n"))
-    holder = _hold_lock(cli, 3.0)
+    holder = _hold_lock(cli)
     try:
-        started = time.monotonic()
         refused = cli.run("apply", "--auto-approve")
         assert refused.returncode == 1
-        assert time.monotonic() - started < 30
         assert f"is locked by apply (pid {holder.pid} on {os.uname().nodename}, since" in (
             refused.stderr
         )
         assert "--lock-timeout" in refused.stderr and "Traceback" not in refused.stderr
         assert cli.emu.requests() == []  # nothing read, nothing sent
 
-        waited = cli.run("apply", "--auto-approve", "--lock-timeout", "1m")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert f"held by apply (pid {holder.pid}" in waited.stderr
+        waiter = cli.start("apply", "--auto-approve", "--lock-timeout", "2m")
+        assert waiter.stderr is not None
+        first = waiter.stderr.readline()
+        assert f"held by apply (pid {holder.pid}" in first, first
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, out + err
         assert cli.puts() == [(aid(1), {"asset_name": "Renamed 1"})]
     finally:
+        holder.kill()
         holder.wait(timeout=30)
 
 
 def test_a_lock_left_by_a_process_that_died_is_taken_over(cli: Cli) -> None:
     write(cli, manifest(1, "asset_name: Renamed 1\n"))
-    holder = _hold_lock(cli, 60.0)
+    holder = _hold_lock(cli)
     holder.kill()
     holder.wait(timeout=30)
     result = cli.run("apply", "--auto-approve")

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.emulator.app import stored_after
+from reconciler.engine import normalize
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.plan import Action
 from reconciler.engine.state import Record
@@ -153,3 +154,98 @@ def test_body_only_carries_changed_top_level_fields(
     assert set(extra) <= set(spec.get("asset_extra_meta", {}))
     for block in extra.values():
         assert "voice_capability" not in block
+
+
+# --- apply never changes a live value the plan did not list ------------------------------------
+
+UNKNOWN_VALUE = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from(["UE", "x", ""]),
+    st.booleans(),
+    st.fixed_dictionaries(
+        {"mode": st.sampled_from(["fast", "slow"])}, optional={"n": st.integers()}
+    ),
+    st.lists(st.integers(0, 2), max_size=2),
+)
+UNKNOWN_KEYS = st.dictionaries(
+    st.sampled_from(["render_engine", "lip_sync", "future_flag", "zz_new"]), UNKNOWN_VALUE
+)
+DECLARED_PROPS = st.dictionaries(
+    st.sampled_from(["BACKGROUND_IMG", "MATERIAL_IMG", "CREATED_BY_PLATFORM", "IS_CONTROLLED"]),
+    st.sampled_from(["Yes", "No", None]),
+)
+
+
+@st.composite
+def live_with_unknown_keys(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A manifest and a live asset whose top level, block and list items carry keys this tool's
+    schema does not know (a newer service), and platform-set system properties."""
+    spec, live = draw(pairs())
+    block_name = BLOCKS[live["asset_type"]][0]
+    live.update(draw(st.dictionaries(st.sampled_from(["future_top", "zz_top"]), UNKNOWN_VALUE)))
+    extra = live.get("asset_extra_meta", {}).get(block_name)
+    if extra is not None:
+        extra.update(draw(UNKNOWN_KEYS))
+        for item in extra.get("action_tag_map", ()):
+            item.update(draw(UNKNOWN_KEYS))
+    if draw(st.booleans()):
+        live.setdefault("system_properties", []).append({"key": "IS_CONTROLLED", "value": "YES"})
+    if draw(st.booleans()):
+        spec["system_properties"] = draw(DECLARED_PROPS)
+    return spec, live
+
+
+def leaves(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Every live value by path: maps are walked, a list is one value, system properties one
+    value per key."""
+    if path == ("system_properties",):
+        return {(*path, p["key"]): p["value"] for p in value or ()}
+    if isinstance(value, dict):
+        out: dict[tuple[str, ...], Any] = {}
+        for key, item in value.items():
+            out.update(leaves(item, (*path, key)))
+        return out
+    return {path: value}
+
+
+def listed(plan: Any) -> set[tuple[str, ...]]:
+    """The paths the plan says change: a nested change lists its changed leaves, not itself."""
+    out: set[tuple[str, ...]] = set()
+
+    def walk(change: Any) -> None:
+        if change.children:
+            for child in change.children:
+                walk(child)
+        else:
+            out.add(tuple(str(p) for p in change.path))
+
+    for change in plan.changes:
+        walk(change)
+    return out
+
+
+def same_to_the_service(path: tuple[str, ...], a: Any, b: Any) -> bool:
+    """Equal, where an absent value equals the one the API treats alike (``false``, ``[]``)."""
+
+    def form(value: Any) -> Any:
+        return normalize.canon(path, normalize.absent_value(path) if value is None else value)
+
+    return bool(form(a) == form(b))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(live_with_unknown_keys())
+def test_apply_changes_no_live_value_the_plan_did_not_list(
+    pair: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    spec, live = pair
+    plan = diff_asset(Desired(AID, spec), live)
+    if plan.body is None:
+        return
+    before = leaves(live)
+    after = leaves(put(live, plan.body))
+    changes = listed(plan)
+    for path in sorted(set(before) | set(after)):
+        if path == ("update_time",) or any(path[: len(c)] == c for c in changes):
+            continue
+        assert same_to_the_service(path, after.get(path), before.get(path)), (path, plan.body)
