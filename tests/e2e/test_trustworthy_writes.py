@@ -21,14 +21,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.emulator.samples import asset_id as aid
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from tests.e2e.cli_runner import Cli
 
 pytestmark = pytest.mark.e2e
-
-
-def aid(i: int) -> str:
-    return f"00000000-0000-4000-8000-{i:012d}"
 
 
 def avatar(i: int, **block: Any) -> dict[str, Any]:
