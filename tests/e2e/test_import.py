@@ -142,3 +142,66 @@ def test_import_needs_ids_or_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = CliRunner().invoke(cli, ["import"])
     assert result.exit_code == 1
     assert "give asset ids to import, or --all" in str(result.exception)
+
+
+LOCAL_EDIT = (
+    "# kept\n"
+    "apiVersion: reconciler.metastudio/v1\n"
+    "kind: DigitalAsset\n"
+    "metadata: {{asset_id: {asset_id}}}\n"
+    "spec:\n"
+    "  asset_name: Not applied yet  # a local edit\n"
+    "  tags: [NEWS]\n"
+    "  system_properties:\n"
+    "    MATERIAL_VIDEO: Yes\n"
+    "    BACKGROUND_IMG: Yes\n"
+)
+
+
+def test_reimport_prints_every_value_it_changes_and_check_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    frozen = dict(EXTRA[1], asset_state="ACTIVED")
+    asset_id = frozen["asset_id"]
+    with run_emulator([frozen]) as emu:
+        manifest = Path("manifests/clip.yaml")
+        manifest.parent.mkdir()
+        manifest.write_text(LOCAL_EDIT.format(asset_id=asset_id))
+        before = manifest.read_text()
+
+        checked = invoke(emu, monkeypatch, "import", asset_id, "--check")
+        assert checked.exit_code == 2, checked.output
+        assert f"would update  {manifest}" in checked.output
+        assert f'~ asset_name: "Not applied yet" -> "Frozen clip" (asset {asset_id})' in (
+            checked.output
+        )
+        assert "nothing was written" in checked.output
+        assert manifest.read_text() == before
+        assert not Path("manifests/manifest.schema.json").exists()
+
+        result = invoke(emu, monkeypatch, "import", asset_id)
+        assert result.exit_code == 0, result.output
+        assert f"updated  {manifest}" in result.output
+        assert '~ asset_name: "Not applied yet" -> "Frozen clip"' in result.output
+        text = manifest.read_text()
+        assert "asset_name: Frozen clip" in text and "# a local edit" in text, text
+        # System properties: the named keys are refreshed one by one, no other key is added.
+        assert "MATERIAL_VIDEO: Yes" in text and "BACKGROUND_IMG:" in text
+        assert "BACKGROUND_IMG: Yes" not in text  # live has no such key: null (delete)
+        assert '- system_properties.BACKGROUND_IMG: "Yes" -> null' in result.output
+
+        again = invoke(emu, monkeypatch, "import", asset_id, "--check")
+        assert again.exit_code == 0, again.output
+        assert f"in sync  {manifest}" in again.output
+
+
+def test_check_on_a_new_asset_exits_2_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with run_emulator([dict(EXTRA[0])]) as emu:
+        result = invoke(emu, monkeypatch, "import", "--all", "--check")
+        assert result.exit_code == 2, result.output
+        assert "would create  manifests/voice-model-aaaaaaaa.yaml" in result.output
+        assert not Path("manifests").exists()

@@ -363,3 +363,73 @@ def test_tenant_cannot_turn_an_asset_into_an_avatar(demo_emulator: RunningEmulat
         "PUT", emu.assets_path(IMAGE_ID), json_body={"asset_type": "HUMAN_MODEL_2D"}
     )
     assert _error(response) == (400, "MSS.10000003")
+
+
+# --- behaviours the reference allows: summary rows, short answers, edits during an apply -------
+
+
+def _avatar(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    asset = next(a for a in demo_assets("p-test") if a["asset_id"] == AVATAR_ID)
+    asset["asset_extra_meta"]["human_model_2d_meta"].update(extra or {})
+    return asset
+
+
+def test_list_omit_serves_summary_rows_and_show_stays_whole(emulator: EmulatorFactory) -> None:
+    emu = emulator([_avatar()], list_omit=["asset_extra_meta.human_model_2d_meta", "tags"])
+    [row] = emu.request("GET", emu.assets_path()).json()["assets"]
+    assert "tags" not in row and row["asset_extra_meta"] == {}
+    shown = emu.request("GET", emu.assets_path(AVATAR_ID)).json()
+    assert shown["tags"] and shown["asset_extra_meta"]["human_model_2d_meta"]
+
+
+@pytest.mark.parametrize("answer", ["short", "stale"])
+def test_put_answers_short_or_stale_but_stores_the_update(
+    emulator: EmulatorFactory, answer: str
+) -> None:
+    emu = emulator([_avatar()], put_answer=answer)
+    body = emu.request("PUT", emu.assets_path(AVATAR_ID), json_body={"asset_name": "New"}).json()
+    if answer == "short":
+        assert set(body) <= {
+            "asset_id", "asset_name", "asset_description", "create_time", "asset_type",
+            "asset_state", "files",
+        }  # fmt: skip
+        assert body["asset_name"] == "New" and "asset_extra_meta" not in body
+    else:
+        assert body["asset_name"] != "New" and "asset_extra_meta" in body
+    stored = emu.store.get(AVATAR_ID)
+    assert stored is not None and stored["asset_name"] == "New"
+
+
+def test_edit_on_put_fires_once_after_the_trigger_is_stored(emulator: EmulatorFactory) -> None:
+    emu = emulator([_avatar(), next(a for a in demo_assets("p-test") if a["asset_id"] == VOICE_ID)])
+    emu.edit_on_put(
+        VOICE_ID, {"asset_extra_meta.voice_model_meta.speed_ratio": 1.7}, after=AVATAR_ID
+    )
+    before = emu.store.get(VOICE_ID)
+    emu.request("PUT", emu.assets_path(VOICE_ID), json_body={"asset_order": 2})  # not the trigger
+    assert emu.store.get(VOICE_ID)["asset_extra_meta"] == before["asset_extra_meta"]  # type: ignore[index]
+    emu.request("PUT", emu.assets_path(AVATAR_ID), json_body={"asset_name": "A"})
+    edited = emu.store.get(VOICE_ID)
+    assert edited is not None
+    assert edited["asset_extra_meta"]["voice_model_meta"]["speed_ratio"] == 1.7
+    assert edited["update_time"] > before["update_time"]  # type: ignore[index]
+    assert [e.get("edited") for e in emu.requests() if e["method"] == "PUT"] == [None, [VOICE_ID]]
+    emu.request("PUT", emu.assets_path(AVATAR_ID), json_body={"asset_name": "B"})
+    assert emu.requests()[-1].get("edited") is None  # once
+
+
+def test_block_fields_it_returns_are_accepted_back_others_refused(
+    emulator: EmulatorFactory,
+) -> None:
+    emu = emulator([_avatar({"render_engine": "UE"})])
+    block = dict(emu.store.get(AVATAR_ID)["asset_extra_meta"]["human_model_2d_meta"])  # type: ignore[index]
+    sent = {"asset_extra_meta": {"human_model_2d_meta": {**block, "support_live": True}}}
+    response = emu.request("PUT", emu.assets_path(AVATAR_ID), json_body=sent)
+    assert response.status_code == 200, response.text
+    stored = emu.store.get(AVATAR_ID)["asset_extra_meta"]["human_model_2d_meta"]  # type: ignore[index]
+    assert stored["render_engine"] == "UE" and stored["support_live"] is True
+    typo = {"asset_extra_meta": {"human_model_2d_meta": {"suport_live": True}}}
+    assert _error(emu.request("PUT", emu.assets_path(AVATAR_ID), json_body=typo)) == (
+        400,
+        "MSS.10000003",
+    )
