@@ -57,26 +57,6 @@ class Cli:
             timeout=120,
         )
 
-    def run_on_terminal(self, *args: str, answer: str) -> subprocess.CompletedProcess[str]:
-        """Run with stdin on a pseudo-terminal and type ``answer`` at the prompt."""
-        master, slave = pty.openpty()
-        try:
-            proc = subprocess.Popen(
-                self.argv(*args),
-                cwd=self.cwd,
-                env=self.env,
-                stdin=slave,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            os.close(slave)
-            os.write(master, answer.encode() + b"\n")
-            out, err = proc.communicate(timeout=120)
-        finally:
-            os.close(master)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
     def puts(self) -> list[tuple[str, Any]]:
         return [
             (e["path"].rsplit("/", 1)[1], e["body"])
@@ -84,11 +64,18 @@ class Cli:
             if e["method"] == "PUT"
         ]
 
-    def run_on_terminal_after(
-        self, *args: str, wait_for: str, then: Callable[[], None], answer: str
+    def run_on_terminal(
+        self,
+        *args: str,
+        answer: str,
+        wait_for: str | None = None,
+        then: Callable[[], None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run on a pseudo-terminal; once ``wait_for`` appears on stderr call ``then()``, then
-        type ``answer`` (e.g. an out-of-band edit made while the prompt waits)."""
+        """Run with stdin on a pseudo-terminal and type ``answer`` at the prompt.
+
+        With ``wait_for``, ``then()`` is called once that text appears on stderr, before the
+        answer is typed (e.g. an out-of-band edit made while the prompt waits).
+        """
         master, slave = pty.openpty()
         try:
             proc = subprocess.Popen(
@@ -100,18 +87,9 @@ class Cli:
                 stderr=subprocess.PIPE,
             )
             os.close(slave)
-            assert proc.stderr is not None
-            seen = b""
-            deadline = time.monotonic() + 60
-            while wait_for.encode() not in seen and time.monotonic() < deadline:
-                ready, _, _ = select.select([proc.stderr], [], [], 0.1)
-                if ready:
-                    chunk = os.read(proc.stderr.fileno(), 4096)
-                    if not chunk:
-                        break
-                    seen += chunk
-            assert wait_for.encode() in seen, seen.decode(errors="replace")
-            then()
+            seen = self._read_until(proc, wait_for) if wait_for is not None else b""
+            if then is not None:
+                then()
             os.write(master, answer.encode() + b"\n")
             out, err = proc.communicate(timeout=120)
         finally:
@@ -119,6 +97,21 @@ class Cli:
         return subprocess.CompletedProcess(
             proc.args, proc.returncode, out.decode(), (seen + err).decode()
         )
+
+    @staticmethod
+    def _read_until(proc: subprocess.Popen[bytes], text: str) -> bytes:
+        assert proc.stderr is not None
+        seen = b""
+        deadline = time.monotonic() + 60
+        while text.encode() not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.1)
+            if ready:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        assert text.encode() in seen, seen.decode(errors="replace")
+        return seen
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """Start a run in the background (stdin closed)."""

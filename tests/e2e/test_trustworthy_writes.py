@@ -197,7 +197,7 @@ def test_an_edit_made_while_the_prompt_waits_is_not_overwritten(cli: Cli) -> Non
     def console_edit() -> None:
         cli.emu.store.patch(aid(2), {"asset_extra_meta.human_model_2d_meta.model_version": "V2"})
 
-    result = cli.run_on_terminal_after(
+    result = cli.run_on_terminal(
         "apply", wait_for="Enter a value:", then=console_edit, answer="yes"
     )
     assert result.returncode == 1, result.stdout + result.stderr

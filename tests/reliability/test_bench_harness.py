@@ -109,5 +109,8 @@ def test_a_small_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert by_command["apply"].returncode == 0
     assert by_command["re-plan"].returncode == 0  # converged
     assert by_command["plan"].counts == {"list": 2}  # 150 ids: two pages of at most 100
-    assert by_command["apply"].counts == {"list": 2, "update": 2}  # round(1.5) = 2 drifted
+    # round(1.5) = 2 drifted; the two written assets are read again right before their PUTs,
+    # in one shared list request.
+    assert by_command["apply"].counts == {"list": 3, "update": 2}
+    assert by_command["apply"].fresh_reads == 1
     assert all(row.max_rss_mb > 0 and row.cpu_s > 0 for row in rows)
