@@ -7,8 +7,8 @@ asset; the engine (:mod:`reconciler.engine.apply`) judges each read and each res
 Around each PUT (design.md 3.11):
 
 * **before**: the asset is read again, right before its PUT, the way it was planned (list rows
-  through the list API, where the reads of assets waiting at the same moment share one request;
-  assets planned from ShowAsset with ShowAsset).  If it is not the state the plan was made from,
+  through the list API, together with the next assets to be sent; assets planned from ShowAsset
+  with ShowAsset).  If it is not the state the plan was made from,
   nothing is sent for it: it is *changed since plan*, and the others go on.
 * **after**: the answer is checked against the body; when it lacks or differs in a sent field
   (the reference's own example answers with a few top-level fields), the asset is read back
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -44,6 +45,10 @@ from reconciler.errors import ReconcilerError, unwrap
 from reconciler.live.fetch import raw_of
 
 log = logging.getLogger(__name__)
+
+# A read made ahead of its write (with the next ones to be sent) is made again when it is older
+# than this many seconds at the write: the window in which a console edit could be missed.
+MAX_AGE = 2.0
 
 
 class ApplyClient(Protocol):
@@ -91,7 +96,7 @@ async def apply_plan(
     report = on_result or (lambda _result: None)
     results: dict[str, AssetResult] = {}
     reads = ReadCounts()
-    reader = FreshReader(client, reads)
+    reader = FreshReader(client, reads, to_send(plan), parallelism)
 
     for row in plan.assets:
         if row.action in (Action.ERROR, Action.BLOCKED):
@@ -114,8 +119,11 @@ async def apply_plan(
             report(result)
 
     workers = [asyncio.create_task(worker()) for _ in range(min(parallelism, len(todo)))]
-    if workers:
-        await asyncio.gather(*workers)
+    try:
+        if workers:
+            await asyncio.gather(*workers)
+    finally:
+        await reader.finish()
     if todo:
         log.info(
             "apply read %d asset(s) right before writing them (%d list and %d show requests) "
@@ -129,29 +137,35 @@ async def apply_plan(
 
 
 class FreshReader:
-    """Reads assets right before their writes.
+    """Reads assets right before their writes, a few at a time.
 
-    An asset planned from a list row is read through the list API; assets whose writers ask at
-    the same moment share one request (up to a page of 100), so the extra reads cost a fraction
-    of the writes while each read stays right before its write.  An asset planned from
+    An asset planned from a list row is read through the list API together with the next ones
+    to be sent (as many as there are writers, so about one list request per ``parallelism``
+    writes): each read is at most a batch of writes old when its PUT goes out, and a read older
+    than :data:`MAX_AGE` seconds (a slow service) is made again.  An asset planned from
     ShowAsset is read with ShowAsset, so that both reads have the same shape.
     """
 
-    def __init__(self, client: ApplyClient, counts: ReadCounts) -> None:
+    def __init__(
+        self, client: ApplyClient, counts: ReadCounts, order: Sequence[AssetPlan], batch: int
+    ) -> None:
         self.client = client
         self.counts = counts
-        self._pending: list[tuple[str, str | None, asyncio.Future[Any]]] = []
-        self._draining: asyncio.Task[None] | None = None
+        self.order = list(order)
+        self.position = {row.asset_id: index for index, row in enumerate(self.order)}
+        self.batch = max(1, min(batch, PAGE_SIZE))
+        self._reads: dict[str, asyncio.Future[tuple[float, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def read(self, row: AssetPlan) -> dict[str, Any] | None:
         """The asset as the service has it now; None when it no longer exists."""
         if row.live_read == "show":
             return await self.show(row.asset_id, row.app_user_id)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((row.asset_id, row.app_user_id, future))
-        if self._draining is None or self._draining.done():
-            self._draining = asyncio.create_task(self._drain())
-        found = await future
+        for _attempt in range(2):
+            future = self._reads.pop(row.asset_id, None) or self._start(row)
+            read_at, found = await future
+            if time.monotonic() - read_at <= MAX_AGE:
+                return None if found is None else raw_of(found)
         return None if found is None else raw_of(found)
 
     async def show(self, asset_id: str, app_user_id: str | None) -> dict[str, Any] | None:
@@ -159,26 +173,53 @@ class FreshReader:
         self.counts.fresh_shows += 1
         return await _show(self.client, asset_id, app_user_id)
 
-    async def _drain(self) -> None:
-        while self._pending:
-            await asyncio.sleep(0)  # let the writers that are ready join this request
-            batch, self._pending = self._pending[:PAGE_SIZE], self._pending[PAGE_SIZE:]
-            self.counts.fresh_lists += len({user for _, user, _ in batch})
-            self.counts.fresh_assets += len(batch)
-            try:
-                found = await self.client.fetch(
-                    [asset_id for asset_id, _, _ in batch], {a: user for a, user, _ in batch}
-                )
-            except BaseException as exc:  # handed to every writer waiting for this read
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(unwrap(exc))
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for asset_id, _, future in batch:
+    def _start(self, row: AssetPlan) -> asyncio.Future[tuple[float, Any]]:
+        """Read ``row`` and the next rows to be sent that are not being read yet."""
+        batch = [row]
+        for later in self.order[self.position.get(row.asset_id, len(self.order)) + 1 :]:
+            if len(batch) >= self.batch:
+                break
+            if later.live_read != "show" and later.asset_id not in self._reads:
+                batch.append(later)
+        loop = asyncio.get_running_loop()
+        futures = {item.asset_id: loop.create_future() for item in batch}
+        self._reads.update({k: v for k, v in futures.items() if k != row.asset_id})
+        self.counts.fresh_lists += len({item.app_user_id for item in batch})
+        self.counts.fresh_assets += len(batch)
+        task = loop.create_task(self._fetch(batch, futures))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return futures[row.asset_id]
+
+    async def finish(self) -> None:
+        """Wait for reads still under way (ahead of writes that an interrupt did not start)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for future in self._reads.values():
+            if future.done() and not future.cancelled():
+                future.exception()  # read ahead for a write that never came: seen, not raised
+        self._reads.clear()
+
+    async def _fetch(
+        self, batch: list[AssetPlan], futures: dict[str, asyncio.Future[tuple[float, Any]]]
+    ) -> None:
+        try:
+            found = await self.client.fetch(
+                [item.asset_id for item in batch], {i.asset_id: i.app_user_id for i in batch}
+            )
+        except BaseException as exc:  # handed to every write waiting for this read
+            for asset_id, future in futures.items():
+                if self._reads.get(asset_id) is future:
+                    del self._reads[asset_id]  # a later write reads again
                 if not future.done():
-                    future.set_result(found.get(asset_id))
+                    future.set_exception(unwrap(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        read_at = time.monotonic()
+        for asset_id, future in futures.items():
+            if not future.done():
+                future.set_result((read_at, found.get(asset_id)))
 
 
 async def _show(

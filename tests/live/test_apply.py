@@ -330,3 +330,52 @@ async def test_find_stale_lists_changed_and_vanished_assets_only() -> None:
     message = stale_message(stale)
     assert "2 asset(s) changed" in message and "nothing was sent" in message
     assert "c (n-c): changed" in message
+
+
+async def test_fresh_reads_cover_the_next_writes_and_a_changed_asset_is_not_sent() -> None:
+    service = FakeService({f"a{i}": {"asset_order": 0} for i in range(7)})
+    plan = planned(
+        Plan([row(f"a{i}", {"asset_order": i + 1}) for i in range(7)], project_id="p"), service
+    )
+    service.assets["a5"]["asset_name"] = "edited in the console"  # after the plan was made
+    result = await apply_plan(plan, service, parallelism=3)
+    # One list request per batch of writers: each asset read once, right before its batch.
+    assert service.fetched == [["a0", "a1", "a2"], ["a3", "a4", "a5"], ["a6"]]
+    assert sorted(a for a, _, _ in service.sent) == ["a0", "a1", "a2", "a3", "a4", "a6"]
+    changed = result.results[5]
+    assert changed.outcome is Outcome.CHANGED and changed.changed == ("asset_name",)
+    assert "CHANGED SINCE PLAN" in result_line(changed) and "asset_name changed" in (
+        result_line(changed)
+    )
+    assert result.exit_code == 1
+    assert summary(result) == "Apply failed: 6 changed, 0 failed, 1 changed since plan (not sent)."
+    assert (result.reads.fresh_lists, result.reads.fresh_assets) == (3, 7)
+
+
+async def test_an_answer_that_does_not_show_the_values_is_read_back() -> None:
+    service = FakeService({"a": {"asset_order": 1}})
+    service.ignore.add("asset_order")  # the answer keeps the old value...
+    plan = planned(Plan([row("a", {"asset_order": 7})], project_id="p"), service)
+
+    async def update(asset_id: str, body: Any, app_user_id: str | None = None) -> Updated:
+        service.assets[asset_id].update(body)  # ...but the service stored the new one
+        return Updated({"asset_id": asset_id})
+
+    service.update = update  # type: ignore[method-assign]
+    result = await apply_plan(plan, service)
+    assert result.results[0].outcome is Outcome.UPDATED
+    assert service.shown == ["a"] and result.reads.read_backs == 1
+
+
+async def test_an_answer_about_another_asset_is_a_failure() -> None:
+    service = FakeService({"a": {}})
+    plan = planned(Plan([row("a", {"asset_order": 7})], project_id="p"), service)
+
+    async def update(asset_id: str, body: Any, app_user_id: str | None = None) -> Updated:
+        return Updated({"asset_id": "someone-else", "asset_order": 7})
+
+    service.update = update  # type: ignore[method-assign]
+    result = await apply_plan(plan, service)
+    res = result.results[0]
+    assert res.outcome is Outcome.FAILED and res.wrong_asset == "someone-else"
+    assert "answered the PUT with asset someone-else" in result_line(res)
