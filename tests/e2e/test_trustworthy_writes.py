@@ -397,5 +397,11 @@ def test_a_saved_plan_is_bound_to_its_target_name(cli: Cli) -> None:
     cli.emu.clear_requests()
     applied = run("--target", "prod", "apply", "t.plan")
     assert applied.returncode == 1
-    assert "made for target staging" in applied.stderr and "--target staging" in applied.stderr
+    assert "no plan for target prod (it covers staging)" in applied.stderr
+    assert cli.emu.requests() == []
+    # Without --target, a plan whose target the configuration no longer names is refused too.
+    config.write_text(config.read_text().replace('"staging"', '"renamed"'), encoding="utf-8")
+    renamed = run("apply", "t.plan")
+    assert renamed.returncode == 1
+    assert "was made for target staging" in renamed.stderr, renamed.stderr
     assert cli.emu.requests() == []
