@@ -217,6 +217,7 @@ def bench_targets(n: int, root: Path, *, latency_ms: int, rates: dict[str, float
             )
             rows.append(row)
             print(format_row(row), flush=True)
+            print(f"  {label}: requests {windows(per_target, timed.started_at)}", flush=True)
             if timed.returncode != 2:
                 print(f"  unexpected exit {timed.returncode} from {label}:", file=sys.stderr)
                 print(_tail(timed.stderr) or _tail(timed.stdout), file=sys.stderr)
@@ -226,6 +227,17 @@ def bench_targets(n: int, root: Path, *, latency_ms: int, rates: dict[str, float
         phase("plan, 1 target", n, "plan", f"{manifests}/{TARGET_NAMES[0]}", "--detailed-exitcode")
         phase("plan, 2 targets", 2 * n, "plan", manifests, "--detailed-exitcode")
     return rows
+
+
+def windows(per_target: dict[str, list[dict[str, Any]]], started_at: float) -> str:
+    """When each target's requests ran, in seconds from the start of the process: overlapping
+    windows show the targets were read at the same time, not one after the other."""
+    parts = []
+    for name, entries in per_target.items():
+        times = [t - started_at for t in map(process.entry_time, entries) if t is not None]
+        if times:
+            parts.append(f"{name} {min(times):.2f}-{max(times):.2f} s")
+    return ", ".join(parts) or "none"
 
 
 def target_verdicts(rows: Sequence[Row]) -> list[str]:
