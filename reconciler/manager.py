@@ -669,6 +669,8 @@ def apply_manifests(
     hooks = hooks or ApplyHooks()
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
+    if hooks.progress is not None:
+        hooks.progress("Loading manifests...")
     run = open_run(options, paths)
     opened = [target.session for target in run.targets if target.session is not None]
     with _locked(opened, lock_timeout, hooks):

@@ -225,6 +225,9 @@ def test_target_narrows_the_run_to_that_targets_manifests(repo: Repo) -> None:
     assert repo.staging.requests() == []
     both = repo.run("--target", "staging", "--target", "prod", "plan", "--format", "json")
     assert [t["target"] for t in json.loads(both.stdout)["targets"]] == ["staging", "prod"]
+    # After the subcommand too, and the names given before and after add up.
+    after = repo.run("--target", "staging", "plan", "--target", "prod", "--format", "json")
+    assert [t["target"] for t in json.loads(after.stdout)["targets"]] == ["staging", "prod"]
     unknown = repo.run("--target", "nope", "plan")
     assert unknown.returncode == 1 and "no target named 'nope'" in unknown.stderr
 
