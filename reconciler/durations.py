@@ -33,3 +33,16 @@ def parse_duration(text: str) -> float:
     if not math.isfinite(seconds):
         raise DurationError(f"{text!r} is too long a duration")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A short spelling of ``seconds`` that :func:`parse_duration` reads back (``1m30s``)."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    whole = round(seconds)
+    if abs(seconds - whole) > 0.0005:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"

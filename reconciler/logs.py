@@ -106,6 +106,10 @@ def _redacted(value: Any) -> Any:
         return redact(value)
     if isinstance(value, bool | int | float) or value is None:
         return value
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {redact(str(key)): _redacted(item) for key, item in value.items()}
     return redact(str(value))
 
 

@@ -17,6 +17,7 @@ question, each asset's result as it finishes) it receives through :class:`ApplyH
 | apply PLANFILE | :func:`apply_saved` | :class:`ApplyRun` |
 | drift | :func:`make_drift` | ``DriftReport`` |
 | import | :func:`import_assets` | :class:`ImportRun` |
+| watch (a cycle) | :func:`drift_run`, :func:`heal` | ``DriftReport``, :class:`HealRun` |
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 
 from reconciler import interrupts
 from reconciler.api.auth import Credentials, credentials_from_env
-from reconciler.api.client import MetaStudioClient
+from reconciler.api.client import AnswerObserver, MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
 from reconciler.constants import DEFAULT_PATHS, READ_PARALLELISM, WRITE_PARALLELISM
 from reconciler.engine import planfile
@@ -41,6 +42,7 @@ from reconciler.engine.apply import ApplyResult, AssetResult, ReadCounts, StaleA
 from reconciler.engine.diff import record_text
 from reconciler.engine.drift import DriftReport, ProjectDrift, project_drift
 from reconciler.engine.fingerprint import live_fingerprint
+from reconciler.engine.history import DriftHistory
 from reconciler.engine.lock import HeldLock, LockHeld, LockHolder, ProjectLock
 from reconciler.engine.plan import Action, Plan, PlanSet
 from reconciler.engine.planner import desired_from_loaded
@@ -62,6 +64,7 @@ __all__ = [
     "ApplyRefused",
     "ApplyRun",
     "Filters",
+    "HealRun",
     "ImportRun",
     "LockHeld",
     "Run",
@@ -69,9 +72,12 @@ __all__ = [
     "TargetRun",
     "apply_manifests",
     "apply_saved",
+    "drift_run",
+    "heal",
     "import_assets",
     "make_drift",
     "make_plan",
+    "manifest_digests",
     "open_run",
     "open_session",
     "project_lock",
@@ -89,23 +95,40 @@ class Session:
     config: ReconcilerConfig
     target: Target
     credentials: Credentials
+    on_answer: AnswerObserver | None = None  # sees every answer from the service (metrics)
 
     def client(self, parallelism: int = READ_PARALLELISM) -> MetaStudioClient:
-        return MetaStudioClient(self.target, self.credentials, parallelism=parallelism)
+        return MetaStudioClient(
+            self.target, self.credentials, parallelism=parallelism, on_answer=self.on_answer
+        )
+
+    @property
+    def state_path(self) -> Path:
+        """The state file (``state:`` in reconciler.yaml, else the default)."""
+        return Path(self.config.state or DEFAULT_STATE_PATH)
 
     def state(self) -> WriteOnlyState:
-        """The write-only fingerprint store (``state:`` in reconciler.yaml, else the default)."""
-        return WriteOnlyState(self.config.state or DEFAULT_STATE_PATH)
+        """The write-only fingerprint store."""
+        return WriteOnlyState(self.state_path)
+
+    def history(self) -> DriftHistory:
+        """The drift history (written by ``watch``, read by ``drift``)."""
+        return DriftHistory(self.state_path)
 
     def lock(self) -> ProjectLock:
         """The write lock per (endpoint, project), kept in the same state file."""
-        return ProjectLock(self.config.state or DEFAULT_STATE_PATH)
+        return ProjectLock(self.state_path)
 
 
-def _open(options: GlobalOptions, config: ReconcilerConfig, name: str | None) -> Session:
+def _open(
+    options: GlobalOptions,
+    config: ReconcilerConfig,
+    name: str | None,
+    on_answer: AnswerObserver | None = None,
+) -> Session:
     target = resolve_target(options, name, config=config)
     credentials = credentials_from_env(prefix=target.credentials_env_prefix)
-    return Session(config, target, credentials)
+    return Session(config, target, credentials, on_answer)
 
 
 def open_session(options: GlobalOptions) -> Session:
@@ -176,6 +199,9 @@ class Run:
     def state(self) -> WriteOnlyState:
         return WriteOnlyState(self.config.state or DEFAULT_STATE_PATH)
 
+    def history(self) -> DriftHistory:
+        return DriftHistory(self.config.state or DEFAULT_STATE_PATH)
+
 
 def _owner(loaded: LoadedManifest, config: ReconcilerConfig, options: GlobalOptions) -> str | None:
     """A manifest's target: ``metadata.target``, else the configuration's implicit one, else
@@ -193,16 +219,26 @@ def _owner(loaded: LoadedManifest, config: ReconcilerConfig, options: GlobalOpti
     return config.implicit_target or options.target
 
 
-def open_run(options: GlobalOptions, paths: Sequence[str], filters: Filters | None = None) -> Run:
+def open_run(
+    options: GlobalOptions,
+    paths: Sequence[str],
+    filters: Filters | None = None,
+    *,
+    loaded: Sequence[LoadedManifest] | None = None,
+    on_answer: AnswerObserver | None = None,
+) -> Run:
     """Load and validate every manifest (nothing is sent if one is invalid), group the selected
     ones by target, and open each target's session.
 
     Without ``--target`` the run covers every target the manifests name; ``--target`` (given
     one or more times) narrows it to those targets, each planned even when no manifest names it.
+    ``loaded`` are manifests already loaded from ``paths`` (``watch`` reloads only changed
+    files); ``on_answer`` sees every answer of every target's client.
     """
     filters = filters or Filters()
     config = load_config(config_path(options))
-    loaded = load_manifests([Path(p) for p in paths])
+    if loaded is None:
+        loaded = load_manifests([Path(p) for p in paths])
     groups: dict[str | None, list[LoadedManifest]] = {name: [] for name in options.targets}
     skipped = 0
     for item in loaded:
@@ -235,7 +271,7 @@ def open_run(options: GlobalOptions, paths: Sequence[str], filters: Filters | No
             )
     for target in run.targets:
         try:
-            target.session = _open(options, config, target.name)
+            target.session = _open(options, config, target.name, on_answer)
         except ConfigError as exc:
             if not run.several:
                 raise
@@ -386,10 +422,39 @@ async def make_drift(
     parallelism: int = READ_PARALLELISM,
 ) -> DriftReport:
     """Compare each target's manifests with its whole project, every target at once (one bulk
-    listing per project gives both the managed assets' live state and the unmanaged ones)."""
+    listing per project gives both the managed assets' live state and the unmanaged ones).
+    Where the drift history (recorded by ``watch``, only read here) knows since when an asset
+    differs, the report says so."""
     run = open_run(options, paths)
+    report = await drift_run(run, parallelism=parallelism, include_unmanaged=include_unmanaged)
+    with run.history() as history:
+        for project in report.projects:
+            if project.project_id and project.error is None:
+                project.add_history(history.open_episodes(project.project_id))
+    return report
+
+
+async def drift_run(
+    run: Run, *, parallelism: int = READ_PARALLELISM, include_unmanaged: bool = False
+) -> DriftReport:
+    """The drift of every target of ``run``, at once."""
     projects = await asyncio.gather(*(_drift_target(run, t, parallelism) for t in run.targets))
     return DriftReport(list(projects), include_unmanaged=include_unmanaged)
+
+
+def manifest_digests(loaded: Sequence[LoadedManifest]) -> dict[str, str]:
+    """Per asset, a digest of what its manifest declares (identity, X-App-UserId, spec): the
+    drift history tells a manifest change from an out-of-band fix by it."""
+    return {
+        item.manifest.metadata.asset_id: planfile.digest(
+            {
+                "asset_id": item.manifest.metadata.asset_id,
+                "app_user_id": item.manifest.metadata.app_user_id,
+                "spec": item.desired,
+            }
+        )
+        for item in loaded
+    }
 
 
 async def _drift_target(run: Run, target: TargetRun, parallelism: int) -> ProjectDrift:
@@ -880,3 +945,51 @@ def _run_interruptible(
         )
         aborted.exit_code = stops[0].exit_code if stops else ApplyAborted.exit_code
         raise aborted from None
+
+
+# --- self-heal (watch) -------------------------------------------------------------------------
+
+
+@dataclass
+class HealRun:
+    """One self-heal attempt on one target: the plan made under the lock and what applying it
+    did, or why nothing was sent (``refused``: the safety threshold's message; ``locked``: the
+    holder)."""
+
+    plan: Plan | None = None
+    result: ApplyResult | None = None
+    refused: str | None = None
+    locked: LockHeld | None = None
+
+
+async def heal(
+    session: Session,
+    loaded: Sequence[LoadedManifest],
+    asset_ids: Sequence[str],
+    *,
+    parallelism: int = WRITE_PARALLELISM,
+    cancel: asyncio.Event | None = None,
+    hooks: ApplyHooks | None = None,
+) -> HealRun:
+    """Apply the manifests of ``asset_ids`` back through apply's own steps: under the target's
+    project lock (failing at once when another writer has it), from a plan of every managed
+    asset made under that lock (:func:`_plan_one`, the path every plan takes), refused when
+    that plan crosses the safety threshold (apply's rule without ``--force``), and sent by
+    :func:`_send_all`, apply's sender.  Only the UPDATE rows of ``asset_ids`` are sent."""
+    hooks = hooks or ApplyHooks()
+    try:
+        with project_lock(session, command="watch --self-heal"), session.state() as state:
+            plan = await _plan_one(session, loaded, state, parallelism, hooks.progress)
+            refused = threshold_message(plan)
+            if refused:
+                return HealRun(plan=plan, refused=refused)
+            wanted = set(asset_ids)
+            rows = [a for a in plan.assets if a.asset_id in wanted and a.action is Action.UPDATE]
+            chosen = PlanSet([replace(plan, assets=rows)], created_at=plan.created_at)
+            async with session.client(parallelism) as client:
+                results = await _send_all(
+                    chosen, [client], state, parallelism, cancel or asyncio.Event(), hooks
+                )
+            return HealRun(plan=plan, result=next(iter(results.values())))
+    except LockHeld as exc:
+        return HealRun(locked=exc)

@@ -28,3 +28,11 @@ def test_spellings(text: str, seconds: float) -> None:
 def test_bad_spellings_say_what_is_accepted(text: str) -> None:
     with pytest.raises(DurationError, match=r"e\.g\. 30s, 5m"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("seconds", [0.25, 1.0, 30.0, 90.0, 300.0, 5400.0, 3661.0, 2.5])
+def test_formatting_reads_back(seconds: float) -> None:
+    from reconciler.durations import format_duration
+
+    assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
+    assert format_duration(300) == "5m"

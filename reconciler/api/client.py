@@ -18,7 +18,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -57,6 +57,9 @@ USER_AGENT = f"reconciler/{__version__}"
 # ListAssets parameters that repeat their key per value; other lists are comma-separated.
 REPEATED_QUERY_KEYS = frozenset({"asset_id", "accurate_query_field"})
 QueryValue = str | int | bool | Sequence[str] | None
+# Called once per attempt with the API name (list, show, update) and the HTTP status, or "error"
+# when no answer came; ``reconciler watch`` counts them for its metrics.
+AnswerObserver = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,7 @@ class MetaStudioClient:
         transport: httpx.AsyncBaseTransport | None = None,
         parallelism: int = 8,
         retry: RetryPolicy | None = None,
+        on_answer: AnswerObserver | None = None,
     ) -> None:
         if parallelism < 1:
             raise ConfigError("parallelism must be at least 1")
@@ -235,6 +239,7 @@ class MetaStudioClient:
         self._http: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(parallelism)
         self._sleep = asyncio.sleep  # the retry wait; replaceable so tests can observe it
+        self._on_answer = on_answer or (lambda _api, _code: None)
         self._base = f"{target.endpoint.rstrip('/')}/v1/{quote(target.project_id, safe='')}"
 
     def __repr__(self) -> str:
@@ -441,6 +446,7 @@ class MetaStudioClient:
             except AnswerTooLarge as exc:  # the same request would get the same answer
                 raise ServiceError(method=method, path=shown_path, error_msg=str(exc)) from None
             except (httpx.TransportError, TimeoutError) as exc:
+                self._on_answer(api, "error")
                 log.debug(
                     "%s %s -> %s after %.3fs (attempt %d)",
                     method,
@@ -457,6 +463,7 @@ class MetaStudioClient:
                 delay = policy.backoff(attempt)
             else:
                 request_id = answer.request_id
+                self._on_answer(api, str(answer.status))
                 log.debug(
                     "%s %s -> %d request_id=%s %.3fs (attempt %d)",
                     method,

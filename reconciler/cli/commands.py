@@ -42,4 +42,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "completion": CommandEntry(
         "reconciler.cli.completion:completion", "Print the shell completion script."
     ),
+    "watch": CommandEntry(
+        "reconciler.cli.watch:watch", "Watch for drift continuously: history, metrics, self-heal."
+    ),
 }

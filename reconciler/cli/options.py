@@ -11,6 +11,7 @@ import click
 
 from reconciler.ci import ci_run
 from reconciler.constants import READ_PARALLELISM
+from reconciler.durations import DurationError, format_duration, parse_duration
 from reconciler.options import GlobalOptions
 from reconciler.render.registry import FORMATS, RenderOptions
 
@@ -67,3 +68,31 @@ def _progress(message: str) -> None:
 def render_options(options: GlobalOptions | None = None) -> RenderOptions:
     """Colour when stdout is a terminal (and allowed); the CI run for Markdown footers."""
     return RenderOptions(color=options.color() if options else False, ci=ci_run())
+
+
+class DurationType(click.ParamType[float]):
+    """A duration option (``30s``, ``5m``, ``1h30m``) read by :func:`reconciler.durations.
+    parse_duration`, as seconds; a bad value is a usage error naming the option."""
+
+    name = "duration"
+
+    def __init__(self, minimum: float = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_duration(str(value))
+            except DurationError as exc:
+                self.fail(str(exc), param, ctx)
+        if seconds < self.minimum:
+            self.fail(
+                f"{value!r} is shorter than the minimum of {format_duration(self.minimum)}",
+                param,
+                ctx,
+            )
+        return seconds

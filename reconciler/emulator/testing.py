@@ -195,13 +195,16 @@ def run_emulator(
     random_seed: int | None = 0,
     list_omit: Sequence[str] = (),
     put_answer: str = "full",
+    port: int = 0,
 ) -> Iterator[RunningEmulator]:
     """Start the emulator on a free 127.0.0.1 port, yield it, stop it.
 
     ``rate_limits`` None means unlimited (fast tests); pass
     ``reconciler.emulator.config.DEFAULT_RATE_LIMITS`` for the service's published limits.
     ``db_path`` keeps the data in a file across restarts; ``assets`` are seeded (replacing
-    same-id rows).  The request log goes to ``record_path`` or a temporary file.
+    same-id rows).  The request log goes to ``record_path`` or a temporary file.  ``port`` 0
+    picks a free port; a given one lets a test stop the service and start it again at the
+    same address.
     """
     with tempfile.TemporaryDirectory(prefix="reconciler-emulator-") as tmp:
         log_path: Path | None = None
@@ -226,7 +229,7 @@ def run_emulator(
             if assets:
                 store.seed(assets, project_id)
             app = create_app(config, store)
-            server = BackgroundServer(app)
+            server = BackgroundServer(app, port=port)
             server.start()
             running: RunningEmulator | None = None
             try:

@@ -19,11 +19,14 @@ from typing import Any
 
 from reconciler.engine import policy
 from reconciler.engine.diff import NOT_FOUND_CODE, Desired, diff_asset
+from reconciler.engine.history import Episode
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
 from reconciler.engine.planner import ReadFailure, read_error
 from reconciler.times import now_rfc3339
 
-FORMAT_VERSION = "1.1"  # 1.1: per-project "error" (a target that could not be read)
+# 1.1: per-project "error" (a target that could not be read); per-asset "drifted_since" and
+# "drift_cycles" (the drift history)
+FORMAT_VERSION = "1.1"
 
 EXIT_IN_SYNC = 0
 EXIT_ERROR = 1
@@ -66,6 +69,11 @@ class AssetDrift:
     unchecked: list[str] = field(default_factory=list)  # managed write-only fields
     in_sync_fields: int = 0
     errors: list[str] = field(default_factory=list)
+    history: Episode | None = None  # the open drift episode, where the history knows it
+
+    @property
+    def drifted_since(self) -> str | None:
+        return self.history.first_seen if self.history else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +87,8 @@ class AssetDrift:
             "unchecked_write_only": list(self.unchecked),
             "in_sync_fields": self.in_sync_fields,
             "errors": list(self.errors),
+            "drifted_since": self.drifted_since,
+            "drift_cycles": self.history.cycles if self.history else None,
         }
 
 
@@ -116,6 +126,12 @@ class ProjectDrift:
 
     def count(self, status: DriftStatus) -> int:
         return sum(1 for a in self.assets if a.status is status)
+
+    def add_history(self, episodes: Mapping[str, Episode]) -> None:
+        """Attach each differing asset's open drift episode (see engine.history)."""
+        for asset in self.assets:
+            if asset.status in DRIFT_STATUSES:
+                asset.history = episodes.get(asset.asset_id)
 
     @property
     def coverage(self) -> float | None:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 from reconciler.errors import ReconcilerError
 from reconciler.times import now_rfc3339
@@ -36,14 +37,35 @@ class StateError(ReconcilerError):
     """The state file cannot be read or written."""
 
 
+def open_state_file(path: Path, schema: str, *, create: bool) -> sqlite3.Connection | None:
+    """A connection to the state file with ``schema`` in place; None when it does not exist
+    and ``create`` is false.  Every table of the state store (write-only records, drift
+    history, locks) lives in this one file, each opened through here."""
+    if not create and not path.exists():
+        return None
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(schema)
+        conn.commit()
+    except (OSError, sqlite3.Error) as exc:
+        raise StateError(f"cannot open the state file {path}: {exc}") from exc
+    return conn
+
+
 @dataclass(frozen=True)
 class Record:
     fingerprint: str
     applied_at: str  # RFC 3339, UTC
 
 
-class WriteOnlyState:
-    """The write-only fingerprint store; safe to share between threads and tasks of one process."""
+class StateFile:
+    """One table group of the state file, opened lazily; safe to share between threads and
+    tasks of one process.  Subclasses set ``SCHEMA`` and use ``_connect`` under ``_lock``."""
+
+    SCHEMA: ClassVar[str] = ""
 
     def __init__(self, path: str | Path = DEFAULT_STATE_PATH) -> None:
         self.path = Path(path)
@@ -51,21 +73,27 @@ class WriteOnlyState:
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self, *, create: bool) -> sqlite3.Connection | None:
-        if self._conn is not None:
-            return self._conn
-        if not create and not self.path.exists():
-            return None
-        try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
-            conn.commit()
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the state file {self.path}: {exc}") from exc
-        self._conn = conn
-        return conn
+        if self._conn is None:
+            self._conn = open_state_file(self.path, self.SCHEMA, create=create)
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class WriteOnlyState(StateFile):
+    """The write-only fingerprint store."""
+
+    SCHEMA = _SCHEMA
 
     def get(self, project_id: str, asset_id: str) -> Record | None:
         """The record of the last applied write-only values, if any."""
@@ -113,15 +141,3 @@ class WriteOnlyState:
             except sqlite3.Error as exc:
                 raise StateError(f"cannot write the state file {self.path}: {exc}") from exc
         return Record(fingerprint, when)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> WriteOnlyState:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from reconciler.ci import CiRun
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
-from reconciler.render.drift_text import coverage_line, project_error, summary_line
+from reconciler.render.drift_text import coverage_line, project_error, since_text, summary_line
 from reconciler.render.markdown import DEFAULT_MAX_CHARS, ci_footer, code, escape, marker, size
 from reconciler.render.text import quote
 from reconciler.render.words import plural
@@ -148,13 +148,17 @@ def _project(project: ProjectDrift, report: DriftReport) -> list[tuple[list[str]
 
 def _details(asset: AssetDrift) -> list[str]:
     name = escape(asset.name) if asset.name else code(asset.asset_id)
-    summary = f"{_ICON[asset.status]} <b>{name}</b> ({code(asset.asset_id)}): {asset.status.value}"
+    status = escape(since_text(asset)) if asset.history else asset.status.value
+    summary = f"{_ICON[asset.status]} <b>{name}</b> ({code(asset.asset_id)}): {status}"
     fields = ", ".join(escape(f.path) for f in asset.fields)
     if fields:
         summary += f": {fields}"
     out = ["<details>", f"<summary>{summary}</summary>", ""]
     if asset.source:
         out += [f"Manifest: {code(asset.source)}", ""]
+    if asset.history:
+        since = escape(since_text(asset))
+        out += [f"{since[:1].upper()}{since[1:]}.", ""]
     out += [f"- {escape(message)}" for message in asset.errors]
     if asset.errors:
         out.append("")

@@ -114,6 +114,8 @@ def asset_lines(asset: AssetDrift, color: bool = False) -> list[str]:
     if asset.source:
         header += f"  ({clean_text(asset.source)})"
     out = [bold(header, color)]
+    if asset.history:
+        out.append(f"    {since_text(asset)}")
     out += [f"    {clean_text(message)}" for message in asset.errors]
     for drift in asset.fields:
         out += [
@@ -126,6 +128,18 @@ def asset_lines(asset: AssetDrift, color: bool = False) -> list[str]:
             f"    {clean_text(name)}: write-only, cannot be checked (the API never returns it)"
         )
     return out
+
+
+def since_text(asset: AssetDrift) -> str:
+    """``drifted since 2026-12-01T06:00:00Z (12 checks)``, from the asset's drift history."""
+    episode = asset.history
+    if episode is None:
+        return ""
+    word = {DriftStatus.MISSING: "missing", DriftStatus.BLOCKED: "blocked"}.get(
+        asset.status, "drifted"
+    )
+    checks = "check" if episode.cycles == 1 else "checks"
+    return f"{word} since {clean_text(episode.first_seen)} ({episode.cycles} {checks})"
 
 
 def _label(name: str | None, asset_id: str) -> str:

@@ -73,3 +73,27 @@ def test_several_targets_report_each_project_and_a_failed_one_under_itself() -> 
     assert both.to_json()["projects"][1]["error"] == "cannot reach"
     assert both.to_json()["summary"]["failed_targets"] == 1
     assert DriftReport([down]).to_json()["in_sync"] is False
+
+
+def test_every_format_says_since_when_an_asset_drifted_where_history_knows_it() -> None:
+    import html
+    import json
+
+    from reconciler.engine.history import Episode
+    from reconciler.render import drift_json
+
+    drift = report(2)
+    drift.projects[0].add_history(
+        {"id-00000": Episode("p1", "id-00000", "drifted", "2024-12-31T08:00:00Z", "t", 7, (), None)}
+    )
+    text = drift_text.render(drift)
+    assert "drifted since 2024-12-31T08:00:00Z (7 checks)" in text
+    assert text.count("drifted since") == 1  # the other asset has no history
+    body = html.unescape(drift_markdown.render(drift))
+    assert "): drifted since 2024-12-31T08:00:00Z (7 checks): asset_description" in body
+    assert "Drifted since 2024-12-31T08:00:00Z (7 checks)." in body
+    assets = json.loads(drift_json.render(drift))["projects"][0]["assets"]
+    assert [(a["drifted_since"], a["drift_cycles"]) for a in assets] == [
+        ("2024-12-31T08:00:00Z", 7),
+        (None, None),
+    ]
