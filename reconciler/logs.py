@@ -89,6 +89,9 @@ class RedactingFilter(logging.Filter):
 
 
 USER_LOGGER = "reconciler.cli"  # the command line's own messages to the person running it
+# Loggers whose warnings and errors speak to the person running the command: shown as
+# ``Warning: ...`` rather than ``WARNING logger: ...``.
+USER_LOGGERS = (USER_LOGGER, "reconciler.manager")
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
@@ -102,14 +105,15 @@ def rfc3339_millis(created: float) -> str:
 
 
 def _redacted(value: Any) -> Any:
+    """``value`` as JSON data (mappings and lists kept), every string redacted."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, bool | int | float) or value is None:
         return value
-    if isinstance(value, list | tuple):
-        return [_redacted(item) for item in value]
     if isinstance(value, dict):
-        return {redact(str(key)): _redacted(item) for key, item in value.items()}
+        return {redact(str(k)): _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(v) for v in value]
     return redact(str(value))
 
 
@@ -131,14 +135,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _speaks_to_user(name: str) -> bool:
+    return any(name == user or name.startswith(user + ".") for user in USER_LOGGERS)
+
+
 class TextFormatter(logging.Formatter):
-    """``Error: ...`` for the command line's own messages, ``LEVEL logger: ...`` for the rest."""
+    """``Error: ...`` / ``Warning: ...`` for messages to the user, ``LEVEL logger: ...`` else."""
 
     def __init__(self) -> None:
         super().__init__("%(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.name == USER_LOGGER:
+        if record.levelno >= logging.WARNING and _speaks_to_user(record.name):
             text = f"{record.levelname.capitalize()}: {record.getMessage()}"
             if record.exc_info:
                 text += "\n" + redact(self.formatException(record.exc_info))

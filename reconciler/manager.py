@@ -36,6 +36,7 @@ from reconciler import interrupts
 from reconciler.api.auth import Credentials, credentials_from_env
 from reconciler.api.client import AnswerObserver, MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
+from reconciler.api.retries import RetryTally
 from reconciler.constants import DEFAULT_PATHS, READ_PARALLELISM, WRITE_PARALLELISM
 from reconciler.engine import planfile
 from reconciler.engine.apply import ApplyResult, AssetResult, ReadCounts, StaleAsset, stale_records
@@ -46,6 +47,7 @@ from reconciler.engine.history import DriftHistory
 from reconciler.engine.lock import HeldLock, LockHeld, LockHolder, ProjectLock
 from reconciler.engine.plan import Action, Plan, PlanSet
 from reconciler.engine.planner import desired_from_loaded
+from reconciler.engine.safety import SafetyPolicy
 from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import ImportResult, write_imports
@@ -54,7 +56,14 @@ from reconciler.live.fetch import failure, usable
 from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import LoadedManifest, load_manifests
 from reconciler.options import GlobalOptions
-from reconciler.render.apply_text import stale_message, threshold_message
+from reconciler.render.apply_text import (
+    THRESHOLD_REFUSAL,
+    stale_message,
+    targeted_message,
+    threshold_message,
+)
+from reconciler.render.retry_text import retry_lines
+from reconciler.render.words import plural
 from reconciler.times import now_rfc3339
 
 __all__ = [
@@ -96,10 +105,15 @@ class Session:
     target: Target
     credentials: Credentials
     on_answer: AnswerObserver | None = None  # sees every answer from the service (metrics)
+    retries: RetryTally = field(default_factory=RetryTally)  # shared by the session's clients
 
     def client(self, parallelism: int = READ_PARALLELISM) -> MetaStudioClient:
         return MetaStudioClient(
-            self.target, self.credentials, parallelism=parallelism, on_answer=self.on_answer
+            self.target,
+            self.credentials,
+            parallelism=parallelism,
+            on_answer=self.on_answer,
+            tally=self.retries,
         )
 
     @property
@@ -118,6 +132,42 @@ class Session:
     def lock(self) -> ProjectLock:
         """The write lock per (endpoint, project), kept in the same state file."""
         return ProjectLock(self.state_path)
+
+    def safety(self, max_change_percent: float | None = None) -> SafetyPolicy:
+        """The threshold: ``--max-change-percent``, else the target's or the file's ``safety:``,
+        else the defaults."""
+        settings = self.config.safety_settings(self.target.name)
+        default = SafetyPolicy()
+        return SafetyPolicy(
+            max_change_percent=float(
+                max_change_percent
+                if max_change_percent is not None
+                else settings.get("max_change_percent", default.max_change_percent)
+            ),
+            min_assets=int(settings.get("min_assets", default.min_assets)),
+        )
+
+
+def report_retries(sessions: Sequence[Session | None]) -> None:
+    """At the end of a run, whatever its outcome: one warning per kind of retry, per target."""
+    several = len(sessions) > 1
+    for session in sessions:
+        if session is None:
+            continue
+        for line in retry_lines(session.retries):
+            log.warning(
+                "%s",
+                f"[{session.target.name}] {line}" if several else line,
+                extra={
+                    "target": session.target.name,
+                    "retried": dict(session.retries.retried),
+                    "throttled": session.retries.throttled,
+                },
+            )
+
+
+# Progress of a counted stage: (what, done, total), e.g. ("reading live assets", 300, 1000).
+StageCounter = Callable[[str, int, int], None]
 
 
 def _open(
@@ -145,6 +195,18 @@ class Filters:
     asset_ids: tuple[str, ...] = ()
     selectors: tuple[tuple[str, str], ...] = ()
 
+    def __bool__(self) -> bool:
+        return bool(self.asset_ids or self.selectors)
+
+    @property
+    def flags(self) -> str:
+        """The options that narrowed the run, as typed: ``--asset, --selector``."""
+        return ", ".join(
+            name
+            for name, given in (("--asset", self.asset_ids), ("--selector", self.selectors))
+            if given
+        )
+
     def matches(self, loaded: LoadedManifest) -> bool:
         meta = loaded.manifest.metadata
         if self.asset_ids and meta.asset_id not in self.asset_ids:
@@ -165,6 +227,7 @@ class TargetRun:
     manifests: list[LoadedManifest]
     session: Session | None = None
     error: ReconcilerError | None = None
+    declared: int = 0  # the target's manifests before --asset / --selector
 
     @property
     def label(self) -> str:
@@ -190,6 +253,23 @@ class Run:
 
     config: ReconcilerConfig
     targets: list[TargetRun] = field(default_factory=list)
+    filters: Filters = field(default_factory=Filters)
+    max_change_percent: float | None = None  # --max-change-percent, for every target
+
+    @property
+    def sessions(self) -> list[Session | None]:
+        return [target.session for target in self.targets]
+
+    def safety(self, plan: Plan) -> SafetyPolicy:
+        """The threshold of the target ``plan`` was made for."""
+        for target in self.targets:
+            if target.session is not None and target.session.target.name == plan.target:
+                return target.session.safety(self.max_change_percent)
+        return SafetyPolicy(
+            max_change_percent=self.max_change_percent
+            if self.max_change_percent is not None
+            else SafetyPolicy().max_change_percent
+        )
 
     @property
     def several(self) -> bool:
@@ -223,6 +303,7 @@ def open_run(
     options: GlobalOptions,
     paths: Sequence[str],
     filters: Filters | None = None,
+    max_change_percent: float | None = None,
     *,
     loaded: Sequence[LoadedManifest] | None = None,
     on_answer: AnswerObserver | None = None,
@@ -240,18 +321,20 @@ def open_run(
     if loaded is None:
         loaded = load_manifests([Path(p) for p in paths])
     groups: dict[str | None, list[LoadedManifest]] = {name: [] for name in options.targets}
+    per_target: dict[str | None, int] = {}
     skipped = 0
     for item in loaded:
         owner = _owner(item, config, options)
         if options.targets and owner not in options.targets:
             skipped += 1
             continue
+        per_target[owner] = per_target.get(owner, 0) + 1
         if filters.matches(item):
             groups.setdefault(owner, []).append(item)
     if skipped:
         chosen = ", ".join(options.targets)
         level = logging.WARNING if skipped == len(loaded) else logging.INFO
-        log.log(level, "skipped %d manifest(s) of targets other than %s", skipped, chosen)
+        log.log(level, "skipped %s of targets other than %s", plural(skipped, "manifest"), chosen)
     if not groups:
         groups[config.implicit_target] = []
     declared = {item.manifest.metadata.asset_id for item in loaded}
@@ -260,7 +343,12 @@ def open_run(
         raise ReconcilerError(f"--asset {', '.join(unknown)}: no manifest declares this asset")
     order: list[str | None] = [*options.targets] or [None, *config.targets]
     names = sorted(groups, key=lambda n: order.index(n) if n in order else len(order))
-    run = Run(config, [TargetRun(name, groups[name]) for name in names])
+    run = Run(
+        config,
+        [TargetRun(name, groups[name], declared=per_target.get(name, 0)) for name in names],
+        filters=filters,
+        max_change_percent=max_change_percent,
+    )
     if run.several:
         given = [flag for flag, value in _single_target_flags(options) if value]
         if given:
@@ -301,20 +389,27 @@ async def make_plan(
     *,
     parallelism: int = READ_PARALLELISM,
     progress: Callable[[str], None] | None = None,
+    counter: StageCounter | None = None,
     out: Path | None = None,
+    max_change_percent: float | None = None,
 ) -> PlanSet:
     """Plan the manifests under ``paths`` against every target of the run, concurrently.
 
     A target that cannot be planned (unreachable, credentials rejected) is reported in its own
     plan (``Plan.error``) when the run covers several; a one-target run raises, as a setup
     error.  With ``out`` the plan is also saved there for ``reconciler apply PLANFILE``.
+    ``counter`` gets ``("reading live assets", done, total)`` over all targets as live state
+    arrives.
     """
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
     say = progress or (lambda _message: None)
     say("Loading manifests...")
-    run = open_run(options, paths, filters)
-    plans = await plan_run(run, parallelism=parallelism, progress=progress)
+    run = open_run(options, paths, filters, max_change_percent)
+    try:
+        plans = await plan_run(run, parallelism=parallelism, progress=progress, counter=counter)
+    finally:
+        report_retries(run.sessions)
     if out is not None:
         planfile.write_plan(out, plans)
     return plans
@@ -325,12 +420,29 @@ async def plan_run(
     *,
     parallelism: int = READ_PARALLELISM,
     progress: Callable[[str], None] | None = None,
+    counter: StageCounter | None = None,
 ) -> PlanSet:
     """Plan every target of ``run`` at once: each has its own client, so its own pacing."""
     created_at = now_rfc3339()
+    total = sum(len(t.manifests) for t in run.targets)
+    done: dict[int, int] = {}
+
+    def arrived(index: int) -> Callable[[int, int], None] | None:
+        if counter is None:
+            return None
+
+        def update(count: int, _of: int) -> None:
+            done[index] = count
+            counter("reading live assets", sum(done.values()), total)
+
+        return update
+
     with run.state() as state:
         plans = await asyncio.gather(
-            *(_plan_target(run, t, state, parallelism, progress) for t in run.targets)
+            *(
+                _plan_target(run, t, state, parallelism, progress, arrived(i))
+                for i, t in enumerate(run.targets)
+            )
         )
     return PlanSet(list(plans), created_at=created_at)
 
@@ -357,6 +469,7 @@ async def _plan_target(
     state: WriteOnlyState,
     parallelism: int,
     progress: Callable[[str], None] | None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Plan:
     def failed(error: str, project_id: str | None, endpoint: str | None) -> Plan:
         return Plan(
@@ -369,14 +482,23 @@ async def _plan_target(
             unplanned=len(target.manifests),
         )
 
-    return await _isolated(
-        run,
-        target,
-        lambda session: _plan_one(
-            session, target.manifests, state, parallelism, progress, run.several
-        ),
-        failed,
-    )
+    async def work(session: Session) -> Plan:
+        plan = await _plan_one(
+            session,
+            target.manifests,
+            state,
+            parallelism,
+            progress,
+            run.several,
+            on_progress=on_progress,
+            policy=session.safety(run.max_change_percent),
+        )
+        if run.filters:
+            selected = len(target.manifests)
+            plan.warnings.insert(0, targeted_message(selected, target.declared, run.filters.flags))
+        return plan
+
+    return await _isolated(run, target, work, failed)
 
 
 async def _plan_one(
@@ -386,6 +508,9 @@ async def _plan_one(
     parallelism: int,
     progress: Callable[[str], None] | None,
     several: bool = False,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    policy: SafetyPolicy | None = None,
 ) -> Plan:
     """One target's plan: the single-target path every run goes through, once per target."""
     target = session.target
@@ -403,8 +528,9 @@ async def _plan_one(
             project_id=target.project_id,
             endpoint=target.endpoint,
             parallelism=parallelism,
+            on_progress=on_progress,
         )
-    warning = threshold_message(plan)
+    warning = threshold_message(plan, policy)
     if warning:
         plan.warnings.append(warning)
     say(f"{prefix}Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
@@ -426,7 +552,10 @@ async def make_drift(
     Where the drift history (recorded by ``watch``, only read here) knows since when an asset
     differs, the report says so."""
     run = open_run(options, paths)
-    report = await drift_run(run, parallelism=parallelism, include_unmanaged=include_unmanaged)
+    try:
+        report = await drift_run(run, parallelism=parallelism, include_unmanaged=include_unmanaged)
+    finally:
+        report_retries(run.sessions)
     with run.history() as history:
         for project in report.projects:
             if project.project_id and project.error is None:
@@ -519,14 +648,17 @@ async def read_live(
     and the target name."""
     session = open_session(options)
     missing: list[str] = []
-    async with session.client(parallelism) as client:
-        if asset_ids:
-            wanted = list(dict.fromkeys(asset_ids))
-            found = await client.fetch(wanted)
-            assets = [found[a].raw for a in wanted if a in found]
-            missing = [a for a in wanted if a not in found]
-        else:
-            assets = [a.raw for a in await client.list_all()]
+    try:
+        async with session.client(parallelism) as client:
+            if asset_ids:
+                wanted = list(dict.fromkeys(asset_ids))
+                found = await client.fetch(wanted)
+                assets = [found[a].raw for a in wanted if a in found]
+                missing = [a for a in wanted if a not in found]
+            else:
+                assets = [a.raw for a in await client.list_all()]
+    finally:
+        report_retries([session])
     return assets, missing, session.target.name
 
 
@@ -596,6 +728,7 @@ class ApplyHooks:
     """
 
     progress: Callable[[str], None] | None = None
+    on_count: StageCounter | None = None  # ("reading live assets", done, total) while planning
     on_plan: Callable[[PlanSet], None] = _ignore
     confirm: Callable[[PlanSet], bool] = _approve
     on_warning: Callable[[str], None] = _ignore
@@ -630,20 +763,29 @@ class ApplyRun:
         return 1 if failed or self.plan.failed else 0
 
 
-def _check_threshold(plans: PlanSet, force: bool, hooks: ApplyHooks) -> None:
-    """The safety threshold, per target: each target's share of its own managed assets."""
+def _check_threshold(
+    plans: PlanSet,
+    force: bool,
+    hooks: ApplyHooks,
+    policy: Callable[[Plan], SafetyPolicy],
+    *,
+    shown: bool,
+) -> None:
+    """The safety threshold, per target: each target's share of its own managed assets.
+
+    When the plan was just shown, its warnings already gave the numbers, so they are not
+    repeated: the threshold is said once."""
     several = len(plans.plans) > 1
-    messages = [
-        f"target {plan.target}: {message}" if several else message
-        for plan in plans.plans
-        if (message := threshold_message(plan))
-    ]
+    crossed = [(plan, m) for plan in plans.plans if (m := threshold_message(plan, policy(plan)))]
+    messages = [f"target {plan.target}: {m}" if several else m for plan, m in crossed]
     if messages and not force:
-        raise ApplyRefused(
-            "\n".join(messages) + "\nNothing was sent; re-run with --force to apply anyway."
-        )
-    for message in messages:
-        hooks.on_warning(f"{message} (--force given)")
+        if not shown:
+            raise ApplyRefused("\n".join(messages) + "\n" + THRESHOLD_REFUSAL)
+        where = f"target {', '.join(str(p.target) for p, _ in crossed)}: " if several else ""
+        raise ApplyRefused(where + THRESHOLD_REFUSAL)
+    if not shown:
+        for message in messages:
+            hooks.on_warning(f"{message} (--force given)")
 
 
 def _check_planned(plans: PlanSet) -> None:
@@ -727,28 +869,35 @@ def apply_manifests(
     force: bool = False,
     hooks: ApplyHooks | None = None,
     lock_timeout: float = 0.0,
+    filters: Filters | None = None,
+    max_change_percent: float | None = None,
 ) -> ApplyRun:
-    """Under each target's write lock: plan every target's manifests, show the plan, check each
-    target's threshold, confirm, then send to every target at once (each write right after a
-    fresh read of its asset)."""
+    """Under each target's write lock: plan every target's manifests (those ``filters``
+    select), show the plan, check each target's threshold, confirm, then send to every target
+    at once (each write right after a fresh read of its asset)."""
     hooks = hooks or ApplyHooks()
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
     if hooks.progress is not None:
         hooks.progress("Loading manifests...")
-    run = open_run(options, paths)
+    run = open_run(options, paths, filters, max_change_percent)
     opened = [target.session for target in run.targets if target.session is not None]
-    with _locked(opened, lock_timeout, hooks):
-        return _apply_run(run, parallelism, force, hooks)
+    try:
+        with _locked(opened, lock_timeout, hooks):
+            return _apply_run(run, parallelism, force, hooks)
+    finally:
+        report_retries(run.sessions)
 
 
 def _apply_run(run: Run, parallelism: int, force: bool, hooks: ApplyHooks) -> ApplyRun:
-    plans = asyncio.run(plan_run(run, parallelism=parallelism, progress=hooks.progress))
+    plans = asyncio.run(
+        plan_run(run, parallelism=parallelism, progress=hooks.progress, counter=hooks.on_count)
+    )
     hooks.on_plan(plans)
     _check_planned(plans)
     if not plans.by_action(Action.UPDATE):
         return ApplyRun(plans)
-    _check_threshold(plans, force, hooks)
+    _check_threshold(plans, force, hooks, run.safety, shown=True)
     if not hooks.confirm(plans):
         return ApplyRun(plans, cancelled=True)
     sessions = [target.opened() for target in run.targets]
@@ -770,6 +919,7 @@ def apply_saved(
     force: bool = False,
     hooks: ApplyHooks | None = None,
     lock_timeout: float = 0.0,
+    max_change_percent: float | None = None,
 ) -> ApplyRun:
     """Apply a saved plan file under each target's write lock: every target planned, each the
     same target and project as now, under its threshold, and none stale (each target checked
@@ -790,7 +940,14 @@ def apply_saved(
         session = _open(options, config, plan.target if plan.target in config.targets else None)
         _check_same_target(plan, session.target, path)
         sessions.append(session)
-    _check_threshold(plans, force, hooks)
+    by_plan = {id(plan): s for plan, s in zip(plans.plans, sessions, strict=True)}
+    _check_threshold(
+        plans,
+        force,
+        hooks,
+        lambda plan: by_plan[id(plan)].safety(max_change_percent),
+        shown=False,
+    )
 
     async def work(cancel: asyncio.Event) -> dict[str, ApplyResult]:
         async with AsyncExitStack() as stack:
@@ -809,9 +966,14 @@ def apply_saved(
                 raise ApplyRefused(_stale_refusal(plans, stale))
             return await _send_all(plans, clients, state, parallelism, cancel, hooks)
 
-    locked = _locked(sessions, lock_timeout, hooks)
-    with locked, WriteOnlyState(config.state or DEFAULT_STATE_PATH) as state:
-        done = _finished(plans, _run_interruptible(work, hooks))
+    try:
+        with (
+            _locked(sessions, lock_timeout, hooks),
+            WriteOnlyState(config.state or DEFAULT_STATE_PATH) as state,
+        ):
+            done = _finished(plans, _run_interruptible(work, hooks))
+    finally:
+        report_retries(sessions)
     done.saved = path
     return done
 

@@ -106,7 +106,7 @@ def test_apply_above_the_threshold_is_refused_without_force(
     emu: RunningEmulator, options: GlobalOptions, tmp_path: Path
 ) -> None:
     names = {i: f"Bulk {i}" for i in range(20)}
-    with pytest.raises(ApplyRefused, match="re-run with --force"):
+    with pytest.raises(ApplyRefused, match="Re-run with --force"):
         apply_manifests(options, manifests(tmp_path, names))
     stored = emu.store.get(asset_id(10))
     assert stored is not None and stored["asset_name"] == "Image 10"

@@ -47,6 +47,7 @@ from reconciler.api.errors import (
 )
 from reconciler.api.models import DigitalAssetInfo
 from reconciler.api.pacing import Pacer
+from reconciler.api.retries import RetryTally
 from reconciler.api.signing import canonical_query
 from reconciler.errors import ConfigError, unwrap
 
@@ -215,6 +216,19 @@ class Answer:
         return request_id
 
 
+def transport_kind(exc: BaseException) -> str:
+    """A short name for a failure below HTTP, as a person would say it."""
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused" if "refused" in str(exc).lower() else "connection failed"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection closed"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "connection reset"
+    return type(exc).__name__
+
+
 class MetaStudioClient:
     """Async client over one keep-alive ``httpx.AsyncClient``; use as ``async with``."""
 
@@ -227,6 +241,7 @@ class MetaStudioClient:
         parallelism: int = 8,
         retry: RetryPolicy | None = None,
         on_answer: AnswerObserver | None = None,
+        tally: RetryTally | None = None,
     ) -> None:
         if parallelism < 1:
             raise ConfigError("parallelism must be at least 1")
@@ -234,6 +249,7 @@ class MetaStudioClient:
         self.parallelism = parallelism
         self.retry = retry or RetryPolicy(max_retries=target.max_retries)
         self.pacer = Pacer(target.rate_limits)
+        self.tally = tally if tally is not None else RetryTally()  # what was retried, by kind
         self._credentials = credentials
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
@@ -461,6 +477,7 @@ class MetaStudioClient:
                     raise permanent from None
                 error = self._unreachable(method, shown_path, exc, attempt + 1)
                 delay = policy.backoff(attempt)
+                kind = transport_kind(exc)
             else:
                 request_id = answer.request_id
                 self._on_answer(api, str(answer.status))
@@ -492,8 +509,10 @@ class MetaStudioClient:
                 if isinstance(error, Throttled):
                     delay = policy.throttle(retry_after_seconds(answer.headers.get("Retry-After")))
                     self.pacer.pause(api, delay)
+                    kind = "throttled"
                 elif isinstance(error, ServiceError):
                     delay = policy.backoff(attempt)
+                    kind = f"HTTP {answer.status}"
                 else:
                     raise error
             attempt += 1
@@ -507,6 +526,10 @@ class MetaStudioClient:
                 error,
                 extra=self._fields(method, shown_path, attempt + 1, delay=round(delay, 3)),
             )
+            if kind == "throttled":
+                self.tally.throttle(delay)
+            else:
+                self.tally.retry(kind)
             await self._sleep(delay)
 
     def _fields(self, method: str, path: str, attempt: int, **more: Any) -> dict[str, Any]:
@@ -594,7 +617,7 @@ class MetaStudioClient:
         return ServiceUnreachable(
             method=method,
             path=path,
-            error_msg=f"{kind} after {attempts} attempt(s)",
+            error_msg=f"{kind} after {attempts} attempt{'' if attempts == 1 else 's'}",
             hint=(
                 f"cannot reach MetaStudio at {self.target.endpoint}: check the region or "
                 "--endpoint, network access and proxy settings"

@@ -68,8 +68,10 @@ _TARGET_KEYS = {
     "max_retries",
     "max_response_mb",
     "credentials_env_prefix",
+    "safety",
 }
-_TOP_KEYS = {"default_target", "state", "targets"}
+_TOP_KEYS = {"default_target", "state", "targets", "safety"}
+_SAFETY_KEYS = ("max_change_percent", "min_assets")
 _CREDENTIAL_KEYS = {
     "ak",
     "sk",
@@ -107,6 +109,12 @@ class ReconcilerConfig:
     default_target: str | None = None
     state: Path | None = None  # relative paths in the file are relative to the file's folder
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    safety: Mapping[str, float] = field(default_factory=dict)  # checked; see safety_settings
+
+    def safety_settings(self, target_name: str | None) -> dict[str, float]:
+        """``safety:`` of the file, overridden key by key by the target's own ``safety:``."""
+        own = self.targets.get(target_name or "", {}).get("safety") or {}
+        return {**self.safety, **own}
 
     @property
     def implicit_target(self) -> str | None:
@@ -155,11 +163,13 @@ def load_config(path: Path | None) -> ReconcilerConfig:
     state = data.get("state")
     if state is not None and not isinstance(state, str):
         raise _fail(path, "state", "expected a file path")
+    _check_safety(path, "safety", data.get("safety"))
     return ReconcilerConfig(
         path=path,
         default_target=default,
         state=(path.parent / state) if state else None,
         targets={str(k): (v or {}) for k, v in targets.items()},
+        safety=dict(data.get("safety") or {}),
     )
 
 
@@ -187,6 +197,23 @@ def _read_settings(path: Path) -> Any:
 
 def _at(path: Path, problem: YamlProblem) -> str:
     return f"{path}:{problem.line}:{problem.column or 1}" if problem.line else str(path)
+
+
+def _check_safety(path: Path, where: str, value: Any) -> None:
+    """``safety: {max_change_percent: 0-100, min_assets: whole number >= 0}``."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise _fail(path, where, "expected a mapping like {max_change_percent: 30, min_assets: 11}")
+    for key, setting in value.items():
+        key_path = f"{where}.{key}"
+        if key not in _SAFETY_KEYS:
+            raise _fail(path, key_path, f"unknown key (allowed: {', '.join(_SAFETY_KEYS)})")
+        number = isinstance(setting, int | float) and not isinstance(setting, bool)
+        if key == "max_change_percent" and not (number and 0 <= setting <= 100):
+            raise _fail(path, key_path, "expected a percentage from 0 to 100")
+        if key == "min_assets" and not (number and isinstance(setting, int) and setting >= 0):
+            raise _fail(path, key_path, "expected a whole number of assets, 0 or more")
 
 
 def _reject_credentials(path: Path, node: Any, prefix: str) -> None:
@@ -240,6 +267,8 @@ def _check_target(path: Path, name: str, settings: Any) -> None:
             raise _fail(
                 path, key_path, "expected the start of an environment variable name, e.g. PROD_"
             )
+        if key == "safety":
+            _check_safety(path, key_path, value)
         if key == "rate_limits":
             if not isinstance(value, dict):
                 raise _fail(
@@ -438,9 +467,7 @@ def _project_id(flag: str | None, chosen: _Chosen, env: Mapping[str, str]) -> st
     return check_printable(str(project_id), origin, "project id")
 
 
-def _endpoint(
-    flag: str | None, chosen: _Chosen, region: str | None, env: Mapping[str, str]
-) -> str:
+def _endpoint(flag: str | None, chosen: _Chosen, region: str | None, env: Mapping[str, str]) -> str:
     if flag:
         endpoint = _check_endpoint(flag, "--endpoint")
     elif chosen.settings.get("endpoint"):

@@ -13,13 +13,21 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli import output
 from reconciler.cli.context import GlobalOptions, pass_options
-from reconciler.cli.options import parallelism_option, progress_to_stderr
+from reconciler.cli.options import (
+    filter_options,
+    filters_from,
+    max_change_percent_option,
+    parallelism_option,
+    render_options,
+)
+from reconciler.cli.progress import ProgressLine, progress_for
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
 from reconciler.durations import DurationError, parse_duration
 from reconciler.engine.apply import AssetResult
-from reconciler.engine.plan import PlanSet
-from reconciler.escape import clean_lines
+from reconciler.engine.plan import Action, PlanSet
+from reconciler.escape import clean_lines, clean_text
 from reconciler.interrupts import DeadlineExceeded, Stopped
 from reconciler.manager import (
     ApplyAborted,
@@ -30,14 +38,16 @@ from reconciler.manager import (
     apply_saved,
 )
 from reconciler.render import apply_text
-from reconciler.render.registry import RenderOptions, render
+from reconciler.render.registry import render
+from reconciler.render.words import plural
 
-PROMPT = (
-    "\nDo you want to perform these actions?\n"
-    "  reconciler will send the changes described above to MetaStudio.\n"
-    "  Only 'yes' will be accepted to approve.\n\n"
-    "  Enter a value: "
-)
+PROMPT = """
+Do you want to perform these actions?
+  reconciler will send {changes} described above to MetaStudio:
+{where}
+  Only 'yes' will be accepted to approve.
+
+  Enter a value: """
 NO_TERMINAL = (
     "apply needs confirmation, but stdin is not a terminal; nothing was sent. "
     "Re-run with --auto-approve, or save a plan with `reconciler plan --out PLANFILE`, "
@@ -64,6 +74,8 @@ __all__ = ["ApplyRefused", "apply"]
     help="Wait up to this long (30s, 5m) for another apply of the same project to finish; "
     "by default a held lock fails at once.",
 )
+@max_change_percent_option
+@filter_options
 @pass_options
 def apply(
     options: GlobalOptions,
@@ -72,6 +84,9 @@ def apply(
     parallelism: int,
     force: bool,
     lock_timeout: str,
+    max_change_percent: float | None,
+    asset_ids: tuple[str, ...],
+    selectors: tuple[str, ...],
 ) -> None:
     """Make live assets match the manifests, or apply a saved plan.
 
@@ -83,13 +98,19 @@ def apply(
       reconciler apply plan.json                     # exactly what `plan --out` saved
       reconciler apply --auto-approve --target prod
       reconciler apply --lock-timeout 5m             # wait for another apply to finish
+      reconciler apply --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93   # only this asset
+      reconciler apply --selector team=marketing    # only manifests labelled team: marketing
     """
     try:
         wait = parse_duration(lock_timeout)
     except DurationError as exc:
         raise ApplyRefused(f"--lock-timeout: {exc}") from None
-    hooks = _hooks(options, auto_approve)
+    progress = progress_for(options)
+    hooks = _hooks(options, auto_approve, progress)
     plan_file = _plan_file_argument(args)
+    filters = filters_from(asset_ids, selectors)
+    if plan_file is not None and filters:
+        raise click.UsageError("--asset and --selector narrow a plan, not a saved plan file")
     try:
         if plan_file is not None:
             run = apply_saved(
@@ -99,6 +120,7 @@ def apply(
                 force=force,
                 hooks=hooks,
                 lock_timeout=wait,
+                max_change_percent=max_change_percent,
             )
         else:
             run = apply_manifests(
@@ -108,10 +130,15 @@ def apply(
                 force=force,
                 hooks=hooks,
                 lock_timeout=wait,
+                filters=filters,
+                max_change_percent=max_change_percent,
             )
     except ApplyAborted as exc:
         click.echo(clean_lines(exc), err=True)
         sys.exit(exc.exit_code)
+    finally:
+        if progress:
+            progress.clear()
     sys.exit(_finish(run))
 
 
@@ -125,40 +152,91 @@ def _plan_file_argument(args: Sequence[str]) -> Path | None:
     return None
 
 
-def _hooks(options: GlobalOptions, auto_approve: bool) -> ApplyHooks:
-    def show_plan(plan: PlanSet) -> None:
-        click.echo(render("plan", "text", plan, RenderOptions(color=options.color())), nl=False)
+def prompt(plans: PlanSet) -> str:
+    """The question, naming where the changes go: a wrong target is caught before ``yes``."""
+    going = [p for p in plans.plans if p.by_action(Action.UPDATE)]
+    if len(going) == 1:
+        plan = going[0]
+        where = (
+            f"    target:   {clean_text(plan.target or 'default')}\n"
+            f"    project:  {clean_text(plan.project_id or '?')}\n"
+            f"    endpoint: {clean_text(plan.endpoint or '?')}"
+        )
+    else:
+        width = max(len(clean_text(p.target or "default")) for p in going)
+        where = "\n".join(
+            f"    target {clean_text(p.target or 'default'):<{width}}  "
+            f"{plural(len(p.by_action(Action.UPDATE)), 'change')} to project "
+            f"{clean_text(p.project_id or '?')} at {clean_text(p.endpoint or '?')}"
+            for p in going
+        )
+    return PROMPT.format(changes=plural(len(plans.by_action(Action.UPDATE)), "change"), where=where)
 
-    def confirm(_plan: PlanSet) -> bool:
+
+def _hooks(options: GlobalOptions, auto_approve: bool, progress: ProgressLine | None) -> ApplyHooks:
+    done = 0
+    todo = 0
+
+    def show_plan(plan: PlanSet) -> None:
+        if progress:
+            progress.clear()
+        click.echo(render("plan", "text", plan, render_options(options)), nl=False)
+
+    def confirm(plans: PlanSet) -> bool:
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise ApplyRefused(NO_TERMINAL)
-            click.echo(PROMPT, nl=False, err=True)
+            click.echo(prompt(plans), nl=False, err=True)
             if sys.stdin.readline().strip() != "yes":
                 click.echo("\nApply cancelled.", err=True)
                 return False
         click.echo()
         return True
 
-    def start(todo: int, parallelism: int) -> None:
-        if sys.stderr.isatty():
-            click.echo(f"Applying {todo} change(s), up to {parallelism} at a time...", err=True)
+    def start(count: int, parallelism: int) -> None:
+        nonlocal todo
+        todo = count
+        if progress:
+            progress.message(
+                f"Applying {plural(count, 'change')}, up to {parallelism} at a time..."
+            )
+            progress.count("applied", 0, todo)
 
     def result(item: AssetResult) -> None:
+        nonlocal done
+        if progress:
+            progress.clear()
         click.echo(apply_text.result_line(item))
+        done += 1
+        if progress and todo:
+            progress.count("applied", done, todo)
+
+    def interrupted(stop: Stopped) -> None:
+        if progress:
+            progress.clear()
+        _say_interrupted(stop)
 
     return ApplyHooks(
-        progress=progress_to_stderr(),
+        progress=progress.message if progress else None,
+        on_count=progress.count if progress else None,
         on_plan=show_plan,
         confirm=confirm,
-        on_warning=lambda message: click.echo(f"Warning: {clean_lines(message)}", err=True),
+        on_warning=lambda message: output.warn(clean_lines(message)),
         on_start=start,
         on_result=result,
-        on_interrupt=_say_interrupted,
-        on_lock_wait=lambda holder, timeout: click.echo(
-            clean_lines(apply_text.lock_wait_line(holder, timeout)), err=True
+        on_interrupt=interrupted,
+        on_lock_wait=lambda holder, timeout: output_line(
+            progress, clean_lines(apply_text.lock_wait_line(holder, timeout))
         ),
     )
+
+
+def output_line(progress: ProgressLine | None, text: str) -> None:
+    """A line on stderr that does not land inside the progress line."""
+    if progress:
+        progress.message(text)
+    else:
+        click.echo(text, err=True)
 
 
 def _say_interrupted(stop: Stopped) -> None:

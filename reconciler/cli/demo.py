@@ -60,6 +60,11 @@ def _banner(text: str) -> None:
     click.secho(f"==> {text}", bold=True)
 
 
+def _explain(*lines: str) -> None:
+    for line in lines:
+        click.secho(f"   {line}", dim=True)
+
+
 def _run(args: Sequence[str], cwd: Path, env: Mapping[str, str], expect: Sequence[int]) -> None:
     """Run one reconciler command as its own process; its exit code must be one expected."""
     shown = " ".join(["reconciler", *args])
@@ -188,6 +193,13 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
         _run(["validate", "manifests"], work, env, expect=[0])
 
         _banner("2. Plan: live state differs from git; one declared asset no longer exists")
+        _explain(
+            f"retired-jingle.yaml declares asset {MISSING_ID},",
+            "which the live project does not have (deleted in the console, still in git).",
+            "Expect one error below for that asset alone, the others planned as usual, and",
+            "exit code 1: that is how plan tells a pipeline a person is needed. The next",
+            "steps leave that manifest out.",
+        )
         _run(["plan", "manifests", "retired-jingle.yaml"], work, env, expect=[1])
 
         _banner("3. Apply the manifests")
@@ -198,7 +210,10 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
 
         _banner("5. Someone edits an asset in the console (out of band)")
         store.patch(VIDEO_ID, OUT_OF_BAND_EDIT)
-        click.echo(f"Changed {VIDEO_ID}: {OUT_OF_BAND_EDIT}")
+        click.echo(f"Edited asset {VIDEO_ID} directly in the (emulated) service:")
+        for field, value in OUT_OF_BAND_EDIT.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            click.echo(f"  {field}: {shown}")
 
         _banner("6. Scheduled drift report")
         _run(["drift", "--include-unmanaged", "manifests"], work, env, expect=[2])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +11,7 @@ import click
 from reconciler.ci import ci_run
 from reconciler.constants import READ_PARALLELISM
 from reconciler.durations import DurationError, format_duration, parse_duration
+from reconciler.manager import Filters
 from reconciler.options import GlobalOptions
 from reconciler.render.registry import FORMATS, RenderOptions
 
@@ -56,13 +56,50 @@ def out_option(help_text: str) -> Callable[[F], F]:
     )
 
 
-def progress_to_stderr() -> Callable[[str], None] | None:
-    """Progress messages on stderr, when it is a terminal (never in pipelines' logs)."""
-    return _progress if sys.stderr.isatty() else None
+def filter_options(func: F) -> F:
+    """``--asset ID...`` and ``--selector KEY=VALUE...``, passed as ``asset_ids``, ``selectors``
+    (turn them into the run's selection with :func:`filters_from`)."""
+    func = click.option(
+        "--selector",
+        "selectors",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Only manifests whose metadata.labels match (several: all must match).",
+    )(func)
+    return click.option(
+        "--asset",
+        "asset_ids",
+        multiple=True,
+        metavar="ID",
+        help="Only this asset (repeatable), like terraform's -target.",
+    )(func)
 
 
-def _progress(message: str) -> None:
-    click.echo(message, err=True)
+def parse_selectors(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``["team=marketing"]`` -> ``(("team", "marketing"),)``; a bad one is a usage error."""
+    out = []
+    for value in values:
+        key, sep, wanted = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="'--selector'")
+        out.append((key.strip(), wanted.strip()))
+    return tuple(out)
+
+
+def filters_from(asset_ids: Sequence[str], selectors: Sequence[str]) -> Filters:
+    return Filters(asset_ids=tuple(asset_ids), selectors=parse_selectors(selectors))
+
+
+def max_change_percent_option(func: F) -> F:
+    """``--max-change-percent PCT``: this run's safety threshold, passed as
+    ``max_change_percent``."""
+    return click.option(
+        "--max-change-percent",
+        type=click.FloatRange(0, 100),
+        metavar="PCT",
+        help="Safety threshold for this run: more than PCT% of the managed assets changing "
+        "needs --force (default: safety.max_change_percent in reconciler.yaml, else 30).",
+    )(func)
 
 
 def render_options(options: GlobalOptions | None = None) -> RenderOptions:

@@ -10,39 +10,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from reconciler.cli import output
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import (
+    filter_options,
+    filters_from,
     format_option,
+    max_change_percent_option,
     out_option,
     parallelism_option,
-    progress_to_stderr,
+    parse_selectors,
     render_options,
 )
+from reconciler.cli.progress import progress_for
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.engine.plan import Action, PlanSet
 from reconciler.escape import clean_text
-from reconciler.manager import Filters, make_plan
+from reconciler.manager import make_plan
 from reconciler.render.registry import render
+from reconciler.render.words import plural
 
 log = logging.getLogger(__name__)
 
+__all__ = ["exit_code", "parse_selectors", "plan"]
+
 EXIT_CHANGES = 2  # with --detailed-exitcode
-
-
-def parse_selectors(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """``["team=marketing"]`` -> ``(("team", "marketing"),)``; a bad one is a usage error."""
-    out = []
-    for value in values:
-        key, sep, wanted = value.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="'--selector'")
-        out.append((key.strip(), wanted.strip()))
-    return tuple(out)
 
 
 def exit_code(plan: PlanSet, detailed: bool) -> int:
@@ -64,14 +60,8 @@ def exit_code(plan: PlanSet, detailed: bool) -> int:
     is_flag=True,
     help="Exit 0 when nothing changes, 2 when something would change, 1 on error.",
 )
-@click.option("--asset", "asset_ids", multiple=True, metavar="ID", help="Only this asset id.")
-@click.option(
-    "--selector",
-    "selectors",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Only manifests whose metadata.labels match (several: all must match).",
-)
+@filter_options
+@max_change_percent_option
 @parallelism_option()
 @pass_options
 def plan(
@@ -82,6 +72,7 @@ def plan(
     detailed_exitcode: bool,
     asset_ids: tuple[str, ...],
     selectors: tuple[str, ...],
+    max_change_percent: float | None,
     parallelism: int,
 ) -> None:
     """Show what apply would change.
@@ -96,17 +87,23 @@ def plan(
       reconciler plan --detailed-exitcode            # exit 2 when something would change
       reconciler plan --selector team=marketing --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93
     """
-    filters = Filters(asset_ids=tuple(asset_ids), selectors=parse_selectors(selectors))
-    result = asyncio.run(
-        make_plan(
-            options,
-            paths or DEFAULT_PATHS,
-            filters,
-            parallelism=parallelism,
-            progress=progress_to_stderr(),
-            out=out,
+    progress = progress_for(options)
+    try:
+        result = asyncio.run(
+            make_plan(
+                options,
+                paths or DEFAULT_PATHS,
+                filters_from(asset_ids, selectors),
+                parallelism=parallelism,
+                progress=progress.message if progress else None,
+                counter=progress.count if progress else None,
+                out=out,
+                max_change_percent=max_change_percent,
+            )
         )
-    )
+    finally:
+        if progress:
+            progress.clear()
     click.echo(render("plan", fmt, result, render_options(options)), nl=False)
     if fmt == "json":
         for warning in result.warnings:
@@ -115,14 +112,10 @@ def plan(
         shown = clean_text(out)
         click.echo(f"Saved the plan to {shown}; apply it with: reconciler apply {shown}", err=True)
     for failed in result.failed:
-        click.echo(
-            clean_text(f"Error: target {failed.target} could not be planned: {failed.error}"),
-            err=True,
-        )
+        output.error(clean_text(f"target {failed.target} could not be planned: {failed.error}"))
     errors = result.by_action(Action.ERROR)
     if errors:
-        noun = "asset" if len(errors) == 1 else "assets"
-        click.echo(f"Error: {len(errors)} {noun} could not be planned (see the plan).", err=True)
+        output.error(f"{plural(len(errors), 'asset')} could not be planned (see the plan).")
     code = exit_code(result, detailed_exitcode)
     if code:
         sys.exit(code)

@@ -1,9 +1,11 @@
 """The safety threshold (docs/apply.md): a plan that changes too much of the fleet needs --force.
 
 A typo in a shared manifest, a wrong target or a bad selector can turn into hundreds of PUTs.
-When more than ``MIN_MANAGED`` assets are managed and more than ``MAX_SHARE`` of them would change,
-``plan`` warns and ``apply`` refuses unless ``--force`` is given.  This module decides; the
-wording is :func:`reconciler.render.apply_text.threshold_message`.
+When at least ``min_assets`` assets are managed and more than ``max_change_percent`` of them
+would change, ``plan`` warns and ``apply`` refuses unless ``--force`` is given.  The defaults
+(30%, more than 10 managed) are design.md's; ``safety:`` in reconciler.yaml and
+``--max-change-percent`` change them (docs/apply.md).  This module decides; the wording is
+:func:`reconciler.render.apply_text.threshold_message`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from dataclasses import dataclass
 
 from reconciler.engine.plan import Plan
 
-MAX_SHARE = 0.30
-MIN_MANAGED = 10
+MAX_CHANGE_PERCENT = 30.0
+MIN_ASSETS = 11  # "when more than 10 are managed"
+
+
+@dataclass(frozen=True)
+class SafetyPolicy:
+    """How much of the managed fleet one run may change without ``--force``."""
+
+    max_change_percent: float = MAX_CHANGE_PERCENT
+    min_assets: int = MIN_ASSETS
 
 
 @dataclass(frozen=True)
@@ -22,17 +32,22 @@ class Crossing:
 
     changing: int
     managed: int
-    max_share: float = MAX_SHARE
+    max_change_percent: float = MAX_CHANGE_PERCENT
 
     @property
     def share(self) -> float:
         return self.changing / self.managed
 
+    @property
+    def max_share(self) -> float:
+        return self.max_change_percent / 100
 
-def threshold(plan: Plan) -> Crossing | None:
+
+def threshold(plan: Plan, policy: SafetyPolicy | None = None) -> Crossing | None:
     """The crossing when the plan changes too much of what it manages, else None."""
+    policy = policy or SafetyPolicy()
     managed = len(plan.assets)
     changing = plan.summary.to_change
-    if managed <= MIN_MANAGED or changing <= MAX_SHARE * managed:
+    if managed < max(policy.min_assets, 1) or 100 * changing <= policy.max_change_percent * managed:
         return None
-    return Crossing(changing, managed)
+    return Crossing(changing, managed, policy.max_change_percent)

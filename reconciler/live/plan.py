@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from reconciler.constants import READ_PARALLELISM
 from reconciler.engine.diff import Desired
@@ -33,11 +33,24 @@ async def build_plan(
     project_id: str,
     endpoint: str | None,
     parallelism: int = READ_PARALLELISM,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Plan:
-    """Plan every desired asset against live, in manifest order."""
+    """Plan every desired asset against live, in manifest order.
+
+    ``on_progress(done, total)`` is called as each chunk of live assets has been read and diffed.
+    """
     records = state.get_many(project_id, [d.asset_id for d in desired]) if state is not None else {}
     builder = PlanBuilder(desired, records=records, project_id=project_id)
-    _, failed = await fetch_live(desired, client, parallelism, on_chunk=builder.diff_chunk)
+    done = 0
+
+    def diff_chunk(chunk: list[Desired], live: dict[str, dict[str, Any]]) -> None:
+        nonlocal done
+        builder.diff_chunk(chunk, live)
+        done += len(chunk)
+        if on_progress is not None:
+            on_progress(done, len(desired))
+
+    _, failed = await fetch_live(desired, client, parallelism, on_chunk=diff_chunk)
     if builder.incomplete:  # summary rows: read those assets whole before diffing them
         shown, show_failed = await show_each(builder.incomplete, client, parallelism)
         failed = {**failed, **show_failed}

@@ -13,8 +13,9 @@ from typing import Any
 from reconciler.engine.apply import ApplyResult, AssetResult, Mismatch, Outcome, StaleAsset
 from reconciler.engine.lock import LockHolder
 from reconciler.engine.plan import Plan
-from reconciler.engine.safety import Crossing, threshold
+from reconciler.engine.safety import Crossing, SafetyPolicy, threshold
 from reconciler.escape import clean_text
+from reconciler.render.words import plural
 
 
 def result_line(result: AssetResult) -> str:
@@ -127,7 +128,7 @@ def stale_message(stale: Iterable[StaleAsset]) -> str:
     """The refusal for a stale plan: every stale asset and what to do."""
     items = list(stale)
     lines = [
-        f"the saved plan is stale: {len(items)} asset(s) changed since it was made; "
+        f"the saved plan is stale: {plural(len(items), 'asset')} changed since it was made; "
         "nothing was sent.",
         *(f"  {stale_line(item)}" for item in items),
         "Run `reconciler plan --out PLANFILE` again and apply the new plan.",
@@ -139,17 +140,33 @@ def crossing_message(crossing: Crossing) -> str:
     """The warning/refusal text for a plan above the safety threshold."""
     return (
         f"{crossing.changing} of {crossing.managed} managed assets ({100 * crossing.share:.0f}%) "
-        f"would change, more than the {crossing.max_share:.0%} safety threshold; apply refuses "
-        "this without --force"
+        f"would change, more than the {crossing.max_change_percent:g}% safety threshold; apply "
+        "refuses this without --force"
     )
 
 
-def threshold_message(plan: Plan) -> str | None:
+def threshold_message(plan: Plan, policy: SafetyPolicy | None = None) -> str | None:
     """The warning/refusal text when the plan crosses the threshold, else None."""
-    crossing = threshold(plan)
+    crossing = threshold(plan, policy)
     return crossing_message(crossing) if crossing is not None else None
 
 
 def lock_wait_line(holder: LockHolder, timeout: float) -> str:
     """Said once when apply starts waiting for another writer's lock."""
     return f"Waiting up to {timeout:g}s for the project's lock, held by {holder.describe()}..."
+
+
+THRESHOLD_REFUSAL = (
+    "nothing was sent: the plan is above the safety threshold (see the warning above). Re-run "
+    "with --force to apply anyway, or set safety.max_change_percent in reconciler.yaml "
+    "(--max-change-percent for one run)."
+)
+
+
+def targeted_message(selected: int, total: int, flags: str) -> str:
+    """The warning for a run narrowed by ``--asset`` / ``--selector`` (Terraform's -target)."""
+    return (
+        f"targeting is in effect ({flags}): this run covers {selected} of "
+        f"{plural(total, 'manifest')} of the target, so changes to the other assets are neither "
+        f"shown nor applied; run without {flags} to reconcile everything"
+    )

@@ -326,3 +326,37 @@ def test_settings_file_is_read_safely(tmp_path: Path, text: str, message: str) -
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(path)
+
+
+def test_safety_settings_of_the_file_and_of_a_target(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(
+        "safety: {max_change_percent: 20, min_assets: 5}\n"
+        "targets:\n"
+        "  prod: {project_id: p, region: cn-north-4}\n"
+        "  staging: {project_id: s, region: cn-north-4, safety: {max_change_percent: 90}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.safety_settings("prod") == {"max_change_percent": 20, "min_assets": 5}
+    assert config.safety_settings("staging") == {"max_change_percent": 90, "min_assets": 5}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("safety: 30\n", "safety: expected a mapping"),
+        ("safety: {max_change_percent: -1}\n", "safety.max_change_percent: expected a percentage"),
+        ("safety: {min_assets: 2.5}\n", "safety.min_assets: expected a whole number"),
+        ("safety: {max_changes: 3}\n", "safety.max_changes: unknown key"),
+        (
+            "targets: {a: {project_id: p, safety: {min_assets: true}}}\n",
+            "targets.a.safety.min_assets: expected a whole number",
+        ),
+    ],
+)
+def test_bad_safety_settings_name_the_key(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=problem):
+        load_config(path)

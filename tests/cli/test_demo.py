@@ -72,6 +72,12 @@ def test_the_demo_runs_anywhere_and_keep_leaves_the_emulator_until_ctrl_c(
         output = "".join(lines)
         assert "Press Ctrl-C to stop the emulator." in output, output[-2000:]
         assert "Apply complete! 4 changed, 0 failed." in output
+        # The error it shows on purpose is explained before it appears, in words, not data.
+        explained = output.split("==> 2.", 1)[1].split("$ reconciler", 1)[0]
+        assert "Expect one error below" in explained and "exit code 1" in explained
+        assert "Error: 1 asset could not be planned" in output
+        assert not re.search(r"[{\[]'|\w': '", output), "Python data was printed"
+        assert "  tags: MARKETING, DRAFT\n" in output
         assert f"The demo folder is {folder}" in output
         copied = sorted(p.name for p in (folder / "manifests").iterdir())
         assert copied == sorted(sample_manifests())

@@ -140,11 +140,14 @@ def test_safety_threshold_needs_force(tmp_path: Path) -> None:
         write_manifests(tmp_path / "manifests", names)  # 4 of 12 = 33% > 30%
         refused = cli.run("apply", "--auto-approve")
         assert refused.returncode == 1
-        assert "4 of 12 managed assets (33%)" in refused.stderr and "--force" in refused.stderr
+        said = refused.stdout + refused.stderr
+        assert said.count("4 of 12 managed assets (33%)") == 1  # the numbers, once
+        assert "nothing was sent" in refused.stderr and "--force" in refused.stderr
         assert cli.puts() == []
 
         forced = cli.run("apply", "--auto-approve", "--force")
         assert forced.returncode == 0, forced.stderr
+        assert (forced.stdout + forced.stderr).count("4 of 12 managed assets (33%)") == 1
         assert len(cli.puts()) == 4
 
 

@@ -218,6 +218,6 @@ async def test_service_down_is_unreachable_with_clear_message() -> None:
             await client.fetch(["a"])
     message = str(info.value)
     assert endpoint in message
-    assert "after 3 attempt(s)" in message
+    assert "after 3 attempts" in message
     assert "check the region or --endpoint" in message
     assert "sk-5678" not in message

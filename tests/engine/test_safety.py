@@ -36,3 +36,15 @@ def test_errors_and_blocked_do_not_count_as_changes() -> None:
     for row in plan.assets[:10]:
         row.action = Action.ERROR
     assert threshold_message(plan) is None
+
+
+def test_the_policy_moves_both_limits() -> None:
+    from reconciler.engine.safety import SafetyPolicy, threshold
+
+    assert threshold(plan_of(7, 20), SafetyPolicy(max_change_percent=35)) is None
+    crossing = threshold(plan_of(8, 20), SafetyPolicy(max_change_percent=35))
+    assert crossing is not None and crossing.max_change_percent == 35
+    assert threshold(plan_of(5, 5), SafetyPolicy(min_assets=6)) is None
+    assert threshold(plan_of(5, 5), SafetyPolicy(min_assets=5)) is not None
+    assert threshold(plan_of(1, 20), SafetyPolicy(max_change_percent=0)) is not None
+    assert threshold(plan_of(20, 20), SafetyPolicy(max_change_percent=100)) is None

@@ -328,7 +328,7 @@ async def test_find_stale_lists_changed_and_vanished_assets_only() -> None:
         "gone (n-gone): no longer exists",
     ]
     message = stale_message(stale)
-    assert "2 asset(s) changed" in message and "nothing was sent" in message
+    assert "2 assets changed" in message and "nothing was sent" in message
     assert "c (n-c): changed" in message
 
 

@@ -171,5 +171,5 @@ def test_connection_failures_keep_their_bounded_retries(workdir: Path) -> None:
     )
     result = cli(workdir, "plan", "manifests")
     assert result.returncode == 1, result.output
-    assert "connection failed" in result.stderr and "after 2 attempt(s)" in result.stderr
+    assert "connection failed" in result.stderr and "after 2 attempts" in result.stderr
     assert result.wall_s < 10
