@@ -97,3 +97,17 @@ def test_every_format_says_since_when_an_asset_drifted_where_history_knows_it() 
         ("2024-12-31T08:00:00Z", 7),
         (None, None),
     ]
+
+
+def test_drift_colours_are_the_plan_colours() -> None:
+    from plan_samples import sample_plan
+
+    from reconciler.render import text
+
+    plan_lines = text.render(sample_plan(), color=True)
+    drift_lines = drift_text.render(report(1), color=True)
+    yellow_tilde = "\x1b[33m~\x1b[0m"
+    assert yellow_tilde in plan_lines
+    assert f"  {yellow_tilde} asset_description" in drift_lines  # marker coloured, not the name
+    assert "\x1b[1m# asset " in drift_lines and "\x1b[1m  # asset " in plan_lines  # bold headers
+    assert "\x1b[33masset_description" not in drift_lines
