@@ -263,7 +263,7 @@ def test_saved_plan_stale_in_one_target_sends_nothing_to_any(repo: Repo) -> None
     repo.staging.store.patch(STAGING_IDS[1], {"asset_name": "Edited in the console"})
     result = repo.run("apply", "plan.json")
     assert result.returncode == 1
-    assert "target staging: the saved plan is stale: 1 asset(s)" in result.stderr
+    assert "target staging: the saved plan is stale: 1 asset changed" in result.stderr
     assert STAGING_IDS[1] in result.stderr and "target prod" not in result.stderr
     assert repo.puts(repo.prod) == [] and repo.puts(repo.staging) == []
     # Narrowed to the target that did not move, the same file applies.
@@ -361,7 +361,9 @@ def test_safety_threshold_is_per_target(repo: Repo) -> None:
     # prod: 5 of 15 change (33%) crosses; staging: 1 of 2 is under the minimum of managed assets.
     result = repo.run("apply", "--auto-approve")
     assert result.returncode == 1
-    assert "target prod: 5 of 15 managed assets (33%) would change" in result.stderr
+    said = result.stdout + result.stderr
+    assert said.count("5 of 15 managed assets (33%) would change") == 1  # said once, in the plan
+    assert "Error: target prod: nothing was sent" in result.stderr
     assert "target staging" not in result.stderr
     assert repo.puts(repo.prod) == [] and repo.puts(repo.staging) == []
     forced = repo.run("apply", "--auto-approve", "--force")
