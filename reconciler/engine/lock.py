@@ -119,22 +119,37 @@ class ProjectLock:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._mutex = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the state file {self.path}: {exc}") from exc
-        return conn
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """The lock's connection, opened once and kept while this object is used (each open
+        costs a schema check and a sync); closed by :meth:`close`."""
+        if self._conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable enough for a lock row
+                conn.execute(_SCHEMA)
+            except (OSError, sqlite3.Error) as exc:
+                raise StateError(f"cannot open the state file {self.path}: {exc}") from exc
+            self._conn = conn
+        yield self._conn
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def holder(self, endpoint: str, project_id: str) -> LockHolder | None:
         """Who holds the lock now, if anyone."""
         if not self.path.exists():
             return None
-        with self._mutex, contextlib.closing(self._connect()) as conn:
+        with self._mutex, self._connect() as conn:
             try:
                 row = conn.execute(
                     "SELECT pid, host, command, since FROM locks "
@@ -176,7 +191,7 @@ class ProjectLock:
 
     def release(self, held: HeldLock) -> None:
         """Give the lock back (only if this holder still has it)."""
-        with self._mutex, contextlib.closing(self._connect()) as conn:
+        with self._mutex, self._connect() as conn:
             try:
                 conn.execute(
                     "DELETE FROM locks WHERE endpoint = ? AND project_id = ? AND token = ?",
@@ -199,13 +214,16 @@ class ProjectLock:
         try:
             yield held
         finally:
-            self.release(held)
+            try:
+                self.release(held)
+            finally:
+                self.close()
 
     def _try(self, endpoint: str, project_id: str, command: str) -> str | LockHolder:
         """Take the lock if it is free (or its holder died on this host): its token; else the
         holder."""
         token = uuid.uuid4().hex
-        with self._mutex, contextlib.closing(self._connect()) as conn:
+        with self._mutex, self._connect() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
