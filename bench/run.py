@@ -3,9 +3,12 @@
 For each size: generate live assets, seed an emulator (its own process, published rate limits,
 realistic latency), write manifests that match except for 1% drifted, then time
 ``reconciler plan`` and ``reconciler apply --auto-approve`` as whole processes, and a final plan
-that must show no changes.  Requests are counted from the emulator's request log; the rate-limit
-floor is what the service's limits alone would cost.  The table is printed and written to
-bench/results.md between markers, leaving the hand-written findings there untouched.
+that must show no changes.  At 1,000 assets the same emulator also serves the baseline
+(``bench/baseline.py``: the official SDK, one ``show_asset`` per manifest), right after the plan
+and before apply, so both see the same drift.  Requests are counted from the emulator's request
+log; the rate-limit floor is what the service's limits alone would cost.  The table is printed
+and written to bench/results.md between markers, leaving the hand-written findings there
+untouched; ``--json FILE`` writes every row and the baseline as JSON.
 """
 
 from __future__ import annotations
@@ -13,23 +16,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
+import re
 import shutil
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import process, startup, workload
 
 RESULTS = Path(__file__).with_name("results.md")
+# Every row of the latest run of each size, so that a run of one size keeps the others' rows.
+RESULTS_JSON = Path(__file__).with_name("results.json")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 DEFAULT_RATES = {"list": 20.0, "show": 20.0, "update": 10.0}
-# Targets for a plan of 10,000 assets (docs/performance.md).
-TARGET_RATIO, TARGET_CPU_MS, TARGET_RSS_MB = 1.3, 0.5, 300.0
+BASELINE_SIZE = 1000  # the SDK script runs at this size only: it takes 1/20 s per asset
+BASELINE_THREADS = 10
+COMMAND_ORDER = ("plan", "apply", "re-plan")
 
 
 @dataclass
@@ -46,6 +55,8 @@ class Row:
     split: tuple[float, float, float] = (0.0, 0.0, 0.0)
     # apply: list requests that read the written assets right before their PUTs
     fresh_reads: int = 0
+    changed: int | None = None  # assets the command reports as to change (plans)
+    measured_at: str = ""
 
     @property
     def ratio(self) -> float:
@@ -55,10 +66,173 @@ class Row:
     def cpu_ms_per_asset(self) -> float:
         return self.cpu_s * 1000 / self.assets
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "assets": self.assets,
+            "command": self.command,
+            "wall_s": round(self.wall_s, 3),
+            "floor_s": round(self.floor_s, 3),
+            "ratio": round(self.ratio, 3) if self.floor_s else None,
+            "cpu_s": round(self.cpu_s, 3),
+            "cpu_ms_per_asset": round(self.cpu_ms_per_asset, 4),
+            "peak_rss_mb": round(self.max_rss_mb, 1),
+            "requests": dict(sorted(self.counts.items())),
+            "exit_code": self.returncode,
+            "before_s": round(self.split[0], 3),
+            "during_s": round(self.split[1], 3),
+            "after_s": round(self.split[2], 3),
+            "changed": self.changed,
+            "fresh_reads": self.fresh_reads,
+            "measured_at": self.measured_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Row:
+        return cls(
+            assets=int(data["assets"]),
+            command=str(data["command"]),
+            counts={str(k): int(v) for k, v in data["requests"].items()},
+            wall_s=float(data["wall_s"]),
+            floor_s=float(data["floor_s"]),
+            cpu_s=float(data["cpu_s"]),
+            max_rss_mb=float(data["peak_rss_mb"]),
+            returncode=int(data["exit_code"]),
+            split=(float(data["before_s"]), float(data["during_s"]), float(data["after_s"])),
+            changed=data.get("changed"),
+            fresh_reads=int(data.get("fresh_reads", 0)),
+            measured_at=str(data.get("measured_at", "")),
+        )
+
+
+@dataclass
+class Baseline:
+    """The SDK script against the same emulator and manifests as the plan it is compared with."""
+
+    assets: int
+    wall_s: float
+    cpu_s: float
+    max_rss_mb: float
+    counts: dict[str, int]
+    returncode: int
+    changed: int | None
+    tool_wall_s: float  # the plan of the same size in the same run
+    tool_changed: int | None
+    threads: int = BASELINE_THREADS
+    measured_at: str = ""
+
+    @property
+    def ratio(self) -> float:
+        """How many times longer the script takes than ``reconciler plan``."""
+        return self.wall_s / self.tool_wall_s if self.tool_wall_s else float("nan")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "assets": self.assets,
+            "command": "sdk show_asset script",
+            "threads": self.threads,
+            "wall_s": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
+            "peak_rss_mb": round(self.max_rss_mb, 1),
+            "requests": dict(sorted(self.counts.items())),
+            "exit_code": self.returncode,
+            "changed": self.changed,
+            "tool_wall_s": round(self.tool_wall_s, 3),
+            "tool_changed": self.tool_changed,
+            "ratio": round(self.ratio, 2),
+            "measured_at": self.measured_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Baseline:
+        return cls(
+            assets=int(data["assets"]),
+            wall_s=float(data["wall_s"]),
+            cpu_s=float(data["cpu_s"]),
+            max_rss_mb=float(data["peak_rss_mb"]),
+            counts={str(k): int(v) for k, v in data["requests"].items()},
+            returncode=int(data["exit_code"]),
+            changed=data.get("changed"),
+            tool_wall_s=float(data["tool_wall_s"]),
+            tool_changed=data.get("tool_changed"),
+            threads=int(data.get("threads", BASELINE_THREADS)),
+            measured_at=str(data.get("measured_at", "")),
+        )
+
+
+@dataclass
+class PlanStartup:
+    """A plan of one manifest: how long until its first request reaches the service."""
+
+    first_request_s: list[float]
+    wall_s: list[float]
+    measured_at: str = ""
+
+    @property
+    def median_first_request_s(self) -> float:
+        return statistics.median(self.first_request_s)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": "plan (one manifest)",
+            "first_request_s": round(self.median_first_request_s, 3),
+            "wall_s": round(statistics.median(self.wall_s), 3),
+            "runs": [
+                {"first_request_s": round(f, 3), "wall_s": round(w, 3)}
+                for f, w in zip(self.first_request_s, self.wall_s, strict=True)
+            ],
+            "measured_at": self.measured_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanStartup:
+        runs = data.get("runs") or []
+        return cls(
+            first_request_s=[float(r["first_request_s"]) for r in runs],
+            wall_s=[float(r["wall_s"]) for r in runs],
+            measured_at=str(data.get("measured_at", "")),
+        )
+
+
+@dataclass
+class Results:
+    """What one or more sizes measured: the rows, the SDK baseline and the start-up runs."""
+
+    rows: list[Row] = field(default_factory=list)
+    baseline: Baseline | None = None
+    startup: PlanStartup | None = None
+
+    def add(self, other: Results) -> None:
+        self.rows.extend(other.rows)
+        self.baseline = other.baseline or self.baseline
+        self.startup = other.startup or self.startup
+
 
 def floor_seconds(counts: dict[str, int], rates: dict[str, float]) -> float:
     """Time the service's per-API limits alone impose: requests / allowed rate, summed."""
     return sum(counts.get(kind, 0) / rate for kind, rate in rates.items())
+
+
+_CHANGED = re.compile(r"^Plan: (\d+) to change", re.MULTILINE)
+
+
+def plan_changed(stdout: str) -> int | None:
+    """Assets a text plan reports as to change (``Plan: N to change``, or none)."""
+    if "No changes." in stdout:
+        return 0
+    found = _CHANGED.search(stdout)
+    return int(found.group(1)) if found else None
+
+
+_SCRIPT_CHANGED = re.compile(r"^changed: (\d+)$", re.MULTILINE)
+
+
+def script_changed(stdout: str) -> int | None:
+    found = _SCRIPT_CHANGED.search(stdout)
+    return int(found.group(1)) if found else None
+
+
+def now_utc() -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def load_generator() -> Callable[..., list[dict[str, Any]]]:
@@ -69,8 +243,16 @@ def load_generator() -> Callable[..., list[dict[str, Any]]]:
 
 
 def bench_size(
-    n: int, root: Path, *, latency_ms: int, rates: dict[str, float], profile: bool
-) -> list[Row]:
+    n: int,
+    root: Path,
+    *,
+    latency_ms: int,
+    rates: dict[str, float],
+    profile: bool,
+    baseline: bool = False,
+    startup: bool = False,
+    plan_only: bool = False,
+) -> Results:
     work = root / f"n{n}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -78,19 +260,28 @@ def bench_size(
     seed = work / "seed.json"
     workload.write_seed(live, seed)
     load = workload.write_manifests(live, work / "manifests", drift_ratio=0.01, seed=n)
+    del live  # the emulator holds the live assets; 100,000 of them are worth freeing here
     rate_arg = ",".join(f"{k}={v:g}" for k, v in rates.items())
     env = process.credentials_env()
-    rows: list[Row] = []
+    result = Results()
+    stamp = now_utc()
+    accepted_puts = 0
     with process.emulator(work, seed=seed, latency_ms=latency_ms, rate_limits=rate_arg) as emu:
         log = process.RequestLog(emu.record)
         log.read_new()  # readiness probes are not part of any phase
 
-        def phase(name: str, *args: str, expect: Sequence[int]) -> process.Timed:
+        def phase(name: str, *args: str, expect: Sequence[int]) -> Row:
             timed = process.run_timed(
                 process.reconciler_argv(emu.endpoint, *args), env=env, cwd=work
             )
+            nonlocal accepted_puts
             entries = log.read_new()
             counts = dict(process.count_kinds(entries))
+            accepted_puts = sum(
+                1
+                for e in entries
+                if process.request_kind(e) == "update" and int(e.get("status") or 0) < 400
+            )
             row = Row(
                 assets=n,
                 command=name,
@@ -102,25 +293,126 @@ def bench_size(
                 returncode=timed.returncode,
                 split=process.phases(entries, timed.started_at, timed.wall_s),
                 fresh_reads=fresh_reads(entries),
+                changed=plan_changed(timed.stdout) if name != "apply" else None,
+                measured_at=stamp,
             )
-            rows.append(row)
+            result.rows.append(row)
             print(format_row(row), flush=True)
             if timed.returncode not in expect:
                 print(f"  unexpected exit {timed.returncode} from {name}:", file=sys.stderr)
                 print(_tail(timed.stderr) or _tail(timed.stdout), file=sys.stderr)
-            return timed
+            return row
 
-        phase("plan", "plan", "manifests", "--detailed-exitcode", expect=(2,))
+        if startup:
+            result.startup = run_startup(emu, log, work, env)
+            result.startup.measured_at = stamp
+            print(f"start-up: {format_startup(result.startup)}", flush=True)
+        planned = phase("plan", "plan", "manifests", "--detailed-exitcode", expect=(2,))
+        if baseline:
+            result.baseline = run_baseline(emu, log, work, env, planned, rates)
+            result.baseline.measured_at = stamp
+            print(f"baseline: {format_baseline(result.baseline)}", flush=True)
         if profile:
             _profile_plan(emu.endpoint, work, env)
             log.read_new()
+        if plan_only:
+            return result
         applied = phase("apply", "apply", "manifests", "--auto-approve", expect=(0,))
-        if applied.returncode == 0 and len(load.drifted) > 0:
-            changed = sum(1 for e in log.entries if process.request_kind(e) == "update")
-            if changed != len(load.drifted):
-                print(f"  expected {len(load.drifted)} PUTs, saw {changed}", file=sys.stderr)
+        if applied.returncode == 0 and accepted_puts != len(load.drifted):
+            print(f"  expected {len(load.drifted)} PUTs, saw {accepted_puts}", file=sys.stderr)
         phase("re-plan", "plan", "manifests", "--detailed-exitcode", expect=(0,))
-    return rows
+    return result
+
+
+def run_baseline(
+    emu: process.Emulator,
+    log: process.RequestLog,
+    work: Path,
+    env: dict[str, str],
+    planned: Row,
+    rates: dict[str, float],
+) -> Baseline:
+    """The SDK script (bench/baseline.py) over the same manifests, against the same emulator."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.baseline",
+        str(work / "manifests"),
+        "--endpoint",
+        emu.endpoint,
+        "--project-id",
+        process.PROJECT_ID,
+        "--rate",
+        f"{rates['show']:g}",
+        "--threads",
+        str(BASELINE_THREADS),
+    ]
+    bench_env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    timed = process.run_timed(argv, env=bench_env, cwd=work)
+    counts = dict(process.count_kinds(log.read_new()))
+    if timed.returncode != 0:
+        print(f"  unexpected exit {timed.returncode} from the SDK script:", file=sys.stderr)
+        print(_tail(timed.stderr) or _tail(timed.stdout), file=sys.stderr)
+    return Baseline(
+        assets=planned.assets,
+        wall_s=timed.wall_s,
+        cpu_s=timed.cpu_s,
+        max_rss_mb=timed.max_rss_mb,
+        counts=counts,
+        returncode=timed.returncode,
+        changed=script_changed(timed.stdout),
+        tool_wall_s=planned.wall_s,
+        tool_changed=planned.changed,
+    )
+
+
+STARTUP_RUNS = 5
+
+
+def run_startup(
+    emu: process.Emulator, log: process.RequestLog, work: Path, env: dict[str, str]
+) -> PlanStartup:
+    """``plan`` of a single manifest, a few times: seconds from process start to first request."""
+    one = work / "one"
+    one.mkdir(exist_ok=True)
+    first = min((work / "manifests").glob("*.yaml"))
+    shutil.copyfile(first, one / first.name)
+    result = PlanStartup(first_request_s=[], wall_s=[])
+    for _ in range(STARTUP_RUNS):
+        timed = process.run_timed(
+            process.reconciler_argv(emu.endpoint, "plan", "one"), env=env, cwd=work
+        )
+        before, _, _ = process.phases(log.read_new(), timed.started_at, timed.wall_s)
+        if timed.returncode not in (0, 2):
+            print(
+                f"  unexpected exit {timed.returncode} from a one-manifest plan:", file=sys.stderr
+            )
+            print(_tail(timed.stderr) or _tail(timed.stdout), file=sys.stderr)
+        result.first_request_s.append(before)
+        result.wall_s.append(timed.wall_s)
+    return result
+
+
+def format_startup(s: PlanStartup) -> str:
+    return (
+        f"a one-manifest plan sends its first request after "
+        f"{s.median_first_request_s:.3f} s and ends after {statistics.median(s.wall_s):.3f} s "
+        f"(medians of {len(s.wall_s)} runs)"
+    )
+
+
+def format_baseline(b: Baseline) -> str:
+    return (
+        f"the SDK script at {b.assets:,} assets ({b.threads} threads, one show_asset "
+        f"per manifest, {b.counts.get('show', 0)} requests, {b.counts.get('throttled', 0)} 429) "
+        f"took {b.wall_s:.2f} s and reports {_count(b.changed)} changed; reconciler plan took "
+        f"{b.tool_wall_s:.2f} s and reports {_count(b.tool_changed)} to change: "
+        f"{b.ratio:.1f}x faster (exit {b.returncode})"
+    )
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
 
 
 def fresh_reads(entries: Sequence[dict[str, Any]]) -> int:
@@ -295,32 +587,117 @@ def format_row(row: Row) -> str:
     )
 
 
-def verdicts(rows: Sequence[Row]) -> list[str]:
-    """The issue's targets, judged on the largest plan measured."""
-    plans = [r for r in rows if r.command == "plan"]
-    if not plans:
-        return []
-    big = max(plans, key=lambda r: r.assets)
+@dataclass(frozen=True)
+class Target:
+    """One figure of issue 18's targets table: which row, which figure, and its bound."""
 
-    def mark(ok: bool) -> str:
-        return "met" if ok else "NOT met"
+    figure: str
+    assets: int
+    command: str
+    metric: str  # ratio | cpu_ms_per_asset | peak_rss_mb | baseline_ratio | first_request_s
+    bound: float
+    before: str  # the figure measured when the target was set
+    at_most: bool = True
 
-    reads = [
+    def measured(self, results: Results) -> float | None:
+        baseline, startup = results.baseline, results.startup
+        if self.metric == "baseline_ratio":
+            return baseline.ratio if baseline and baseline.assets == self.assets else None
+        if self.metric == "first_request_s":
+            return startup.median_first_request_s if startup else None
+        row = next(
+            (r for r in results.rows if (r.assets, r.command) == (self.assets, self.command)), None
+        )
+        if row is None:
+            return None
+        value = {
+            "ratio": row.ratio,
+            "cpu_ms_per_asset": row.cpu_ms_per_asset,
+            "peak_rss_mb": row.max_rss_mb,
+        }[self.metric]
+        return float(value)
+
+    def met(self, value: float) -> bool:
+        return value <= self.bound if self.at_most else value >= self.bound
+
+    def show(self, value: float) -> str:
+        if self.metric == "cpu_ms_per_asset":
+            return f"{value:.3f} ms"
+        if self.metric == "peak_rss_mb":
+            return f"{value:,.0f} MB"
+        if self.metric == "baseline_ratio":
+            return f"{value:.1f}x"
+        if self.metric == "first_request_s":
+            return f"{value:.2f} s"
+        return f"{value:.2f}"
+
+    @property
+    def wanted(self) -> str:
+        sign = "<=" if self.at_most else ">="
+        if self.metric == "cpu_ms_per_asset":
+            return f"{sign} {self.bound} ms"
+        if self.metric == "peak_rss_mb":
+            return f"{sign} {self.bound:,.0f} MB"
+        if self.metric == "baseline_ratio":
+            return f"{sign} {self.bound:g}x"
+        if self.metric == "first_request_s":
+            return f"{sign} {self.bound} s"
+        return f"{sign} {self.bound}"
+
+
+TARGETS = (
+    Target("plan 10,000: wall / floor", 10_000, "plan", "ratio", 0.9, "1.42"),
+    Target("plan 10,000: CPU per asset", 10_000, "plan", "cpu_ms_per_asset", 0.3, "0.63 ms"),
+    Target("plan 10,000: peak RSS", 10_000, "plan", "peak_rss_mb", 200, "179 MB"),
+    Target("plan 100,000: wall / floor", 100_000, "plan", "ratio", 1.0, "2.05"),
+    Target("plan 100,000: peak RSS", 100_000, "plan", "peak_rss_mb", 600, "1,309 MB"),
+    Target("apply 10,000 with 1% changed: wall / floor", 10_000, "apply", "ratio", 1.1, "1.16"),
+    Target(
+        "this tool vs the per-asset SDK script, 1,000 assets, same run",
+        BASELINE_SIZE,
+        "plan",
+        "baseline_ratio",
+        50,
+        "36x",
+        at_most=False,
+    ),
+    Target("plan of one manifest: first request after", 1, "plan", "first_request_s", 0.35, "-"),
+)
+
+
+def target_table(results: Results) -> list[str]:
+    """The targets of issue 18 with the figures measured here (or that a size was not run)."""
+    lines = [
+        "| figure | when set | target | measured | verdict |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for target in TARGETS:
+        value = target.measured(results)
+        if value is None:
+            measured, verdict = "-", "not measured"
+        else:
+            measured, verdict = target.show(value), "met" if target.met(value) else "NOT met"
+        lines.append(
+            f"| {target.figure} | {target.before} | {target.wanted} | {measured} | {verdict} |"
+        )
+    return lines
+
+
+def verdicts(results: Results) -> list[str]:
+    """One line per target: figure, measured value, met or not; and apply's fresh reads."""
+    out = [
         f"- apply of {r.assets:,}: {r.fresh_reads} list request(s) read the written assets right "
         f"before their PUTs ({r.fresh_reads / DEFAULT_RATES['list']:.2f} s of its "
         f"{r.floor_s:.2f} s floor)"
-        for r in rows
+        for r in results.rows
         if r.command == "apply"
     ]
-    return [
-        *reads,
-        f"- plan of {big.assets:,} within {TARGET_RATIO}x of its rate-limit floor: "
-        f"{big.ratio:.2f}x ({mark(big.ratio <= TARGET_RATIO)})",
-        f"- under {TARGET_CPU_MS} ms CPU per asset: {big.cpu_ms_per_asset:.3f} ms "
-        f"({mark(big.cpu_ms_per_asset < TARGET_CPU_MS)})",
-        f"- peak RSS under {TARGET_RSS_MB:.0f} MB: {big.max_rss_mb:.0f} MB "
-        f"({mark(big.max_rss_mb < TARGET_RSS_MB)})",
-    ]
+    for target in TARGETS:
+        value = target.measured(results)
+        if value is not None:
+            mark = "met" if target.met(value) else "NOT met"
+            out.append(f"- {target.figure} {target.wanted}: {target.show(value)} ({mark})")
+    return out
 
 
 def machine_info() -> str:
@@ -344,22 +721,98 @@ def machine_info() -> str:
     )
 
 
-def report(rows: Sequence[Row], *, latency_ms: int, rates: dict[str, float]) -> str:
+def report(results: Results, *, latency_ms: int, rates: dict[str, float], priority: int = 0) -> str:
     rate_text = ", ".join(f"{k} {v:g}/s" for k, v in rates.items())
+    runs: dict[str, list[int]] = {}
+    for row in results.rows:
+        sizes = runs.setdefault(row.measured_at or "?", [])
+        if row.assets not in sizes:
+            sizes.append(row.assets)
+    when = "; ".join(
+        f"{' and '.join(f'{n:,}' for n in sizes)} assets {stamp}" for stamp, sizes in runs.items()
+    )
     lines = [
-        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_info()}.",
+        f"Measured on {machine_info()}: {when}.",
         f"Emulator: its own process, rate limits {rate_text}, latency {latency_ms} ms; "
-        "1% of manifests drifted.",
+        "1% of manifests drifted"
+        + (f"; emulator and runs at niceness {priority:+d}." if priority else "."),
         "",
         HEADER,
         RULE,
-        *(format_row(r) for r in rows),
+        *(format_row(r) for r in results.rows),
         "",
-        "Targets (plan, largest size):",
-        *verdicts(rows),
-        *target_verdicts(rows),
+        *target_verdicts(results.rows),
     ]
+    if results.baseline is not None:
+        lines += [
+            f"Baseline, {results.baseline.measured_at}: {format_baseline(results.baseline)}.",
+            "",
+        ]
+    if results.startup is not None:
+        lines += [
+            f"Start-up, {results.startup.measured_at}: {format_startup(results.startup)}.",
+            "",
+        ]
+    lines += ["Targets (issue 18):", "", *target_table(results)]
     return "\n".join(lines)
+
+
+def merge_previous(results: Results, previous: Path = RESULTS_JSON) -> Results:
+    """This run's results, plus the latest rows of the sizes it did not measure (and the
+    baseline and start-up figures, if it did not measure them) from ``previous``: so that
+    ``--sizes 100000`` adds its rows to the default run's instead of replacing them."""
+    old = Results()
+    if previous.exists():
+        try:
+            data = json.loads(previous.read_text(encoding="utf-8"))
+            sizes = {r.assets for r in results.rows}
+            old.rows = [
+                r for r in map(Row.from_json, data.get("rows", ())) if r.assets not in sizes
+            ]
+            if data.get("baseline"):
+                old.baseline = Baseline.from_json(data["baseline"])
+            if data.get("startup"):
+                old.startup = PlanStartup.from_json(data["startup"])
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"ignoring {previous}: {exc}", file=sys.stderr)
+    old.add(results)
+    order = {name: i for i, name in enumerate(COMMAND_ORDER)}
+    old.rows.sort(key=lambda r: (r.assets, order.get(r.command, len(order)), r.command))
+    return old
+
+
+def results_json(
+    results: Results, *, latency_ms: int, rates: dict[str, float], priority: int = 0
+) -> dict[str, Any]:
+    """Every row, the baseline and start-up, machine-readable (``--json FILE``, results.json)."""
+    targets = []
+    for target in TARGETS:
+        value = target.measured(results)
+        targets.append(
+            {
+                "figure": target.figure,
+                "target": target.wanted,
+                "measured": None if value is None else round(value, 4),
+                "met": None if value is None else target.met(value),
+            }
+        )
+    return {
+        "machine": machine_info(),
+        "emulator": {
+            "latency_ms": latency_ms,
+            "rate_limits": rates,
+            "drift_ratio": 0.01,
+            "priority": priority,
+        },
+        "rows": [r.to_json() for r in results.rows],
+        "baseline": results.baseline.to_json() if results.baseline else None,
+        "startup": results.startup.to_json() if results.startup else None,
+        "targets": targets,
+    }
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def write_results(section: str, path: Path = RESULTS) -> None:
@@ -392,26 +845,53 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep bench/out/ for inspection")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/results.md")
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="write this run's rows and baseline as JSON"
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        metavar="N",
+        help="niceness added to the emulator and every timed run (negative: root only), so "
+        "that other work on a shared machine does not starve them",
+    )
+    parser.add_argument(
+        "--plan-only", action="store_true", help="time only the first plan of each size"
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help=f"skip the SDK script at {BASELINE_SIZE:,} assets (it takes about a minute)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    process.PRIORITY = args.priority
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     keep = args.keep or args.profile  # the profile report lives in the work directory
     root = Path(__file__).parent / "out" if keep else Path(tempfile.mkdtemp(prefix="bench-"))
-    rows: list[Row] = []
+    results = Results()
     print(HEADER)
     print(RULE, flush=True)
     try:
-        for n in sizes:
-            rows.extend(
+        for i, n in enumerate(sizes):
+            results.add(
                 bench_size(
-                    n, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES, profile=args.profile
+                    n,
+                    root,
+                    latency_ms=args.latency_ms,
+                    rates=DEFAULT_RATES,
+                    profile=args.profile,
+                    baseline=n == BASELINE_SIZE and not args.no_baseline,
+                    startup=i == 0,
+                    plan_only=args.plan_only,
                 )
             )
         if args.targets_size:
-            rows.extend(
+            results.rows.extend(
                 bench_targets(
                     args.targets_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES
                 )
@@ -419,16 +899,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
-    section = report(rows, latency_ms=args.latency_ms, rates=DEFAULT_RATES)
     print()
-    print("\n".join([*verdicts(rows), *target_verdicts(rows)]))
+    print("\n".join([*verdicts(results), *target_verdicts(results.rows)]))
+    options: dict[str, Any] = {
+        "latency_ms": args.latency_ms,
+        "rates": DEFAULT_RATES,
+        "priority": args.priority,
+    }
+    if args.json is not None:
+        write_json(results_json(results, **options), args.json)
+        print(f"\nrows written to {args.json}")
     started = startup.report(startup.measure())
     print("\n" + started)
-    section += "\n\n" + started
     if not args.no_write:
-        write_results(section)
-        print(f"\nwritten to {RESULTS}")
-    failed = [r for r in rows if r.returncode not in (0, 2)]
+        merged = merge_previous(results)
+        write_json(results_json(merged, **options), RESULTS_JSON)
+        write_results(report(merged, **options) + "\n\n" + started)
+        print(f"\nwritten to {RESULTS} and {RESULTS_JSON}")
+    failed = [r for r in results.rows if r.returncode not in (0, 2)]
+    if results.baseline is not None and results.baseline.returncode != 0:
+        return 1
     return 1 if failed else 0
 
 

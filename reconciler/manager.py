@@ -53,8 +53,9 @@ from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.importer import ImportResult, write_imports
 from reconciler.live.apply import apply_plan, find_stale
 from reconciler.live.fetch import failure, usable
-from reconciler.live.plan import build_plan
-from reconciler.manifest.loader import LoadedManifest, load_manifests
+from reconciler.live.plan import PlanRun, build_plan
+from reconciler.manifest.background import StreamedLoad
+from reconciler.manifest.loader import Declared, LoadedManifest, load_manifests
 from reconciler.options import GlobalOptions
 from reconciler.render.apply_text import (
     THRESHOLD_REFUSAL,
@@ -207,11 +208,10 @@ class Filters:
             if given
         )
 
-    def matches(self, loaded: LoadedManifest) -> bool:
-        meta = loaded.manifest.metadata
-        if self.asset_ids and meta.asset_id not in self.asset_ids:
+    def matches(self, loaded: LoadedManifest | Declared) -> bool:
+        if self.asset_ids and loaded.asset_id not in self.asset_ids:
             return False
-        labels = meta.labels or {}
+        labels = loaded.labels
         return all(labels.get(key) == value for key, value in self.selectors)
 
 
@@ -283,19 +283,20 @@ class Run:
         return DriftHistory(self.config.state or DEFAULT_STATE_PATH)
 
 
-def _owner(loaded: LoadedManifest, config: ReconcilerConfig, options: GlobalOptions) -> str | None:
+def _owner(
+    loaded: LoadedManifest | Declared, config: ReconcilerConfig, options: GlobalOptions
+) -> str | None:
     """A manifest's target: ``metadata.target``, else the configuration's implicit one, else
     the single ``--target`` given (a manifest without a target follows the chosen one)."""
-    meta = loaded.manifest.metadata
-    if meta.target:
-        if meta.target not in config.targets:
+    if loaded.target:
+        if loaded.target not in config.targets:
             known = ", ".join(sorted(config.targets)) or "none defined"
             where = config.path or "reconciler.yaml (none found)"
             raise ConfigError(
-                f"{loaded.file}:{loaded.line}: metadata.target: no target named {meta.target!r} "
-                f"in {where} (targets: {known})"
+                f"{loaded.file}:{loaded.line}: metadata.target: no target named "
+                f"{loaded.target!r} in {where} (targets: {known})"
             )
-        return meta.target
+        return loaded.target
     return config.implicit_target or options.target
 
 
@@ -405,14 +406,130 @@ async def make_plan(
         raise ReconcilerError("--parallelism must be at least 1")
     say = progress or (lambda _message: None)
     say("Loading manifests...")
-    run = open_run(options, paths, filters, max_change_percent)
-    try:
-        plans = await plan_run(run, parallelism=parallelism, progress=progress, counter=counter)
-    finally:
-        report_retries(run.sessions)
+    config = load_config(config_path(options))
+    single = _single_target(options, config)
+    if single is not _SEVERAL and max_change_percent is None and counter is None:
+        plans = await _plan_streamed(
+            options, config, single, paths, filters or Filters(), parallelism, progress
+        )
+    else:
+        run = open_run(options, paths, filters, max_change_percent)
+        try:
+            plans = await plan_run(run, parallelism=parallelism, progress=progress, counter=counter)
+        finally:
+            report_retries(run.sessions)
     if out is not None:
         planfile.write_plan(out, plans)
     return plans
+
+
+_SEVERAL = "\0several"  # a run whose targets are known only once the manifests are loaded
+
+
+def _single_target(options: GlobalOptions, config: ReconcilerConfig) -> str | None:
+    """The one target of the run when it is known before any manifest is loaded (one
+    ``--target``; or a configuration with at most one target, that every manifest must name
+    or follow), else :data:`_SEVERAL`."""
+    if len(options.targets) == 1:
+        return options.targets[0]
+    if options.targets:
+        return _SEVERAL
+    if not config.targets and config.default_target is None:
+        return None  # flags and the environment only
+    if len(config.targets) == 1 and config.implicit_target in config.targets:
+        return config.implicit_target
+    return _SEVERAL
+
+
+async def _plan_streamed(
+    options: GlobalOptions,
+    config: ReconcilerConfig,
+    name: str | None,
+    paths: Sequence[str],
+    filters: Filters,
+    parallelism: int,
+    progress: Callable[[str], None] | None,
+) -> PlanSet:
+    """A one-target plan that reads live state while the manifests load (docs/performance.md).
+
+    The reads start as soon as discovery has counted the files; each chunk of valid manifests
+    is handed over as it loads, and an asset is diffed once both halves are there.  The first
+    invalid manifest cancels every read at once (no further request is sent, nothing can be
+    written); the load goes on without the network so that every problem is reported together.
+    The selection and its checks are those of :func:`open_run`.
+    """
+    say = progress or (lambda _message: None)
+    session = _open(options, config, name)
+    try:
+        return await _plan_streamed_on(session, config, options, paths, filters, parallelism, say)
+    finally:
+        report_retries([session])
+
+
+async def _plan_streamed_on(
+    session: Session,
+    config: ReconcilerConfig,
+    options: GlobalOptions,
+    paths: Sequence[str],
+    filters: Filters,
+    parallelism: int,
+    say: Callable[[str], None],
+) -> PlanSet:
+    name = session.target.name if options.targets else _single_target(options, config)
+    created_at = now_rfc3339()
+    target = session.target
+    started = time.monotonic()
+    seen = skipped = 0
+    declared: set[str] = set()
+    with Run(config).state() as state:
+        async with session.client(parallelism) as client:
+            reads = PlanRun(
+                client, state=state, project_id=target.project_id, parallelism=parallelism
+            )
+            try:
+                async with StreamedLoad([Path(p) for p in paths]) as load:
+                    say(f"Reading live assets from {target.endpoint} while loading manifests...")
+                    reads.start(len(filters.asset_ids) if filters.asset_ids else load.files)
+                    refused: ConfigError | None = None  # raised after the manifests' problems
+                    async for chunk in load:
+                        if (chunk.problems or refused) and not reads.cancelled:
+                            await reads.cancel()
+                        chosen = []
+                        for item in chunk.manifests:
+                            seen += 1
+                            declared.add(item.asset_id)
+                            try:
+                                owner = _owner(item, config, options)
+                            except ConfigError as exc:
+                                refused = refused or exc
+                                continue
+                            if options.targets and owner not in options.targets:
+                                skipped += 1
+                            elif filters.matches(item):
+                                chosen.append(item)
+                        if refused is not None and not reads.cancelled:
+                            await reads.cancel()
+                        if not reads.cancelled:
+                            reads.add([desired_from_loaded(item) for item in chosen])
+                    load.raise_problems()
+                    if refused is not None:
+                        raise refused
+                if skipped:
+                    level = logging.WARNING if skipped == seen else logging.INFO
+                    log.log(level, "skipped %d manifest(s) of targets other than %s", skipped, name)
+                unknown = [a for a in filters.asset_ids if a not in declared]
+                if unknown:
+                    raise ReconcilerError(
+                        f"--asset {', '.join(unknown)}: no manifest declares this asset"
+                    )
+                plan = await reads.finish(target_name=target.name, endpoint=target.endpoint)
+            finally:
+                await reads.cancel()
+    warning = threshold_message(plan)
+    if warning:
+        plan.warnings.append(warning)
+    say(f"Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
+    return PlanSet([plan], created_at=created_at)
 
 
 async def plan_run(

@@ -15,8 +15,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.api.enums import NON_UPDATABLE_STATES
 from reconciler.constants import ASSET_NOT_FOUND
 from reconciler.engine import blocks as whole_blocks
@@ -118,6 +116,8 @@ def leaf_change(path: Path, desired: Any, live: Any) -> FieldChange:
 
 def _changed_leaves(live: Any, desired: Any) -> list[Path]:
     """Paths (relative) of the leaves that differ, cut at lists (lists are compared whole)."""
+    from deepdiff import DeepDiff  # only where values differ: most plans never need it
+
     report = DeepDiff(live, desired, view="tree", verbose_level=0)
     seen: dict[Path, None] = {}
     for items in report.values():

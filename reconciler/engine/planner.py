@@ -26,60 +26,51 @@ class ReadFailure:
     error_code: str | None = None
 
 
-class _Metadata(Protocol):
+class DeclaredLike(Protocol):
+    """What :func:`desired_from_loaded` reads of a valid manifest
+    (``reconciler.manifest.loader.LoadedManifest`` or its plain ``Declared`` view)."""
+
     @property
     def asset_id(self) -> str: ...
     @property
     def app_user_id(self) -> str | None: ...
     @property
-    def labels(self) -> Mapping[str, str] | None: ...
-
-
-class _Manifest(Protocol):
-    @property
-    def metadata(self) -> _Metadata: ...
-
-
-class LoadedManifestLike(Protocol):
-    """What :func:`desired_from_loaded` reads from ``reconciler.manifest.loader.LoadedManifest``."""
-
-    @property
-    def manifest(self) -> _Manifest: ...
+    def labels(self) -> Mapping[str, str]: ...
     @property
     def desired(self) -> dict[str, Any]: ...
     @property
-    def file(self) -> Any: ...
-    @property
-    def line(self) -> int: ...
-    @property
-    def column(self) -> int: ...
+    def source(self) -> str: ...
 
 
-def desired_from_loaded(loaded: LoadedManifestLike) -> Desired:
-    """The engine's plain input for one loaded manifest."""
-    meta = loaded.manifest.metadata
+def desired_from_loaded(loaded: DeclaredLike) -> Desired:
+    """The engine's plain input for one valid manifest."""
     return Desired(
-        asset_id=meta.asset_id,
+        asset_id=loaded.asset_id,
         desired=dict(loaded.desired),
-        app_user_id=meta.app_user_id,
-        source=f"{loaded.file}:{loaded.line}:{loaded.column}",
+        app_user_id=loaded.app_user_id,
+        source=loaded.source,
         name=loaded.desired.get("asset_name"),
-        labels=dict(meta.labels or {}),
+        labels=dict(loaded.labels),
     )
 
 
 class PlanBuilder:
-    """Diff chunks of live state as they arrive, then lay out the plan in manifest order."""
+    """Diff chunks of live state as they arrive, then lay out the plan in manifest order.
+
+    Desired assets may be added while live chunks are already arriving (:meth:`add` before the
+    live JSON of those assets is handed over).  Only the resulting ``AssetPlan`` is kept, with
+    the live fingerprint for staleness checks; the live JSON itself is not.
+    """
 
     def __init__(
         self,
-        desired: Sequence[Desired],
+        desired: Sequence[Desired] = (),
         *,
-        records: Mapping[str, Record],
+        records: Mapping[str, Record] | None = None,
         project_id: str,
     ) -> None:
-        self.desired = desired
-        self.records = records
+        self.desired: list[Desired] = list(desired)
+        self.records: dict[str, Record] = dict(records or {})
         self.project_id = project_id
         self._diffed: dict[int, AssetPlan] = {}
         # Assets whose list row lacked a managed field or block: to be read whole, then diffed.
@@ -93,6 +84,11 @@ class PlanBuilder:
             project_id=self.project_id,
             live_read=read,
         )
+
+    def add(self, desired: Sequence[Desired], records: Mapping[str, Record]) -> None:
+        """More desired assets (in manifest order), and their write-only records."""
+        self.desired.extend(desired)
+        self.records.update(records)
 
     def diff_chunk(self, chunk: Sequence[Desired], live: Mapping[str, Mapping[str, Any]]) -> None:
         """Plan the assets of one chunk against their live JSON (absent: missing).

@@ -120,8 +120,23 @@ def chunks(wanted: Sequence[W]) -> list[list[W]]:
 ChunkCallback = Callable[[list[W], dict[str, dict[str, Any]]], None]
 
 
-class _Fetch(Generic[W]):
-    """One run's reads: what was found, what failed, and the callback for each arrival."""
+class LiveReads(Generic[W]):
+    """The reads of one run, fed with the assets to read while the manifests are still loading.
+
+    ``run(expected)`` starts at once, before any asset is known: with more than one page of
+    ``expected`` manifests (the number of files found) and a client that can page, the first
+    page of the project goes out immediately, and once it tells the project's size the rest is
+    paged through in parallel or, when that would take more requests than the ids, read by ids.
+    :meth:`want` hands over assets as their manifests are validated: an asset whose row a page
+    already brought is passed on at once, and ids to read are sent as soon as a chunk of them is
+    full.  :meth:`close` says that no more will come; then partial chunks go out, and wanted
+    assets that no page held are asked for by id.  Cancelling the task that runs :meth:`run`
+    stops every read at once (a manifest turned out invalid).
+
+    Page rows that arrive before their manifest wait in a buffer until :meth:`close`; live
+    rows are never kept after ``on_chunk`` has seen them, so memory does not grow with the
+    live data of a run.
+    """
 
     def __init__(
         self, client: LiveSource, parallelism: int, on_chunk: ChunkCallback[W] | None
@@ -129,16 +144,165 @@ class _Fetch(Generic[W]):
         self.client = client
         self.slots = asyncio.Semaphore(max(1, parallelism))
         self.on_chunk = on_chunk
-        self.live: dict[str, dict[str, Any]] = {}
         self.failed: dict[str, ReconcilerError] = {}
+        self._ids: set[str] = set()  # every asset id wanted
+        self._by_ids: dict[str | None, list[W]] = {}  # per X-App-UserId, not yet sent
+        self._unpaged: dict[str, list[W]] = {}  # wanted, waiting for a page to bring them
+        self._buffer: dict[str, Any] = {}  # page rows not (yet) wanted
+        self._seen: set[str] = set()  # delivered from a page
+        self._paging: bool | None = None  # None until the first page decided
+        self._pages_done = False
+        self._unreachable: ReconcilerError | None = None
+        self._closed = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._page_tasks: list[asyncio.Task[None]] = []
 
-    def _arrived(self, chunk: list[W], got: dict[str, dict[str, Any]]) -> None:
-        self.live.update(got)
-        if self.on_chunk is not None and chunk:
-            self.on_chunk(chunk, got)
+    # --- feeding --------------------------------------------------------------------------
 
-    async def by_ids(self, wanted: Sequence[W]) -> None:
-        await asyncio.gather(*(self._chunk(c) for c in chunks(wanted)))
+    def want(self, items: Sequence[W]) -> None:
+        """Read these assets too (their manifests are valid)."""
+        arrived: dict[str, Any] = {}
+        delivered: list[W] = []
+        for item in items:
+            self._ids.add(item.asset_id)
+            if item.app_user_id is not None or self._paging is False:
+                self._by_ids.setdefault(item.app_user_id, []).append(item)
+            elif self._unreachable is not None:
+                self.failed[item.asset_id] = self._unreachable
+            elif item.asset_id in self._buffer or item.asset_id in arrived:
+                if item.asset_id not in arrived:
+                    arrived[item.asset_id] = self._buffer.pop(item.asset_id)
+                self._seen.add(item.asset_id)
+                delivered.append(item)
+            elif self._pages_done:
+                self._by_ids.setdefault(None, []).append(item)
+            else:
+                self._unpaged.setdefault(item.asset_id, []).append(item)
+        if delivered:
+            got = usable(arrived, self.failed)
+            self._arrived([d for d in delivered if d.asset_id in got], got)
+        self._send_ids(full_only=True)
+
+    def close(self) -> None:
+        """No more assets will be wanted: send what is left and finish.
+
+        When fewer assets are wanted than the file count suggested (manifests of another
+        target, a selector) and reading the rest by id takes fewer requests than the pages
+        still to come, those pages are not sent.
+        """
+        self._buffer.clear()
+        self._closed.set()
+        if self._paging and not self._pages_done:
+            pending = [task for task in self._page_tasks if not task.done()]
+            if math.ceil(len(self._unpaged) / CHUNK) < len(pending):
+                for task in pending:
+                    task.cancel()
+
+    def failures(self) -> dict[str, ReadFailure]:
+        """The failure of each asset whose read failed."""
+        return {asset_id: failure(error) for asset_id, error in self.failed.items()}
+
+    # --- the run --------------------------------------------------------------------------
+
+    async def run(self, expected: int) -> None:
+        """Read until :meth:`close` was called and every read has ended."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                self._send_ids(full_only=True)  # those wanted before the run started
+                if expected > CHUNK and isinstance(self.client, PagedSource):
+                    await self._pages(expected, self.client)
+                else:
+                    self._stop_paging()
+                await self._closed.wait()
+                self._stop_paging()
+        except BaseExceptionGroup as group:  # refused credentials, or a bug
+            raise unwrap(group) from None
+        finally:
+            self._group = None
+        if self._ids and len(self.failed) == len(self._ids):
+            raise next(iter(self.failed.values()))
+
+    async def _pages(self, expected: int, client: PagedSource) -> None:
+        async with self.slots:
+            try:
+                count, first = await client.list_page(0, CHUNK)
+            except (ReconcilerError, ExceptionGroup) as exc:
+                error = expected_error(exc)
+                if isinstance(error, ServiceUnreachable):  # retrying by ids would only wait again
+                    self._unreachable = error
+                    for asset_id in self._unpaged:
+                        self.failed[asset_id] = error
+                    self._unpaged.clear()
+                    self._pages_done = True
+                    return
+                count, first = 0, []  # read everything by ids
+        self._take(first)
+        if math.ceil(count / CHUNK) > math.ceil(expected / CHUNK):
+            self._stop_paging()  # a large project with few managed assets: ids are cheaper
+            return
+        self._paging = True
+        assert self._group is not None
+        self._page_tasks = [
+            self._group.create_task(self._page(offset, client))
+            for offset in range(CHUNK, count, CHUNK)
+        ]
+        if self._page_tasks:
+            await asyncio.wait(self._page_tasks)
+        self._pages_done = True
+        self._unpaged_to_ids()
+
+    async def _page(self, offset: int, client: PagedSource) -> None:
+        async with self.slots:
+            try:
+                _, rows = await client.list_page(offset, CHUNK)
+            except (ReconcilerError, ExceptionGroup) as exc:
+                expected_error(exc)
+                return  # its assets are read by id once paging has ended
+        self._take(rows)
+
+    def _take(self, page: Sequence[Any]) -> None:
+        found: dict[str, Any] = {}
+        items: list[W] = []
+        for asset in page:
+            asset_id = _asset_id(asset)
+            if asset_id in self._seen:
+                continue
+            if asset_id in self._unpaged:
+                self._seen.add(asset_id)  # an unusable one fails alone, not asked for again
+                found[asset_id] = asset
+                items.extend(self._unpaged.pop(asset_id))
+            elif not self._closed.is_set() and isinstance(asset_id, str):
+                self._buffer.setdefault(asset_id, asset)
+        if items:
+            got = usable(found, self.failed)
+            self._arrived([d for d in items if d.asset_id in got], got)
+
+    def _stop_paging(self) -> None:
+        """From now on every wanted asset is read by id."""
+        if self._paging is None:
+            self._paging = False
+        self._pages_done = True
+        self._unpaged_to_ids()
+
+    def _unpaged_to_ids(self) -> None:
+        for items in self._unpaged.values():
+            for item in items:
+                self._by_ids.setdefault(item.app_user_id, []).append(item)
+        self._unpaged.clear()
+        self._send_ids(full_only=not self._closed.is_set())
+
+    def _send_ids(self, *, full_only: bool) -> None:
+        if self._group is None:
+            return  # not running yet: run() sends them
+        for user, items in list(self._by_ids.items()):
+            if self._paging is None and user is None:
+                continue  # the first page may still bring them
+            while len(items) >= CHUNK or (items and not full_only):
+                chunk, items[:] = items[:CHUNK], items[CHUNK:]
+                self._group.create_task(self._chunk(chunk))
+            if not items:
+                del self._by_ids[user]
 
     async def _chunk(self, chunk: list[W]) -> None:
         ids = [d.asset_id for d in chunk]
@@ -151,46 +315,9 @@ class _Fetch(Generic[W]):
         got = usable({i: found[i] for i in ids if i in found}, self.failed)
         self._arrived([d for d in chunk if d.asset_id not in self.failed], got)
 
-    async def by_pages(self, wanted_items: Sequence[W], client: PagedSource) -> None:
-        """Page through the project when that costs no more requests than reading by ids."""
-        wanted: dict[str, list[W]] = {}
-        for item in wanted_items:
-            wanted.setdefault(item.asset_id, []).append(item)
-        seen: set[str] = set()
-
-        def take(page: Sequence[Any]) -> None:
-            found: dict[str, Any] = {}
-            for asset in page:
-                asset_id = _asset_id(asset)
-                if asset_id in wanted and asset_id not in seen:
-                    seen.add(asset_id)
-                    found[asset_id] = asset
-            got = usable(found, self.failed)
-            self._arrived([d for asset_id in got for d in wanted[asset_id]], got)
-
-        async def page(offset: int) -> Sequence[Any] | None:
-            async with self.slots:
-                try:
-                    return (await client.list_page(offset, CHUNK))[1]
-                except (ReconcilerError, ExceptionGroup) as exc:
-                    expected_error(exc)
-                    return None  # its assets are read by id below
-
-        async with self.slots:
-            try:
-                count, first = await client.list_page(0, CHUNK)
-            except (ReconcilerError, ExceptionGroup) as exc:
-                error = expected_error(exc)
-                if isinstance(error, ServiceUnreachable):  # retrying by ids would only wait again
-                    self.failed.update(dict.fromkeys(wanted, error))
-                    return
-                count, first = 0, []  # read everything by ids
-        take(first)
-        if math.ceil(count / CHUNK) <= math.ceil(len(wanted) / CHUNK):
-            pages = [page(offset) for offset in range(CHUNK, count, CHUNK)]
-            for next_page in asyncio.as_completed(pages):
-                take(await next_page or [])
-        await self.by_ids([d for d in wanted_items if d.asset_id not in seen])
+    def _arrived(self, chunk: list[W], got: dict[str, dict[str, Any]]) -> None:
+        if self.on_chunk is not None and chunk:
+            self.on_chunk(chunk, got)
 
 
 async def fetch_live(
@@ -198,25 +325,18 @@ async def fetch_live(
     client: LiveSource,
     parallelism: int,
     on_chunk: ChunkCallback[W] | None = None,
-) -> tuple[dict[str, dict[str, Any]], dict[str, ReadFailure]]:
-    """Live raw JSON by asset id, and the failure for each asset whose chunk could not be read.
+) -> dict[str, ReadFailure]:
+    """Read every wanted asset; the failure for each asset whose read failed.
 
     ``on_chunk(chunk, live_of_chunk)`` runs as soon as a chunk arrives, so CPU work on it
     overlaps with the paced wait for the next pages instead of following all of them.  Every
     wanted asset is passed to ``on_chunk`` exactly once unless its read failed.
     """
-    run: _Fetch[W] = _Fetch(client, parallelism, on_chunk)
-    plain = [d for d in wanted if d.app_user_id is None]
-    if len(plain) > CHUNK and isinstance(client, PagedSource):
-        await asyncio.gather(
-            run.by_pages(plain, client),
-            run.by_ids([d for d in wanted if d.app_user_id is not None]),
-        )
-    else:
-        await run.by_ids(wanted)
-    if wanted and len(run.failed) == len({d.asset_id for d in wanted}):
-        raise next(iter(run.failed.values()))
-    return run.live, {asset_id: failure(error) for asset_id, error in run.failed.items()}
+    reads: LiveReads[W] = LiveReads(client, parallelism, on_chunk)
+    reads.want(wanted)
+    reads.close()
+    await reads.run(expected=sum(1 for d in wanted if d.app_user_id is None))
+    return reads.failures()
 
 
 class ShowSource(Protocol):

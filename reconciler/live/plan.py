@@ -1,7 +1,16 @@
-"""Plan against the service: read live state in bulk and let the engine diff each chunk."""
+"""Plan against the service: read live state in bulk and let the engine diff each chunk.
+
+:class:`PlanRun` reads while the manifests are still loading: it starts before any manifest is
+known, is fed desired assets chunk by chunk, and can be cancelled at once when a manifest turns
+out invalid (then no further read is sent).  :func:`build_plan` is the same for desired assets
+known up front.  Rows that lack a managed field or block are read whole with ShowAsset once the
+bulk reads are done, then diffed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -10,7 +19,7 @@ from reconciler.engine.diff import Desired
 from reconciler.engine.plan import Plan
 from reconciler.engine.planner import PlanBuilder
 from reconciler.engine.state import Record
-from reconciler.live.fetch import LiveSource, ShowSource, fetch_live, show_each
+from reconciler.live.fetch import LiveReads, LiveSource, ShowSource, show_each
 from reconciler.times import now_rfc3339
 
 
@@ -22,6 +31,86 @@ class RecordSource(Protocol):
 
 class PlanSource(LiveSource, ShowSource, Protocol):
     """Bulk reads, and ShowAsset for rows that lack what the plan needs."""
+
+
+class PlanRun:
+    """One plan whose live reads start before its manifests are all loaded.
+
+    ``start(expected)`` begins reading (``expected``: how many assets the run may want, for
+    choosing between paging and ids); :meth:`add` hands over desired assets in manifest order;
+    :meth:`finish` waits for the last read and returns the plan; :meth:`cancel` stops every
+    read.
+    """
+
+    def __init__(
+        self,
+        client: PlanSource,
+        *,
+        state: RecordSource | None,
+        project_id: str,
+        parallelism: int = READ_PARALLELISM,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.on_progress = on_progress
+        self._done = 0
+        self.state = state
+        self.project_id = project_id
+        self.parallelism = parallelism
+        self.builder = PlanBuilder(project_id=project_id)
+        self.reads: LiveReads[Desired] = LiveReads(client, parallelism, self._diff_chunk)
+        self._task: asyncio.Task[None] | None = None
+        self._cancelled = False
+
+    def _diff_chunk(self, chunk: list[Desired], live: dict[str, dict[str, Any]]) -> None:
+        self.builder.diff_chunk(chunk, live)
+        self._done += len(chunk)
+        if self.on_progress is not None:
+            self.on_progress(self._done, len(self.builder.desired))
+
+    def start(self, expected: int) -> None:
+        self._task = asyncio.ensure_future(self.reads.run(expected))
+
+    def add(self, desired: Sequence[Desired]) -> None:
+        if not desired:
+            return
+        records = (
+            self.state.get_many(self.project_id, [d.asset_id for d in desired])
+            if self.state is not None
+            else {}
+        )
+        self.builder.add(desired, records)
+        self.reads.want(desired)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    async def cancel(self) -> None:
+        """Stop every read now (requests in flight are abandoned)."""
+        self._cancelled = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def finish(self, *, target_name: str | None, endpoint: str | None) -> Plan:
+        """No more desired assets: read what is left, then lay out the plan."""
+        if self._task is None:  # everything was added up front
+            self.start(sum(1 for d in self.builder.desired if d.app_user_id is None))
+        assert self._task is not None
+        self.reads.close()
+        await self._task
+        failed = self.reads.failures()
+        if self.builder.incomplete:  # summary rows: read those assets whole before diffing them
+            shown, show_failed = await show_each(
+                self.builder.incomplete, self.client, self.parallelism
+            )
+            failed = {**failed, **show_failed}
+            self.builder.diff_shown(shown)
+        return self.builder.plan(
+            failed, target_name=target_name, endpoint=endpoint, created_at=now_rfc3339()
+        )
 
 
 async def build_plan(
@@ -39,22 +128,8 @@ async def build_plan(
 
     ``on_progress(done, total)`` is called as each chunk of live assets has been read and diffed.
     """
-    records = state.get_many(project_id, [d.asset_id for d in desired]) if state is not None else {}
-    builder = PlanBuilder(desired, records=records, project_id=project_id)
-    done = 0
-
-    def diff_chunk(chunk: list[Desired], live: dict[str, dict[str, Any]]) -> None:
-        nonlocal done
-        builder.diff_chunk(chunk, live)
-        done += len(chunk)
-        if on_progress is not None:
-            on_progress(done, len(desired))
-
-    _, failed = await fetch_live(desired, client, parallelism, on_chunk=diff_chunk)
-    if builder.incomplete:  # summary rows: read those assets whole before diffing them
-        shown, show_failed = await show_each(builder.incomplete, client, parallelism)
-        failed = {**failed, **show_failed}
-        builder.diff_shown(shown)
-    return builder.plan(
-        failed, target_name=target_name, endpoint=endpoint, created_at=now_rfc3339()
+    run = PlanRun(
+        client, state=state, project_id=project_id, parallelism=parallelism, on_progress=on_progress
     )
+    run.add(desired)
+    return await run.finish(target_name=target_name, endpoint=endpoint)

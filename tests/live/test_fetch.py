@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from reconciler.engine.fingerprint import write_only_fingerprint
 from reconciler.engine.plan import Action
 from reconciler.engine.planner import desired_from_loaded
 from reconciler.engine.state import WriteOnlyState
-from reconciler.live.fetch import CHUNK
+from reconciler.live.fetch import CHUNK, LiveReads
 from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import load_manifests
 
@@ -240,3 +241,95 @@ async def test_an_asset_the_client_marked_unusable_fails_alone() -> None:
     assert first.action is Action.ERROR
     assert "asset a0: asset_order is not a finite number" in first.errors[0]
     assert second.action is Action.UPDATE
+
+
+# --- reads while the manifests are still loading (LiveReads) -----------------------------------
+
+
+class Arrivals:
+    """What ``on_chunk`` was handed, in order."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def __call__(self, chunk: list[Desired], live_rows: dict[str, dict[str, Any]]) -> None:
+        self.ids.extend(d.asset_id for d in chunk if d.asset_id in live_rows)
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_paging_starts_before_any_manifest_is_known_and_rows_wait_for_theirs() -> None:
+    service = PagedService({f"a{i}": live(i) for i in range(300)})
+    seen = Arrivals()
+    reads: LiveReads[Desired] = LiveReads(service, 4, seen)
+    task = asyncio.ensure_future(reads.run(expected=300))
+    await settle()
+    assert sorted(service.pages) == [0, 100, 200]  # every page read, nothing wanted yet
+    assert seen.ids == []
+    reads.want(managed(300)[:150])  # the first manifests are valid: their rows are handed over
+    assert seen.ids == [f"a{i}" for i in range(150)]
+    reads.want(managed(300)[150:])
+    reads.close()
+    await task
+    assert seen.ids == [f"a{i}" for i in range(300)]
+    assert service.calls == [] and reads.failures() == {}
+
+
+async def test_ids_are_sent_as_soon_as_a_chunk_of_them_is_known() -> None:
+    service = Service({f"a{i}": live(i) for i in range(250)})
+    reads: LiveReads[Desired] = LiveReads(service, 4, Arrivals())
+    task = asyncio.ensure_future(reads.run(expected=250))
+    reads.want(managed(250)[:120])
+    await settle()
+    assert [len(c) for c in service.calls] == [CHUNK]  # a full chunk went out before the end
+    reads.want(managed(250)[120:])
+    await settle()
+    assert [len(c) for c in service.calls] == [CHUNK, CHUNK]
+    reads.close()
+    await task
+    assert sorted(len(c) for c in service.calls) == [50, CHUNK, CHUNK]
+
+
+class GatedPages(PagedService):
+    """Pages after the first wait until the test lets them through."""
+
+    def __init__(self, assets: dict[str, dict[str, Any]]) -> None:
+        super().__init__(assets)
+        self.gate = asyncio.Event()
+
+    async def list_page(self, offset: int, limit: int = CHUNK) -> tuple[int, list[Any]]:
+        if offset:
+            await self.gate.wait()
+        return await super().list_page(offset, limit)
+
+
+async def test_cancelling_the_reads_sends_nothing_more() -> None:
+    service = GatedPages({f"a{i}": live(i) for i in range(1000)})
+    reads: LiveReads[Desired] = LiveReads(service, 2, Arrivals())
+    task = asyncio.ensure_future(reads.run(expected=1000))
+    await settle()
+    started = list(service.pages)
+    task.cancel()  # a manifest turned out invalid
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    service.gate.set()
+    await settle()
+    assert service.pages == started and len(started) <= 3  # page 0 and the two in flight
+    assert service.calls == []
+
+
+async def test_pages_not_worth_sending_after_all_are_dropped_for_ids() -> None:
+    service = GatedPages({f"a{i}": live(i) for i in range(1000)})
+    reads: LiveReads[Desired] = LiveReads(service, 1, Arrivals())
+    task = asyncio.ensure_future(reads.run(expected=1000))  # 1,000 files ...
+    await settle()
+    reads.want([Desired("a500", {}), Desired("a7", {})])  # ... but only two for this target
+    reads.close()
+    service.gate.set()
+    await task
+    assert len(service.pages) <= 2  # page 0, and at most the one page already in flight
+    assert service.calls in ([["a500"]], [])
+    assert reads.failures() == {}

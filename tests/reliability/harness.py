@@ -171,13 +171,15 @@ class Project:
             text=True,
         )
 
-    def fail_fast(self, max_retries: int = 1) -> None:
-        """A reconciler.yaml that gives up sooner: for tests of the final error, not of retries."""
+    def fail_fast(self, max_retries: int = 1, rate_limits: str | None = None) -> None:
+        """A reconciler.yaml that gives up sooner: for tests of the final error, not of retries
+        (``rate_limits``: a YAML flow mapping for the client's pacing)."""
+        limits = f", rate_limits: {rate_limits}" if rate_limits else ""
         (self.root / "reconciler.yaml").write_text(
             "default_target: bench\n"
             "targets:\n"
             f"  bench: {{region: {process.REGION}, project_id: {process.PROJECT_ID}, "
-            f"endpoint: '{self.endpoint}', max_retries: {max_retries}}}\n"
+            f"endpoint: '{self.endpoint}', max_retries: {max_retries}{limits}}}\n"
         )
 
     def requests(self) -> list[dict[str, Any]]:

@@ -9,7 +9,23 @@ import pytest
 import yaml
 
 from bench import process, workload
-from bench.run import BEGIN, END, Row, floor_seconds, verdicts, write_results
+from bench import run as bench_run
+from bench.baseline import differs
+from bench.run import (
+    BEGIN,
+    END,
+    Baseline,
+    PlanStartup,
+    Results,
+    Row,
+    floor_seconds,
+    merge_previous,
+    plan_changed,
+    results_json,
+    target_table,
+    verdicts,
+    write_results,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -42,13 +58,66 @@ def test_floor_sums_requests_over_each_apis_rate() -> None:
     assert floor_seconds(counts, {"list": 20, "show": 20, "update": 10}) == pytest.approx(15.0)
 
 
-def test_verdicts_judge_the_largest_plan() -> None:
+def _baseline(wall_s: float, tool_wall_s: float) -> Baseline:
+    return Baseline(1000, wall_s, 1.0, 40, {"show": 1000}, 0, 109, tool_wall_s, 10)
+
+
+def test_verdicts_judge_each_target_on_its_own_row() -> None:
     small = Row(1000, "plan", {"list": 10}, 0.9, 0.5, 0.2, 90, 2)
     big = Row(10000, "plan", {"list": 100}, 7.0, 5.0, 6.0, 350, 2)
-    text = "\n".join(verdicts([small, big]))
-    assert "1.40x (NOT met)" in text
-    assert "0.600 ms (NOT met)" in text
-    assert "350 MB (NOT met)" in text
+    text = "\n".join(verdicts(Results([small, big], _baseline(40.0, 1.0))))
+    assert "plan 10,000: wall / floor <= 0.9: 1.40 (NOT met)" in text
+    assert "plan 10,000: CPU per asset <= 0.3 ms: 0.600 ms (NOT met)" in text
+    assert "plan 10,000: peak RSS <= 200 MB: 350 MB (NOT met)" in text
+    assert "same run >= 50x: 40.0x (NOT met)" in text
+    assert "100,000" not in text  # not measured: no verdict line
+    table = "\n".join(target_table(Results([big], _baseline(60.0, 1.0), PlanStartup([0.3], [0.5]))))
+    assert "| plan 100,000: peak RSS | 1,309 MB | <= 600 MB | - | not measured |" in table
+    assert "| 60.0x | met |" in table
+    assert "| <= 0.35 s | 0.30 s | met |" in table
+
+
+def test_plan_changes_are_read_from_the_summary_line() -> None:
+    assert plan_changed("...\nPlan: 12 to change, 988 unchanged.\n") == 12
+    assert plan_changed("No changes. Live assets match the manifests.\n") == 0
+    assert plan_changed("Error: something\n") is None
+
+
+def test_the_sdk_scripts_comparison() -> None:
+    live = {
+        "asset_name": "A",
+        "tags": ["x", "y"],
+        "asset_extra_meta": {"voice_model_meta": {"sex": "MALE", "language": "CN"}},
+        "system_properties": [{"key": "K", "value": "V"}, {"key": "O", "value": "1"}],
+    }
+    assert not differs({"asset_name": "A", "system_properties": {"K": "V"}}, live)
+    assert not differs({"asset_extra_meta": {"voice_model_meta": {"sex": "MALE"}}}, live)
+    assert differs({"asset_extra_meta": {"voice_model_meta": {"sex": "FEMALE"}}}, live)
+    assert differs({"system_properties": {"K": "W"}}, live)
+    assert differs({"tags": ["y", "x"]}, live)  # the script compares lists as they are
+
+
+def test_a_run_of_one_size_keeps_the_other_sizes_rows(tmp_path: Path) -> None:
+    previous = tmp_path / "results.json"
+    old = [
+        Row(1000, "plan", {"list": 10}, 0.7, 0.5, 0.6, 65, 2, measured_at="old"),
+        Row(100000, "plan", {"list": 1000}, 60.0, 50.0, 30.0, 500, 2, measured_at="old"),
+    ]
+    startup = PlanStartup([0.31, 0.29, 0.3], [0.5, 0.5, 0.6])
+    data = results_json(
+        Results(old, _baseline(50.0, 0.7), startup), latency_ms=30, rates=bench_run.DEFAULT_RATES
+    )
+    previous.write_text(json.dumps(data))
+    new = [Row(1000, "plan", {"list": 10}, 0.5, 0.5, 0.4, 60, 2, measured_at="new")]
+    merged = merge_previous(Results(new), previous)
+    rows, baseline = merged.rows, merged.baseline
+    assert merged.startup is not None and merged.startup.median_first_request_s == 0.3
+    assert [(r.assets, r.measured_at) for r in rows] == [(1000, "new"), (100000, "old")]
+    assert rows[1].to_json() == old[1].to_json()  # a row survives the JSON round trip
+    assert baseline is not None and baseline.ratio == pytest.approx(50 / 0.7)
+    assert data["rows"][0]["requests"] == {"list": 10}
+    assert data["rows"][0]["cpu_ms_per_asset"] == pytest.approx(0.6)
+    assert data["baseline"]["changed"] == 109
 
 
 def test_results_keep_the_handwritten_findings(tmp_path: Path) -> None:
@@ -99,18 +168,33 @@ def test_wall_time_is_split_around_the_first_and_last_request() -> None:
 
 
 def test_a_small_benchmark_runs_end_to_end(tmp_path: Path) -> None:
-    """`make bench` in miniature: real emulator process, real CLI processes, counted requests."""
-    from bench.run import DEFAULT_RATES, bench_size
+    """`make bench` in miniature: real emulator process, real CLI processes, counted requests,
+    and the SDK script against the same emulator (at a faster show limit, to stay quick)."""
+    from bench.run import bench_size
 
-    rows = bench_size(150, tmp_path, latency_ms=0, rates=DEFAULT_RATES, profile=False)
+    rates = {"list": 20.0, "show": 300.0, "update": 10.0}
+    run = bench_size(
+        150, tmp_path, latency_ms=0, rates=rates, profile=False, baseline=True, startup=True
+    )
+    rows = run.rows
     by_command = {row.command: row for row in rows}
     assert [r.command for r in rows] == ["plan", "apply", "re-plan"]
     assert by_command["plan"].returncode == 2  # 1% drifted: changes
+    assert by_command["plan"].changed == 2
     assert by_command["apply"].returncode == 0
     assert by_command["re-plan"].returncode == 0  # converged
+    assert by_command["re-plan"].changed == 0
     assert by_command["plan"].counts == {"list": 2}  # 150 ids: two pages of at most 100
     # round(1.5) = 2 drifted; the two written assets are read again right before their PUTs,
     # in one shared list request.
     assert by_command["apply"].counts == {"list": 3, "update": 2}
     assert by_command["apply"].fresh_reads == 1
     assert all(row.max_rss_mb > 0 and row.cpu_s > 0 for row in rows)
+    baseline = run.baseline
+    assert baseline is not None and baseline.returncode == 0
+    assert baseline.counts == {"show": 150}  # one ShowAsset per manifest, before apply
+    assert baseline.changed is not None and baseline.changed >= 2
+    assert baseline.tool_wall_s == by_command["plan"].wall_s
+    assert run.startup is not None and len(run.startup.first_request_s) == bench_run.STARTUP_RUNS
+    runs = zip(run.startup.first_request_s, run.startup.wall_s, strict=True)
+    assert all(0 < first < wall for first, wall in runs)  # each run's request came before its end

@@ -257,3 +257,31 @@ def test_utf16_and_utf32_files_are_named_as_such(tmp_path: Path, encoding: str) 
     flavour = "UTF-16" if "16" in encoding else "UTF-32"
     assert f"wide.yaml: the file is {flavour} (" in result.stderr, result.stderr
     assert "must be UTF-8" in result.stderr and "binary" not in result.stderr
+
+
+def test_an_invalid_manifest_stops_the_reads_already_started(
+    make_project: Callable[..., Project],
+) -> None:
+    """Reading live state starts while many manifests load; the first invalid one cancels it.
+
+    At one list request per second the 21 pages of this project would take twenty seconds;
+    the load finds the bad file long before, so only the first few pages are read, nothing
+    is written, and the errors are reported as for a small repository.
+    """
+    big = make_project(n=2000, drift_ratio=0.01)
+    (big.root / "manifests" / "zz-bad.yaml").write_text(VALID.format(asset_id="../escape"))
+    big.fail_fast(rate_limits="{list: 1, show: 1, update: 1}")
+    with big.emulator(rate_limits="list=1,show=1,update=1"):
+        for args in (["plan", "manifests"], ["apply", "manifests", "--auto-approve"]):
+            before = len(big.requests())
+            result = big.cli(*args)
+            assert result.returncode == 1, result.output
+            result.assert_clean()
+            assert "zz-bad.yaml" in result.stderr, result.stderr
+            reads = big.requests()[before:]
+            assert reads, "reading did not start while the manifests were loading"
+            assert len(reads) < 6, f"{len(reads)} requests after the manifests were known invalid"
+        before = len(big.requests())
+        assert big.cli("validate", "manifests").returncode == 1
+        assert len(big.requests()) == before, "validate sent a request"
+    assert big.puts() == []
