@@ -408,7 +408,8 @@ async def make_plan(
     say("Loading manifests...")
     config = load_config(config_path(options))
     single = _single_target(options, config)
-    if single is not _SEVERAL and max_change_percent is None and counter is None:
+    narrowed = filters is not None and bool(filters)  # open_run says that targeting is in effect
+    if single is not _SEVERAL and max_change_percent is None and counter is None and not narrowed:
         plans = await _plan_streamed(
             options, config, single, paths, filters or Filters(), parallelism, progress
         )
@@ -525,7 +526,7 @@ async def _plan_streamed_on(
                 plan = await reads.finish(target_name=target.name, endpoint=target.endpoint)
             finally:
                 await reads.cancel()
-    warning = threshold_message(plan)
+    warning = threshold_message(plan, session.safety(None))
     if warning:
         plan.warnings.append(warning)
     say(f"Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
