@@ -187,7 +187,10 @@ class Project:
         entries: list[dict[str, Any]] = []
         for record in self.records:
             if record.exists():
-                lines = record.read_text().splitlines()
+                # Only whole lines: the emulator may be writing one now, or may have been
+                # killed in the middle of one.
+                text = record.read_text()
+                lines = text[: text.rfind("\n") + 1].splitlines()
                 entries += [json.loads(x) for x in lines if x.strip()]
         return [e for e in entries if not process.is_probe(e)]
 
