@@ -506,6 +506,7 @@ def bench_targets(n: int, root: Path, *, latency_ms: int, rates: dict[str, float
                 max_rss_mb=timed.max_rss_mb,
                 returncode=timed.returncode,
                 split=process.phases(every, timed.started_at, timed.wall_s),
+                measured_at=now_utc(),
             )
             rows.append(row)
             print(format_row(row), flush=True)
