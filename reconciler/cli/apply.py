@@ -16,6 +16,7 @@ import click
 from reconciler.cli import output
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import (
+    DurationType,
     filter_options,
     filters_from,
     max_change_percent_option,
@@ -24,7 +25,6 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.progress import ProgressLine, progress_for
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
-from reconciler.durations import DurationError, parse_duration
 from reconciler.engine.apply import AssetResult
 from reconciler.engine.plan import Action, PlanSet
 from reconciler.escape import clean_lines, clean_text
@@ -68,6 +68,7 @@ __all__ = ["ApplyRefused", "apply"]
 @click.option("--force", is_flag=True, help="Apply even above the safety threshold.")
 @click.option(
     "--lock-timeout",
+    type=DurationType(),
     default="0s",
     show_default=True,
     metavar="DURATION",
@@ -83,7 +84,7 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     force: bool,
-    lock_timeout: str,
+    lock_timeout: float,
     max_change_percent: float | None,
     asset_ids: tuple[str, ...],
     selectors: tuple[str, ...],
@@ -101,10 +102,6 @@ def apply(
       reconciler apply --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93   # only this asset
       reconciler apply --selector team=marketing    # only manifests labelled team: marketing
     """
-    try:
-        wait = parse_duration(lock_timeout)
-    except DurationError as exc:
-        raise ApplyRefused(f"--lock-timeout: {exc}") from None
     progress = progress_for(options)
     hooks = _hooks(options, auto_approve, progress)
     plan_file = _plan_file_argument(args)
@@ -119,7 +116,7 @@ def apply(
                 parallelism=parallelism,
                 force=force,
                 hooks=hooks,
-                lock_timeout=wait,
+                lock_timeout=lock_timeout,
                 max_change_percent=max_change_percent,
             )
         else:
@@ -129,7 +126,7 @@ def apply(
                 parallelism=parallelism,
                 force=force,
                 hooks=hooks,
-                lock_timeout=wait,
+                lock_timeout=lock_timeout,
                 filters=filters,
                 max_change_percent=max_change_percent,
             )
