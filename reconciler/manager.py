@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import interrupts
 from reconciler.api.auth import Credentials, credentials_from_env
@@ -50,7 +50,6 @@ from reconciler.engine.planner import desired_from_loaded
 from reconciler.engine.safety import SafetyPolicy
 from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.importer import ImportResult, write_imports
 from reconciler.live.apply import apply_plan, find_stale
 from reconciler.live.fetch import failure, usable
 from reconciler.live.plan import PlanRun, build_plan
@@ -66,6 +65,9 @@ from reconciler.render.apply_text import (
 from reconciler.render.retry_text import retry_lines
 from reconciler.render.words import plural
 from reconciler.times import now_rfc3339
+
+if TYPE_CHECKING:
+    from reconciler.importer import ImportResult
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -801,12 +803,14 @@ def import_assets(
 ) -> ImportRun:
     """Write or update manifests under ``directory`` from live assets (all when no ids);
     with ``check`` nothing is written and the result says what would be."""
-    assets, missing, target_name = asyncio.run(
+    assets, missing, target_name = interrupts.run(
         read_live(options, asset_ids, parallelism=parallelism)
     )
     # Record the target only when one was chosen explicitly: a manifest without it follows the
     # default target, which is what a single-target setup wants.
     target = target_name if options.target else None
+    from reconciler.importer import write_imports  # only import needs it (start-up)
+
     return ImportRun(write_imports(assets, directory, target=target, check=check), missing)
 
 
@@ -1008,7 +1012,7 @@ def apply_manifests(
 
 
 def _apply_run(run: Run, parallelism: int, force: bool, hooks: ApplyHooks) -> ApplyRun:
-    plans = asyncio.run(
+    plans = interrupts.run(
         plan_run(run, parallelism=parallelism, progress=hooks.progress, counter=hooks.on_count)
     )
     hooks.on_plan(plans)
@@ -1217,7 +1221,7 @@ def _run_interruptible(
         }
 
     try:
-        return asyncio.run(main())
+        return interrupts.run(main())
     except asyncio.CancelledError:
         aborted = ApplyAborted(
             "Apply aborted: requests in flight were abandoned and their outcome is unknown. "

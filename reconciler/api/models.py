@@ -239,7 +239,7 @@ def lenient(model: type[BaseModel]) -> type[BaseModel]:
         }
         _LENIENT_CACHE[model] = create_model(
             f"Live{model.__name__}",
-            __config__=ConfigDict(extra="allow"),
+            __config__=ConfigDict(extra="allow", defer_build=True),
             __module__=__name__,
             **fields,
         )
@@ -254,7 +254,7 @@ LiveAutoOperationConfig = lenient(AutoOperationConfig)
 class ResponseModel(BaseModel):
     """Base of response models: lax types, unknown keys kept (the service evolves)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class FileExtraMeta(ResponseModel):

@@ -6,12 +6,12 @@ assets no manifest manages (for coverage).  Exit 0 in sync, 2 drift, 1 error.  S
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 import click
 
+from reconciler import interrupts
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import format_option, out_option, parallelism_option, render_options
 from reconciler.constants import DEFAULT_PATHS
@@ -52,7 +52,7 @@ def drift(
       reconciler drift --include-unmanaged
       reconciler drift --format markdown --out drift.md
     """
-    report = asyncio.run(
+    report = interrupts.run(
         make_drift(
             options,
             paths or DEFAULT_PATHS,

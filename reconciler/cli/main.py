@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -74,6 +76,33 @@ def main() -> None:
         raise
     else:
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def entry() -> NoReturn:
+    """The ``reconciler`` command: :func:`main`, then an exit that skips interpreter teardown.
+
+    A run ends holding its whole plan (and, after apply, every result); freeing those objects
+    one by one at interpreter exit took 0.15 s after a 10,000-asset plan, for nothing.  When
+    :func:`main` has finished, every file, connection, lock and worker process of the run is
+    closed (each is a context manager, and load workers die with this process), so only output
+    and logs are left: they are flushed first.  If flushing fails (a closed pipe), or the exit
+    carries a message instead of a code, the ordinary exit handles it.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code
+        if not isinstance(code, int):
+            raise
+    else:  # pragma: no cover - main always exits
+        code = 0
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
 
 
 def _stopped(stop: interrupts.Stopped) -> None:

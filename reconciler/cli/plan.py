@@ -7,13 +7,13 @@ The plan body goes to stdout in the chosen format; logs, warnings and progress g
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
 
 import click
 
+from reconciler import interrupts
 from reconciler.cli import output
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import (
@@ -89,7 +89,7 @@ def plan(
     """
     progress = progress_for(options)
     try:
-        result = asyncio.run(
+        result = interrupts.run(
             make_plan(
                 options,
                 paths or DEFAULT_PATHS,

@@ -10,7 +10,6 @@ write-only fields when their fingerprint differs from the last applied one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +46,21 @@ def same(a: Any, b: Any) -> bool:
         return False
     if a is b or isinstance(a, str):
         return True
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    return _same_types(a, b)
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    """Whether two values that compare equal also have the same types throughout: after
+    canonicalisation (integral floats are ints) that can only fail for a boolean against a
+    number, which ``==`` does not tell apart."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return all(type(v) is str or _same_types(v, b[k]) for k, v in a.items())
+    if kind is list:
+        return all(type(v) is str or _same_types(v, w) for v, w in zip(a, b, strict=True))
+    return True
 
 
 def count_leaves(path: Path, value: Any) -> int:
@@ -70,11 +83,17 @@ def _get(value: Any, rel: Path) -> Any:
     return value
 
 
+# Blocks of asset_extra_meta that hold a read-only field (most blocks hold none).
+_READ_ONLY_BLOCKS = frozenset(p[1] for p in policy.READ_ONLY if len(p) > 1 and p[0] == _XM)
+
+
 def _read_only_paths(spec: Mapping[str, Any]) -> Iterator[Path]:
     extra = spec.get(_XM)
     if not isinstance(extra, Mapping):
         return
     for block, body in extra.items():
+        if block not in _READ_ONLY_BLOCKS and (_XM,) not in policy.READ_ONLY:
+            continue
         if policy.is_read_only((_XM, block)):
             yield (_XM, block)
         elif isinstance(body, Mapping):

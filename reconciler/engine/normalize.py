@@ -77,7 +77,53 @@ _SET_NAMES = frozenset(p[-1] for p in policy.SET_LIKE)
 
 
 def canon(path: Path, value: Any) -> Any:
-    """The canonical form of ``value`` found at ``path`` (see module docstring)."""
+    """The canonical form of ``value`` found at ``path`` (see module docstring).
+
+    Every live asset is canonicalised once per plan (and its fingerprint once more), so the
+    common shapes (plain dicts and lists of strings, numbers and booleans) take a fast path that
+    handles leaves in place instead of recursing into them; other values take the general one.
+    """
+    kind = type(value)
+    if kind is str:
+        if not (path and path[-1] in _TIME_NAMES):
+            return value
+    elif path != _SP_PATH:
+        if kind is dict:
+            return _canon_dict(path, value)
+        if kind is list:
+            return _canon_list(path, value)
+    return _canon_any(path, value)
+
+
+def _canon_dict(path: Path, value: dict[Any, Any]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            out[key] = canon((*path, key), item) if key in _TIME_NAMES else item
+        elif kind is int or kind is bool:
+            out[key] = item
+        elif item is not None:
+            out[key] = canon((*path, key), item)
+    return out
+
+
+def _canon_list(path: Path, value: list[Any]) -> list[Any]:
+    if path and path[-1] in _SET_NAMES and policy.pattern(path) in policy.SET_LIKE:
+        if all(type(item) is str for item in value):  # the usual set: tags, service names
+            return sorted(set(value))
+        result: list[Any] = _canon_any(path, value)
+        return result
+    # A list item's path ends in an index, which names no timestamp: strings stay as they are.
+    return [
+        item
+        if (kind := type(item)) is str or kind is int or kind is bool or item is None
+        else canon((*path, index), item)
+        for index, item in enumerate(value)
+    ]
+
+
+def _canon_any(path: Path, value: Any) -> Any:
     if isinstance(value, str):
         if path and path[-1] in _TIME_NAMES and policy.pattern(path) in policy.TIMESTAMPS:
             return canon_instant(value)
@@ -120,7 +166,16 @@ def project_live(path: Path, desired: Any, live: Any) -> Any:
         have = system_properties_map(live)
         return {k: canon((*path, k), have.get(k)) for k in system_properties_map(desired)}
     if isinstance(desired, Mapping) and isinstance(live, Mapping):
-        return {k: project_live((*path, k), v, live.get(k)) for k, v in desired.items()}
+        out_map: dict[Any, Any] = {}
+        for key, want in desired.items():
+            found: Any = live.get(key)
+            kind = type(found)
+            # A string, number or boolean is its own canonical form (unless it names a time).
+            if (kind is str and key not in _TIME_NAMES) or kind is int or kind is bool:
+                out_map[key] = found
+            else:
+                out_map[key] = project_live((*path, key), want, found)
+        return out_map
     if (
         isinstance(desired, list)
         and isinstance(live, list)
@@ -141,6 +196,10 @@ def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str | list | dict | tuple) and len(value) == 0)
 
 
+# One encoder for every call (``json.dumps`` with options builds a new one each time).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """Stable JSON text for hashing: sorted keys, no whitespace, integral floats as ints."""
-    return json.dumps(canon((), value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(canon((), value))

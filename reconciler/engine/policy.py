@@ -8,6 +8,7 @@ each rule with an example.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Iterable
 from typing import Any
@@ -114,6 +115,12 @@ VOLATILE_FIELDS: frozenset[str] = frozenset({"files", "update_time"})
 
 def pattern(path: Iterable[str | int]) -> Pattern:
     """A concrete path as a table key: list indexes become ``"*"``."""
+    return _pattern(path if type(path) is tuple else tuple(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(path: tuple[str | int, ...]) -> Pattern:
+    # Cached: the diff asks for the same few dozen paths of every asset.
     return tuple("*" if isinstance(part, int) else part for part in path)
 
 

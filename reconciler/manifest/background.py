@@ -14,8 +14,8 @@ in this process, a chunk at a time, between the loop's other work.
 from __future__ import annotations
 
 import asyncio
-import gc
 import multiprocessing
+import os
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -127,8 +127,8 @@ class StreamedLoad:
             self._pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("fork"),
-                # A worker allocates millions of containers and no cycles (loader.paused_gc).
-                initializer=gc.disable,
+                initializer=parallel.worker_init,
+                initargs=(os.getpid(),),
             )
             futures = [
                 self._pool.submit(declared_chunk, [str(path) for path in chunk]) for chunk in chunks

@@ -9,6 +9,7 @@ order, so problems, their order and duplicate detection are exactly those of a s
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -98,7 +99,7 @@ def _load_in_parallel(
             pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=context,
-                initializer=_worker_init,
+                initializer=worker_init,
                 initargs=(os.getpid(),),
             )
             # Workers are forked at the first submit and inherit the disabled garbage collector
@@ -130,15 +131,18 @@ def _load_in_parallel(
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _worker_init(parent: int) -> None:
-    """Set up a forked parse worker so that it can never outlive or hold up this process.
+def worker_init(parent: int) -> None:
+    """Set up a forked load worker so that it can never outlive or hold up this process.
 
     Its standard streams go to /dev/null: a worker has nothing to say (results and errors come
     back through the pool), and one holding the parent's stdout open would keep a CI step
     waiting for the end of that output after the parent is gone.  On Linux it is killed when
     the parent dies, however the parent dies.  Ctrl-C reaches the whole process group; the
-    parent handles it and stops the workers itself.
+    parent handles it and stops the workers itself.  Its garbage collector is off: a worker
+    allocates millions of containers and no cycles, and a collection would copy every page it
+    scans of the memory it shares with the parent.
     """
+    gc.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.STOP_SIGNALS)  # blocked at the fork

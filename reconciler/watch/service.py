@@ -129,7 +129,7 @@ class Watcher:
 
     def run(self) -> int:
         """Run until stopped (or one cycle with ``once``); the process's exit code."""
-        return asyncio.run(self._main())
+        return interrupts.run(self._main())
 
     async def _main(self) -> int:
         # Configuration, credentials and manifests must be sound at start-up (exit 1 if not);

@@ -28,7 +28,11 @@ try:
 except SystemExit:
     pass
 sys.stdout.flush()
-loaded = [m for m in sys.modules if m.split(".")[0] in watched or m in watched]
+# A None entry marks a module as absent (httpx's own command line, reconciler/cli/__init__.py).
+loaded = [
+    m for m, module in sys.modules.items()
+    if module is not None and (m.split(".")[0] in watched or m in watched)
+]
 print("\\nLOADED " + json.dumps(sorted(loaded)))
 """
 

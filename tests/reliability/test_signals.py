@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,29 @@ def test_a_signal_during_a_load_of_3000_manifests(many: Path, sig: signal.Signal
         assert "manifests valid" not in out
     else:
         assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the loader forks only with 2 cores")
+def test_a_finished_plan_prints_everything_and_leaves_no_worker(
+    make_project: Callable[..., Project],
+) -> None:
+    """The run ends without interpreter teardown (cli.main.entry): its whole output still
+    arrives, in order, and the forked load workers end with it."""
+    project = make_project(n=600, drift_ratio=0.05)
+    # Output to a pipe is block-buffered, as in CI: what is not flushed before the exit is lost.
+    project.env.pop("PYTHONUNBUFFERED", None)
+    with project.emulator():
+        proc = project.spawn("plan", "manifests", "--detailed-exitcode")
+        workers = wait_for_workers(proc)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in out + err, err
+    assert out.rstrip().splitlines()[-1] == (
+        f"Plan: {len(project.drifted)} to change, {600 - len(project.drifted)} unchanged."
+    ), out[-500:]
+    assert out.count("will be updated in-place") == len(project.drifted), out[-2000:]
+    assert_gone(workers)
 
 
 def test_sigterm_during_apply_finishes_in_flight_requests_and_prints_the_summary(
