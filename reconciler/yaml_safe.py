@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,7 @@ class Document:
     column: int
     positions: dict[FieldPath, Position] = field(default_factory=dict, repr=False)
     problems: list[YamlProblem] = field(default_factory=list)
+    has_nulls: bool = False  # some value is null (most documents have none to look for)
 
 
 def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES, kind: str = "manifest") -> str:
@@ -179,18 +180,14 @@ def _offset_position(data: bytes | str, offset: int) -> Position:
     return line, column
 
 
-def _events(text: str) -> Iterator[ev.Event]:
+def _event_source(text: str) -> Callable[[], Any]:
+    """The parser's next-event function (called directly in the hot loop: no generator)."""
     if C_PARSER:
-        parser = _CParser(text)
-        while True:
-            event = parser.get_event()
-            yield event
-            if isinstance(event, ev.StreamEndEvent):
-                return
-    else:  # pragma: no cover
-        from ruamel.yaml import YAML
+        return _CParser(text).get_event  # type: ignore[no-any-return]
+    from ruamel.yaml import YAML  # pragma: no cover
 
-        yield from YAML(typ="safe", pure=True).parse(text)
+    events: Iterator[Any] = iter(YAML(typ="safe", pure=True).parse(text))  # pragma: no cover
+    return events.__next__  # pragma: no cover
 
 
 def _syntax_problem(exc: YAMLError, text: str) -> YamlProblem:
@@ -274,6 +271,16 @@ class _Frame:
 
 
 _DISCARD = object()
+# Events are told apart by their exact class: the parser makes no subclasses of them.
+_SCALAR_EVENT = ev.ScalarEvent
+_ALIAS_EVENT = ev.AliasEvent
+_MAPPING_START = ev.MappingStartEvent
+_SEQUENCE_START = ev.SequenceStartEvent
+_MAPPING_END = ev.MappingEndEvent
+_SEQUENCE_END = ev.SequenceEndEvent
+_DOCUMENT_START = ev.DocumentStartEvent
+_DOCUMENT_END = ev.DocumentEndEvent
+_STREAM_END = ev.StreamEndEvent
 
 
 def parse_documents(text: str, kind: str = "manifest") -> tuple[list[Document], list[YamlProblem]]:
@@ -334,40 +341,42 @@ def parse_documents(text: str, kind: str = "manifest") -> tuple[list[Document], 
         if not stack:
             return ()
         frame = stack[-1]
-        if isinstance(frame.container, list):
+        if type(frame.container) is list:
             return (*frame.path, len(frame.container))
         return (*frame.path, frame.pending_key or "?")
 
+    next_event = _event_source(text)
     try:
-        for event in _events(text):
-            if isinstance(event, ev.DocumentStartEvent):
-                mark = event.start_mark
-                doc = Document(data=None, line=mark.line + 1, column=mark.column + 1)
-            elif isinstance(event, ev.DocumentEndEvent):
-                if doc is not None:
-                    documents.append(doc)
-                doc, stack = None, []
-            elif doc is None:
-                continue
-            elif isinstance(event, ev.ScalarEvent):
+        while True:
+            # Any: events are told apart by exact class, which mypy does not narrow on.
+            event: Any = next_event()
+            kind_of_event = type(event)
+            if kind_of_event is _SCALAR_EVENT:
+                if doc is None:
+                    continue
+                raw = event.value
+                if (
+                    event.ctag is None
+                    and event.implicit[0]
+                    and raw
+                    and raw[0] not in _NON_STR_START
+                ):
+                    attach(raw, event.start_mark)  # a plain word: the common scalar
+                    continue
                 value = _scalar(event, doc)
+                if value is None:
+                    doc.has_nulls = True
                 attach(
                     value,
                     event.start_mark,
                     is_key_candidate=event.tag is None or event.tag in ("!", _CORE + "str"),
                 )
-            elif isinstance(event, ev.AliasEvent):
-                mark = event.start_mark
-                doc.problems.append(
-                    YamlProblem(
-                        f"aliases (*{event.anchor}) are not allowed in a {kind}; "
-                        "write the value out",
-                        mark.line + 1,
-                        mark.column + 1,
-                    )
-                )
-                attach(_DISCARD, mark, is_key_candidate=False)
-            elif isinstance(event, (ev.MappingStartEvent, ev.SequenceStartEvent)):
+            elif kind_of_event is _MAPPING_END or kind_of_event is _SEQUENCE_END:
+                frame = stack.pop()
+                attach(frame.container, frame.mark, is_key_candidate=False)
+            elif kind_of_event is _MAPPING_START or kind_of_event is _SEQUENCE_START:
+                if doc is None:
+                    continue
                 mark = event.start_mark
                 if len(stack) >= MAX_DEPTH:
                     return documents, [
@@ -378,24 +387,37 @@ def parse_documents(text: str, kind: str = "manifest") -> tuple[list[Document], 
                         )
                     ]
                 container: dict[str, Any] | list[Any] = (
-                    {} if isinstance(event, ev.MappingStartEvent) else []
+                    {} if kind_of_event is _MAPPING_START else []
                 )
-                if event.tag is not None and event.tag not in (
-                    "!",
-                    _CORE + "map",
-                    _CORE + "seq",
-                ):
+                if event.ctag is not None and event.tag not in ("!", _CORE + "map", _CORE + "seq"):
                     doc.problems.append(
                         YamlProblem(
-                            f"YAML tag {event.tag.replace(_CORE, '!!')} is not supported here",
+                            f"YAML tag {str(event.tag).replace(_CORE, '!!')} is not supported here",
                             mark.line + 1,
                             mark.column + 1,
                         )
                     )
                 stack.append(_Frame(container, child_path(), mark))
-            elif isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
-                frame = stack.pop()
-                attach(frame.container, frame.mark, is_key_candidate=False)
+            elif kind_of_event is _DOCUMENT_START:
+                mark = event.start_mark
+                doc = Document(data=None, line=mark.line + 1, column=mark.column + 1)
+            elif kind_of_event is _DOCUMENT_END:
+                if doc is not None:
+                    documents.append(doc)
+                doc, stack = None, []
+            elif kind_of_event is _STREAM_END:
+                break
+            elif kind_of_event is _ALIAS_EVENT and doc is not None:
+                mark = event.start_mark
+                doc.problems.append(
+                    YamlProblem(
+                        f"aliases (*{event.anchor}) are not allowed in a {kind}; "
+                        "write the value out",
+                        mark.line + 1,
+                        mark.column + 1,
+                    )
+                )
+                attach(_DISCARD, mark, is_key_candidate=False)
             if doc is not None and len(doc.problems) > total:
                 total = len(doc.problems) + sum(len(d.problems) for d in documents)
                 if total >= MAX_PROBLEMS_PER_FILE:

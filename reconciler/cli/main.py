@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -16,6 +17,8 @@ from reconciler.cli.group import LazyGroup
 from reconciler.errors import ReconcilerError
 from reconciler.logs import configure_logging
 from reconciler.options import GlobalOptions
+
+YOUNG_GC_THRESHOLD = 50_000
 
 EXAMPLES = """\b
 Examples:
@@ -79,7 +82,8 @@ def main() -> None:
 
 
 def entry() -> NoReturn:
-    """The ``reconciler`` command: :func:`main`, then an exit that skips interpreter teardown.
+    """The ``reconciler`` command: :func:`main` with a lazier garbage collector, then an exit
+    that skips interpreter teardown.
 
     A run ends holding its whole plan (and, after apply, every result); freeing those objects
     one by one at interpreter exit took 0.15 s after a 10,000-asset plan, for nothing.  When
@@ -88,6 +92,10 @@ def entry() -> NoReturn:
     and logs are left: they are flushed first.  If flushing fails (a closed pipe), or the exit
     carries a message instead of a code, the ordinary exit handles it.
     """
+    # A run allocates millions of small containers that live until it ends (manifests, live
+    # rows, plan rows) and hardly any cycles; at the default threshold (700 allocations) the
+    # collector scanned them again and again, 0.15 s of CPU in a 10,000-asset plan.
+    gc.set_threshold(YOUNG_GC_THRESHOLD, 20, 10)
     try:
         main()
     except SystemExit as exc:

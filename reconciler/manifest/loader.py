@@ -224,8 +224,9 @@ def _problem_order(problem: Problem) -> tuple[bool, int, int]:
 
 
 # One parsed file: its read and YAML problems, and each non-empty document without YAML problems
-# as (data, line, column, positions).  Plain data, so that it crosses processes cheaply.
-ParsedDocument = tuple[Any, int, int, dict[FieldPath, Position]]
+# as (data, line, column, positions, has_nulls).  Plain data, so that it crosses processes
+# cheaply.
+ParsedDocument = tuple[Any, int, int, dict[FieldPath, Position], bool]
 ParsedFile = tuple[list[Problem], list[ParsedDocument]]
 # One loaded file: all its problems in order of position, and its valid manifests.
 LoadedFile = tuple[list[Problem], list[LoadedManifest]]
@@ -234,15 +235,16 @@ LoadedFile = tuple[list[Problem], list[LoadedManifest]]
 def _parse_file(path: Path) -> ParsedFile:
     problems: list[Problem] = []
     documents = _read_documents(path, problems)
-    return problems, [(d.data, d.line, d.column, d.positions) for d in documents]
+    return problems, [(d.data, d.line, d.column, d.positions, d.has_nulls) for d in documents]
 
 
 def _finish(path: Path, parsed: ParsedFile) -> LoadedFile:
     """Validate the documents of one parsed file (always in this process)."""
     file_problems, documents = parsed
     manifests: list[LoadedManifest] = []
-    for data, line, column, positions in documents:
-        manifest = _validate(path, Document(data, line, column, positions), file_problems)
+    for data, line, column, positions, has_nulls in documents:
+        document = Document(data, line, column, positions, has_nulls=has_nulls)
+        manifest = _validate(path, document, file_problems)
         if manifest is not None:
             manifests.append(manifest)
     return sorted(file_problems, key=_problem_order), manifests
@@ -314,7 +316,8 @@ def _validate(path: Path, document: Document, problems: list[Problem]) -> Loaded
         )
         return None
     nulls: list[FieldPath] = []
-    data = _without_nulls(data, (), nulls)
+    if document.has_nulls:
+        data = _without_nulls(data, (), nulls)
     for loc in nulls:
         problems.append(Problem(name, *at(loc), format_path(loc), NULL_MESSAGE))
     try:

@@ -42,12 +42,17 @@ async def test_problems_are_those_of_a_serial_load_and_the_first_bad_chunk_says_
     tmp_path: Path,
 ) -> None:
     count = PARALLEL_MIN_FILES + 100
-    bad = {250: "spec: {asset_nme: typo}\n", 520: "spec: {asset_name: ok}\nspec: twice\n"}
+    bad = {
+        250: "spec: {asset_nme: typo}\n",
+        400: "spec: {asset_name: ok, asset_description: null}\n",
+        520: "spec: {asset_name: ok}\nspec: twice\n",
+    }
     write_many(tmp_path, count, bad)
     (tmp_path / "m00599.yaml").write_text(f"{HEAD}metadata:\n  asset_id: a3\nspec: {{}}\n")
     with pytest.raises(ManifestError) as serial:
         load_manifests([tmp_path])
     expected = [str(p) for p in serial.value.problems]
+    assert any("m00400.yaml" in p and "null is not allowed" in p for p in expected)
     assert any("declared twice" in p for p in expected)  # duplicates come last
     assert "declared twice" in expected[-1]
 
