@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from reconciler.fieldpath import FieldPath, format_path
 from reconciler.manifest import parallel
-from reconciler.manifest.discovery import manifest_files
+from reconciler.manifest.discovery import manifest_entries
 from reconciler.manifest.explain import explain, kind_of
 from reconciler.manifest.problems import ManifestError, Problem, summary
 from reconciler.manifest.schema import NULL_MESSAGE, Manifest
@@ -149,21 +149,23 @@ def notes(loaded: LoadedManifest) -> list[str]:
 def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
     """Manifest files under ``paths``: files as given, directories searched recursively.
 
-    Directories yield their manifest files (:func:`~reconciler.manifest.discovery.manifest_files`);
-    the same file reached twice is loaded once.
+    Directories yield their manifest files
+    (:func:`~reconciler.manifest.discovery.manifest_entries`); the same file reached twice is
+    loaded once.
     """
     found: list[Path] = []
     problems: list[Problem] = []
     seen: set[object] = set()
 
-    def add(path: Path) -> None:
-        # The file's identity: one stat instead of resolve()'s walk over every path component,
-        # which dominated discovery of 10,000 manifests.
-        try:
-            info = path.stat()
-            key: object = (info.st_dev, info.st_ino)
-        except OSError:  # a dangling link: reported when it is read
-            key = path.resolve()
+    def add(path: Path, key: object = None) -> None:
+        # The file's identity: from the folder's listing, or one stat instead of resolve()'s
+        # walk over every path component, which dominated discovery of 10,000 manifests.
+        if key is None:
+            try:
+                info = path.stat()
+                key = (info.st_dev, info.st_ino)
+            except OSError:  # a dangling link: reported when it is read
+                key = str(path.resolve())
         if key not in seen:
             seen.add(key)
             found.append(path)
@@ -172,8 +174,8 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
         root = Path(given)
         if root.is_dir():
             before = len(found)
-            for path in manifest_files(root):
-                add(path)
+            for path, key in manifest_entries(root):
+                add(path, key)
             if len(found) == before:
                 problems.append(Problem(str(root), None, None, "", "no .yaml or .yml files found"))
         elif root.exists():
