@@ -28,6 +28,7 @@ import httpx
 from pydantic import ValidationError
 
 from reconciler import __version__
+from reconciler.api import tls
 from reconciler.api.answers import (
     AnswerTooLarge,
     BadJson,
@@ -272,7 +273,7 @@ class MetaStudioClient:
             limits=httpx.Limits(
                 max_connections=self.parallelism, max_keepalive_connections=self.parallelism
             ),
-            verify=self.target.verify_tls,
+            verify=tls.verified_context() if self.target.verify_tls else False,
             transport=self._transport,
             follow_redirects=False,
             trust_env=True,

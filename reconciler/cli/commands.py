@@ -15,6 +15,8 @@ from typing import NamedTuple
 class CommandEntry(NamedTuple):
     spec: str  # "module:attribute" of the click command
     short_help: str  # shown by ``reconciler --help`` without importing the module
+    # It talks to the service: its TLS context is built while its modules import (api/tls.py).
+    remote: bool = False
 
 
 COMMANDS: dict[str, CommandEntry] = {
@@ -24,15 +26,19 @@ COMMANDS: dict[str, CommandEntry] = {
     "schema": CommandEntry(
         "reconciler.cli.validate:schema", "Print the JSON Schema of a manifest."
     ),
-    "plan": CommandEntry("reconciler.cli.plan:plan", "Show what apply would change."),
+    "plan": CommandEntry("reconciler.cli.plan:plan", "Show what apply would change.", remote=True),
     "apply": CommandEntry(
-        "reconciler.cli.apply:apply", "Make live assets match the manifests, or apply a saved plan."
+        "reconciler.cli.apply:apply",
+        "Make live assets match the manifests, or apply a saved plan.",
+        remote=True,
     ),
     "show": CommandEntry("reconciler.cli.show:show", "Print a saved plan file."),
     "drift": CommandEntry(
-        "reconciler.cli.drift:drift", "Report what changed in MetaStudio outside git."
+        "reconciler.cli.drift:drift", "Report what changed in MetaStudio outside git.", remote=True
     ),
-    "import": CommandEntry("reconciler.cli.importer:import_", "Write manifests from live state."),
+    "import": CommandEntry(
+        "reconciler.cli.importer:import_", "Write manifests from live state.", remote=True
+    ),
     "emulator": CommandEntry(
         "reconciler.cli.emulator:emulator", "A local MetaStudio digital-asset service."
     ),
@@ -43,6 +49,8 @@ COMMANDS: dict[str, CommandEntry] = {
         "reconciler.cli.completion:completion", "Print the shell completion script."
     ),
     "watch": CommandEntry(
-        "reconciler.cli.watch:watch", "Watch for drift continuously: history, metrics, self-heal."
+        "reconciler.cli.watch:watch",
+        "Watch for drift continuously: history, metrics, self-heal.",
+        remote=True,
     ),
 }

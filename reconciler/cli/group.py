@@ -35,6 +35,10 @@ class LazyCommands(MutableMapping[str, click.Command]):
 
     def __getitem__(self, name: str) -> click.Command:
         if name not in self._loaded:
+            if self._entries[name].remote:
+                from reconciler.api import tls  # ssl and certifi only
+
+                tls.prepare()
             module, _, attribute = self._entries[name].spec.partition(":")
             command = getattr(importlib.import_module(module), attribute)
             if not isinstance(command, click.Command):

@@ -287,6 +287,8 @@ def tls_service(workdir: Path) -> Iterator[tuple[str, list[str]]]:
             "1",
             "-subj",
             "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
             "-keyout",
             str(key),
             "-out",

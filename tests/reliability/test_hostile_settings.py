@@ -151,6 +151,21 @@ def test_a_certificate_that_does_not_verify_is_not_retried(workdir: Path) -> Non
     assert result.wall_s < 5
 
 
+def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(workdir: Path) -> None:
+    """The TLS context is built ahead of time on a thread (api/tls.py): it still honours
+    ``SSL_CERT_FILE``, as httpx does, so a private CA works."""
+    with tls_service(workdir) as (endpoint, outcomes):
+        (workdir / "reconciler.yaml").write_text(
+            f"targets:\n  tls: {{endpoint: '{endpoint}', project_id: {process.PROJECT_ID}, "
+            "max_retries: 0}\n"
+        )
+        env = {**process.credentials_env(), "SSL_CERT_FILE": str(workdir / "cert.pem")}
+        result = cli(workdir, "plan", "manifests", env=env)
+    assert outcomes[:1] == ["handshake completed"], (outcomes, result.stderr)
+    assert "not accepted" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.output  # the listener closes after the handshake
+
+
 def test_https_to_a_plain_http_service_is_not_retried(
     workdir: Path, service: HostileService
 ) -> None:
