@@ -24,6 +24,7 @@ from reconciler import interrupts
 
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
 CHUNK_FILES = 100  # files per unit of work handed to a worker
+WORKER_NICENESS = 10  # added to the workers' niceness: the parent's requests go first
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -143,6 +144,9 @@ def worker_init(parent: int) -> None:
     scans of the memory it shares with the parent.
     """
     gc.disable()
+    # Loading is throughput work; the parent sends paced requests and must get a core the
+    # moment it has one to send (a worker still gets every cycle the parent leaves idle).
+    os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.STOP_SIGNALS)  # blocked at the fork
