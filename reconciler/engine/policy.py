@@ -125,7 +125,11 @@ def _pattern(path: tuple[str | int, ...]) -> Pattern:
 
 
 def is_read_only(path: Iterable[str | int]) -> bool:
-    pat = pattern(path)
+    return _read_only(pattern(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_only(pat: Pattern) -> bool:
     return any(pat[: len(ro)] == ro for ro in READ_ONLY)
 
 
