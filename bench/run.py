@@ -871,6 +871,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     process.PRIORITY = args.priority
+    process.compiled_like_an_install()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     keep = args.keep or args.profile  # the profile report lives in the work directory
     root = Path(__file__).parent / "out" if keep else Path(tempfile.mkdtemp(prefix="bench-"))
