@@ -2,13 +2,14 @@
 
 Each command module under ``reconciler/cli`` parses its options, calls one function here, hands
 the result to a renderer and maps it to an exit code.  These functions print nothing: they
-load and select the manifests, group them by target (:func:`open_run`: a :class:`Run` of
-:class:`TargetRun`, each with its own :class:`Session` of configuration, target and credentials
-from the environment), read and write live state through :mod:`reconciler.live` and the client,
-every target at once, and let the engine decide.  Each target goes through the same
-single-target path (``_plan_one``, ``_drift_one``, ``apply_plan``); the run is a gather over
-them.  What the CLI must show while a run is under way (the plan before the
-question, each asset's result as it finishes) it receives through :class:`ApplyHooks`.
+load and select the manifests, group them by target, each with its own :class:`Session` of
+configuration, target and credentials from the environment, read and write live state through
+:mod:`reconciler.live` and the client, every target at once, and let the engine decide.
+``plan``, ``apply MANIFESTS`` and ``drift`` read live state while the manifests load
+(:class:`_Streamed`: one lane per target, opened as the load names it); ``watch`` hands over
+manifests it loaded itself (:func:`open_run`: a :class:`Run` of :class:`TargetRun`).  What the
+CLI must show while a run is under way (the plan before the question, each asset's result as it
+finishes) it receives through :class:`ApplyHooks`.
 
 | command | function | returns |
 |---|---|---|
@@ -30,17 +31,17 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from reconciler import interrupts
 from reconciler.api.auth import Credentials, credentials_from_env
-from reconciler.api.client import AnswerObserver, MetaStudioClient
+from reconciler.api.client import AnswerObserver, LiveAsset, MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
 from reconciler.api.retries import RetryTally
-from reconciler.constants import DEFAULT_PATHS, READ_PARALLELISM, WRITE_PARALLELISM
+from reconciler.constants import DEFAULT_PATHS, PAGE_SIZE, READ_PARALLELISM, WRITE_PARALLELISM
 from reconciler.engine import planfile
 from reconciler.engine.apply import ApplyResult, AssetResult, ReadCounts, StaleAsset, stale_records
-from reconciler.engine.diff import record_text
+from reconciler.engine.diff import Desired, record_text
 from reconciler.engine.drift import DriftReport, ProjectDrift, project_drift
 from reconciler.engine.fingerprint import live_fingerprint
 from reconciler.engine.history import DriftHistory
@@ -262,17 +263,6 @@ class Run:
     def sessions(self) -> list[Session | None]:
         return [target.session for target in self.targets]
 
-    def safety(self, plan: Plan) -> SafetyPolicy:
-        """The threshold of the target ``plan`` was made for."""
-        for target in self.targets:
-            if target.session is not None and target.session.target.name == plan.target:
-                return target.session.safety(self.max_change_percent)
-        return SafetyPolicy(
-            max_change_percent=self.max_change_percent
-            if self.max_change_percent is not None
-            else SafetyPolicy().max_change_percent
-        )
-
     @property
     def several(self) -> bool:
         """More than one target: one target's failure is reported under it, not raised."""
@@ -312,7 +302,9 @@ def open_run(
     on_answer: AnswerObserver | None = None,
 ) -> Run:
     """Load and validate every manifest (nothing is sent if one is invalid), group the selected
-    ones by target, and open each target's session.
+    ones by target, and open each target's session: the run of manifests already loaded
+    (``watch``).  ``plan``, ``apply MANIFESTS`` and ``drift`` read while they load
+    (:class:`_Streamed`), under the same rules, checks and messages.
 
     Without ``--target`` the run covers every target the manifests name; ``--target`` (given
     one or more times) narrows it to those targets, each planned even when no manifest names it.
@@ -378,10 +370,6 @@ def _single_target_flags(options: GlobalOptions) -> list[tuple[str, str | None]]
     ]
 
 
-def _prefixed(run: Run, target: TargetRun, message: str) -> str:
-    return f"[{target.label}] {message}" if run.several else message
-
-
 # --- plan --------------------------------------------------------------------------------------
 
 
@@ -396,175 +384,483 @@ async def make_plan(
     out: Path | None = None,
     max_change_percent: float | None = None,
 ) -> PlanSet:
-    """Plan the manifests under ``paths`` against every target of the run, concurrently.
+    """Plan the manifests under ``paths`` against every target of the run, concurrently,
+    reading live state while the manifests load (:class:`_Streamed`).
 
     A target that cannot be planned (unreachable, credentials rejected) is reported in its own
     plan (``Plan.error``) when the run covers several; a one-target run raises, as a setup
     error.  With ``out`` the plan is also saved there for ``reconciler apply PLANFILE``.
     ``counter`` gets ``("reading live assets", done, total)`` over all targets as live state
-    arrives.
+    arrives, from the end of the load on (when the total is known).
     """
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
-    say = progress or (lambda _message: None)
-    say("Loading manifests...")
-    config = load_config(config_path(options))
-    single = _single_target(options, config)
-    narrowed = filters is not None and bool(filters)  # open_run says that targeting is in effect
-    if single is not _SEVERAL and max_change_percent is None and counter is None and not narrowed:
-        plans = await _plan_streamed(
-            options, config, single, paths, filters or Filters(), parallelism, progress
-        )
-    else:
-        run = open_run(options, paths, filters, max_change_percent)
-        try:
-            plans = await plan_run(run, parallelism=parallelism, progress=progress, counter=counter)
-        finally:
-            report_retries(run.sessions)
+    plans, _sessions = await _streamed_plan(
+        options,
+        load_config(config_path(options)),
+        paths,
+        filters or Filters(),
+        max_change_percent,
+        parallelism=parallelism,
+        progress=progress,
+        counter=counter,
+    )
     if out is not None:
         planfile.write_plan(out, plans)
     return plans
 
 
-_SEVERAL = "\0several"  # a run whose targets are known only once the manifests are loaded
-
-
-def _single_target(options: GlobalOptions, config: ReconcilerConfig) -> str | None:
-    """The one target of the run when it is known before any manifest is loaded (one
-    ``--target``; or a configuration with at most one target, that every manifest must name
-    or follow), else :data:`_SEVERAL`."""
-    if len(options.targets) == 1:
-        return options.targets[0]
-    if options.targets:
-        return _SEVERAL
-    if not config.targets and config.default_target is None:
-        return None  # flags and the environment only
-    if len(config.targets) == 1 and config.implicit_target in config.targets:
-        return config.implicit_target
-    return _SEVERAL
-
-
-async def _plan_streamed(
+async def _streamed_plan(
     options: GlobalOptions,
     config: ReconcilerConfig,
-    name: str | None,
     paths: Sequence[str],
     filters: Filters,
+    max_change_percent: float | None,
+    *,
     parallelism: int,
     progress: Callable[[str], None] | None,
-) -> PlanSet:
-    """A one-target plan that reads live state while the manifests load (docs/performance.md).
-
-    The reads start as soon as discovery has counted the files; each chunk of valid manifests
-    is handed over as it loads, and an asset is diffed once both halves are there.  The first
-    invalid manifest cancels every read at once (no further request is sent, nothing can be
-    written); the load goes on without the network so that every problem is reported together.
-    The selection and its checks are those of :func:`open_run`.
-    """
-    say = progress or (lambda _message: None)
-    session = _open(options, config, name)
-    try:
-        return await _plan_streamed_on(session, config, options, paths, filters, parallelism, say)
-    finally:
-        report_retries([session])
-
-
-async def _plan_streamed_on(
-    session: Session,
-    config: ReconcilerConfig,
-    options: GlobalOptions,
-    paths: Sequence[str],
-    filters: Filters,
-    parallelism: int,
-    say: Callable[[str], None],
-) -> PlanSet:
-    name = session.target.name if options.targets else _single_target(options, config)
-    created_at = now_rfc3339()
-    target = session.target
-    started = time.monotonic()
-    seen = skipped = 0
-    declared: set[str] = set()
+    counter: StageCounter | None,
+    locks: _Locks | None = None,
+    sessions: list[Session | None] | None = None,
+) -> tuple[PlanSet, list[Session | None]]:
+    """Every target's plan (:class:`_Streamed` with :class:`_PlanKind`) and, per plan, its
+    session.  The retries are reported here, unless ``sessions`` receives every target's
+    session, even when the run raises (``apply`` reports them after its writes)."""
     with Run(config).state() as state:
-        async with session.client(parallelism) as client:
-            reads = PlanRun(
-                client, state=state, project_id=target.project_id, parallelism=parallelism
-            )
+        kind = _PlanKind(state, filters, max_change_percent, counter, progress)
+        streamed = _Streamed(
+            kind, options, config, paths, filters, parallelism, progress=progress, locks=locks
+        )
+        try:
+            plans = PlanSet(await streamed.run(), created_at=streamed.created_at)
+        finally:
+            if sessions is not None:
+                sessions.extend(streamed.sessions)
+            else:
+                report_retries(streamed.sessions)
+    return plans, streamed.sessions
+
+
+# --- streamed runs: live reads while the manifests load ----------------------------------------
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class _Reads(Protocol[R_co]):
+    """A target's live reads in a streamed run: started before its manifests are known, fed
+    their desired assets chunk by chunk, cancelled at once when the run stops reading."""
+
+    def start(self, expected: int, *, exact: bool = False) -> None: ...
+
+    def add(self, desired: Sequence[Desired]) -> None: ...
+
+    async def cancel(self) -> None: ...
+
+    async def finish(self, session: Session) -> R_co: ...
+
+
+class _Kind(Protocol[R]):
+    """What a streamed run makes of each target: its reads, the result of a target that
+    could not be read, and the finishing touches of one that could."""
+
+    def reads(self, lane: _Lane[Any], client: MetaStudioClient, parallelism: int) -> _Reads[R]: ...
+
+    def loaded(self, lanes: Sequence[_Lane[Any]]) -> None: ...
+
+    def done(self, lane: _Lane[Any], result: R) -> R: ...
+
+    def failed(self, lane: _Lane[Any], error: str) -> R: ...
+
+
+@dataclass
+class _Lane(Generic[R]):
+    """One target of a streamed run, opened when the run learns it (a ``--target``, or the
+    first manifest that names or follows it): its session, client and reads."""
+
+    name: str | None
+    session: Session | None = None
+    error: ReconcilerError | None = None  # the session could not be opened
+    reads: _Reads[R] | None = None  # None: not reading (yet)
+    desired: list[Desired] = field(default_factory=list)  # the target's selected manifests
+    declared: int = 0  # the target's manifests before --asset / --selector
+    client: MetaStudioClient | None = None
+    prefix: str = ""  # "[name] " when the run may cover several targets (progress only)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def label(self) -> str:
+        return self.session.target.name if self.session else (self.name or "default")
+
+    @property
+    def place(self) -> tuple[str | None, str | None]:
+        if self.session is None:
+            return None, None
+        return self.session.target.project_id, self.session.target.endpoint
+
+
+class _Locks:
+    """``apply``'s write locks in a streamed run: each target's project is locked when the
+    target is learnt, before its first read, without waiting (so two runs never wait on each
+    other's second lock).  When one is taken by another writer, the run stops reading,
+    releases what it holds once the load is over, and waits for every lock in one order
+    (:func:`_locked`, up to ``--lock-timeout``) before it reads again."""
+
+    def __init__(self, stack: contextlib.ExitStack, timeout: float, hooks: ApplyHooks) -> None:
+        self.stack = stack
+        self.timeout = timeout
+        self.hooks = hooks
+        self.places: set[tuple[str, str]] = set()
+        self.contended = False
+
+    def take(self, session: Session) -> bool:
+        """Lock the session's project now if it is free; False when another writer has it."""
+        place = (session.target.endpoint.rstrip("/"), session.target.project_id)
+        if place in self.places:
+            return True
+        try:
+            self.stack.enter_context(project_lock(session, timeout=0.0))
+        except LockHeld:
+            self.contended = True
+            return False
+        self.places.add(place)
+        return True
+
+    def wait_for_all(self, sessions: Sequence[Session]) -> None:
+        """Release every lock, then take all of them in one order, waiting for them."""
+        self.stack.close()
+        self.places.clear()
+        self.stack.enter_context(_locked(sessions, self.timeout, self.hooks))
+
+
+class _Streamed(Generic[R]):
+    """One run over the manifests under ``paths`` whose live reads overlap their load.
+
+    The manifests load in worker processes (:class:`StreamedLoad`).  Each target's reads start
+    when the run learns it: at once for the targets known before any file is read (each
+    ``--target``, or the one target of a configuration with at most one), else when the first
+    manifest naming or following it arrives; each target has its own session and client, so
+    its own credentials and pacing.  Each chunk's valid manifests go to their target's reads as
+    the chunk loads.  The first invalid manifest (or a ``metadata.target`` that names no
+    target, or ``--endpoint``-like flags and a second target) cancels every target's reads at
+    once; the load goes on without the network so that every problem is reported together.
+    The selection, its checks, their order and their messages are those of :func:`open_run`;
+    one target's failure is isolated in its own result as :func:`_isolated` does.
+    """
+
+    def __init__(
+        self,
+        kind: _Kind[R],
+        options: GlobalOptions,
+        config: ReconcilerConfig,
+        paths: Sequence[str],
+        filters: Filters,
+        parallelism: int,
+        *,
+        progress: Callable[[str], None] | None = None,
+        locks: _Locks | None = None,
+    ) -> None:
+        self.kind = kind
+        self.options = options
+        self.config = config
+        self.paths = paths
+        self.filters = filters
+        self.parallelism = parallelism
+        self.say = progress or (lambda _message: None)
+        self.locks = locks
+        self.lanes: dict[str | None, _Lane[R]] = {}
+        self.created_at = now_rfc3339()
+        self.several = False  # known once the load is over
+        self._known = _known_targets(options, config)
+        self._invalid = False  # a problem: the run will fail; nothing more is read or kept
+        self._reading = True  # False once a problem or another writer's lock stopped the reads
+        self._loading = True
+        self._expected = 0
+        self._stack: AsyncExitStack | None = None
+
+    @property
+    def sessions(self) -> list[Session | None]:
+        """Every target's session, in the run's target order."""
+        return [lane.session for lane in self.ordered()]
+
+    def ordered(self) -> list[_Lane[R]]:
+        """The targets in the order of ``--target``, else of the configuration."""
+        order: list[str | None] = [*self.options.targets] or [None, *self.config.targets]
+        names = sorted(self.lanes, key=lambda n: order.index(n) if n in order else len(order))
+        return [self.lanes[name] for name in names]
+
+    async def run(self) -> list[R]:
+        """Every target's result, in target order; raises what :func:`open_run` would."""
+        self.say("Loading manifests...")
+        async with AsyncExitStack() as stack:
+            self._stack = stack
             try:
-                async with StreamedLoad([Path(p) for p in paths]) as load:
-                    say(f"Reading live assets from {target.endpoint} while loading manifests...")
-                    reads.start(len(filters.asset_ids) if filters.asset_ids else load.files)
-                    refused: ConfigError | None = None  # raised after the manifests' problems
-                    async for chunk in load:
-                        if (chunk.problems or refused) and not reads.cancelled:
-                            await reads.cancel()
-                        chosen = []
-                        for item in chunk.manifests:
-                            seen += 1
-                            declared.add(item.asset_id)
-                            try:
-                                owner = _owner(item, config, options)
-                            except ConfigError as exc:
-                                refused = refused or exc
-                                continue
-                            if options.targets and owner not in options.targets:
-                                skipped += 1
-                            elif filters.matches(item):
-                                chosen.append(item)
-                        if refused is not None and not reads.cancelled:
-                            await reads.cancel()
-                        if not reads.cancelled:
-                            reads.add([desired_from_loaded(item) for item in chosen])
-                    load.raise_problems()
-                    if refused is not None:
-                        raise refused
-                if skipped:
-                    level = logging.WARNING if skipped == seen else logging.INFO
-                    log.log(level, "skipped %d manifest(s) of targets other than %s", skipped, name)
-                unknown = [a for a in filters.asset_ids if a not in declared]
-                if unknown:
-                    raise ReconcilerError(
-                        f"--asset {', '.join(unknown)}: no manifest declares this asset"
-                    )
-                plan = await reads.finish(target_name=target.name, endpoint=target.endpoint)
+                await self._load()
+                lanes = self._checked()
+                return list(await asyncio.gather(*(self._finish(lane) for lane in lanes)))
             finally:
-                await reads.cancel()
-    warning = threshold_message(plan, session.safety(None))
-    if warning:
-        plan.warnings.append(warning)
-    say(f"Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
-    return PlanSet([plan], created_at=created_at)
+                for lane in self.lanes.values():
+                    if lane.reads is not None:
+                        await lane.reads.cancel()
+
+    async def _load(self) -> None:
+        options, config, filters = self.options, self.config, self.filters
+        seen = skipped = 0
+        declared: set[str] = set()
+        refused: ConfigError | None = None  # raised after the manifests' problems
+        async with StreamedLoad([Path(p) for p in self.paths]) as load:
+            self._expected = len(filters.asset_ids) if filters.asset_ids else load.files
+            for name in self._known:
+                await self._lane(name)
+            async for chunk in load:
+                if chunk.problems:
+                    await self._fail()
+                chosen: dict[str | None, list[Declared]] = {}
+                for item in chunk.manifests:
+                    seen += 1
+                    declared.add(item.asset_id)
+                    try:
+                        owner = _owner(item, config, options)
+                    except ConfigError as exc:
+                        refused = refused or exc
+                        continue
+                    if options.targets and owner not in options.targets:
+                        skipped += 1
+                        continue
+                    lane = await self._lane(owner)
+                    lane.declared += 1
+                    if filters.matches(item):
+                        chosen.setdefault(owner, []).append(item)
+                if refused is not None:
+                    await self._fail()
+                if not self._invalid:
+                    for owner, items in chosen.items():
+                        lane = self.lanes[owner]
+                        desired = [desired_from_loaded(item) for item in items]
+                        lane.desired.extend(desired)
+                        if lane.reads is not None:
+                            lane.reads.add(desired)
+            load.raise_problems()
+        self._loading = False
+        if refused is not None:
+            raise refused
+        if skipped:
+            level = logging.WARNING if skipped == seen else logging.INFO
+            chosen_names = ", ".join(options.targets)
+            log.log(
+                level,
+                "skipped %s of targets other than %s",
+                plural(skipped, "manifest"),
+                chosen_names,
+            )
+        if not self.lanes:
+            await self._lane(config.implicit_target)
+        unknown = [a for a in filters.asset_ids if a not in declared]
+        if unknown:
+            raise ReconcilerError(f"--asset {', '.join(unknown)}: no manifest declares this asset")
+
+    async def _lane(self, name: str | None) -> _Lane[R]:
+        """The lane of target ``name``, opened (and reading) the first time it is named."""
+        lane = self.lanes.get(name)
+        if lane is not None:
+            return lane
+        lane = self.lanes[name] = _Lane(name)
+        if len(self.lanes) > 1 and any(
+            value for _flag, value in _single_target_flags(self.options)
+        ):
+            await self._fail()  # refused once the load is over (_checked)
+        if self._invalid:
+            return lane
+        try:
+            lane.session = _open(self.options, self.config, name)
+        except ConfigError as exc:
+            lane.error = exc  # raised or reported once the run's targets are known
+            return lane
+        if len(self._known) != 1:
+            lane.prefix = f"[{lane.label}] "
+        if self.locks is not None and self._reading and not self.locks.take(lane.session):
+            await self._stop()  # another writer: wait for every lock once the load is over
+        if self._reading:
+            await self._begin(lane, self._expected if self._loading else 0)
+        return lane
+
+    async def _begin(self, lane: _Lane[R], expected: int) -> None:
+        """Start the lane's reads (its session is open) with the manifests known so far."""
+        assert self._stack is not None and lane.session is not None
+        if lane.client is None:
+            # Entering a client only creates its connection pool: nothing is sent yet.
+            client = lane.session.client(self.parallelism)
+            lane.client = await self._stack.enter_async_context(client)
+        lane.reads = self.kind.reads(lane, lane.client, self.parallelism)
+        lane.started = time.monotonic()
+        target = lane.session.target
+        if self._loading:
+            self.say(f"{lane.prefix}Reading live assets from {target.endpoint} while loading...")
+        else:
+            self.say(
+                f"{lane.prefix}Reading {len(lane.desired)} live assets from {target.endpoint}..."
+            )
+        # With --asset the run knows how many assets it wants: their reads leave as soon as
+        # their manifests are found.
+        lane.reads.start(expected, exact=self._loading and bool(self.filters.asset_ids))
+        lane.reads.add(lane.desired)
+
+    async def _stop(self) -> None:
+        """Cancel every target's reads now; nothing more is sent while the manifests load."""
+        self._reading = False
+        for lane in self.lanes.values():
+            if lane.reads is not None:
+                await lane.reads.cancel()
+                lane.reads = None
+
+    async def _fail(self) -> None:
+        """A problem: the run will fail once every problem is known; stop reading at once."""
+        if not self._invalid:
+            self._invalid = True
+            await self._stop()
+            for lane in self.lanes.values():
+                lane.desired.clear()
+
+    def _checked(self) -> list[_Lane[R]]:
+        """The run's targets once the load is valid, after :func:`open_run`'s last checks."""
+        lanes = self.ordered()
+        self.several = len(lanes) > 1
+        if self.several:
+            given = [flag for flag, value in _single_target_flags(self.options) if value]
+            if given:
+                raise ConfigError(
+                    f"{', '.join(given)} applies to one target, but this run covers "
+                    f"{len(lanes)} ({', '.join(lane.name or 'default' for lane in lanes)}); "
+                    "narrow it with --target"
+                )
+        elif lanes[0].error is not None:
+            raise lanes[0].error
+        if self.locks is not None and self.locks.contended:
+            self.locks.wait_for_all([lane.session for lane in lanes if lane.session])
+        self.kind.loaded(lanes)
+        return lanes
+
+    async def _finish(self, lane: _Lane[R]) -> R:
+        """The lane's result; in a run over several targets, its failure is its own."""
+        try:
+            if lane.error is not None:
+                raise lane.error
+            assert lane.session is not None
+            if lane.reads is None:  # not read while loading (another writer's lock)
+                await self._begin(lane, sum(1 for d in lane.desired if d.app_user_id is None))
+            assert lane.reads is not None
+            return self.kind.done(lane, await lane.reads.finish(lane.session))
+        except ReconcilerError as exc:
+            if not self.several:
+                raise
+            return self.kind.failed(lane, str(exc))
 
 
-async def plan_run(
-    run: Run,
-    *,
-    parallelism: int = READ_PARALLELISM,
-    progress: Callable[[str], None] | None = None,
-    counter: StageCounter | None = None,
-) -> PlanSet:
-    """Plan every target of ``run`` at once: each has its own client, so its own pacing."""
-    created_at = now_rfc3339()
-    total = sum(len(t.manifests) for t in run.targets)
-    done: dict[int, int] = {}
+def _known_targets(options: GlobalOptions, config: ReconcilerConfig) -> list[str | None]:
+    """The targets a run covers whatever its manifests say: each ``--target``; or the one
+    target of a configuration with at most one, that every manifest must name or follow.
+    Empty when the run learns its targets from the manifests."""
+    if options.targets:
+        return list(options.targets)
+    if not config.targets and config.default_target is None:
+        return [None]  # flags and the environment only
+    if len(config.targets) == 1 and config.implicit_target in config.targets:
+        return [config.implicit_target]
+    return []
 
-    def arrived(index: int) -> Callable[[int, int], None] | None:
-        if counter is None:
-            return None
 
-        def update(count: int, _of: int) -> None:
-            done[index] = count
-            counter("reading live assets", sum(done.values()), total)
+class _PlanReads:
+    """A target's plan reads (:class:`PlanRun`) as a streamed run drives them."""
 
-        return update
+    def __init__(self, run: PlanRun) -> None:
+        self.run = run
 
-    with run.state() as state:
-        plans = await asyncio.gather(
-            *(
-                _plan_target(run, t, state, parallelism, progress, arrived(i))
-                for i, t in enumerate(run.targets)
+    def start(self, expected: int, *, exact: bool = False) -> None:
+        self.run.start(expected, exact=exact)
+
+    def add(self, desired: Sequence[Desired]) -> None:
+        self.run.add(desired)
+
+    async def cancel(self) -> None:
+        await self.run.cancel()
+
+    async def finish(self, session: Session) -> Plan:
+        target = session.target
+        return await self.run.finish(target_name=target.name, endpoint=target.endpoint)
+
+
+class _PlanKind:
+    """A streamed plan: each target's plan with its threshold and targeting warnings, and
+    the live progress counter over every target (shown once the load has given its total)."""
+
+    def __init__(
+        self,
+        state: WriteOnlyState,
+        filters: Filters,
+        max_change_percent: float | None,
+        counter: StageCounter | None,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.state = state
+        self.filters = filters
+        self.max_change_percent = max_change_percent
+        self.counter = counter
+        self.say = progress or (lambda _message: None)
+        self._done: dict[str | None, int] = {}
+        self._total: int | None = None
+
+    def reads(self, lane: _Lane[Any], client: MetaStudioClient, parallelism: int) -> _PlanReads:
+        name = lane.name
+        self._done[name] = 0
+
+        def arrived(count: int, _of: int) -> None:
+            self._done[name] = count
+            self._count()
+
+        assert lane.session is not None
+        return _PlanReads(
+            PlanRun(
+                client,
+                state=self.state,
+                project_id=lane.session.target.project_id,
+                parallelism=parallelism,
+                on_progress=arrived if self.counter is not None else None,
             )
         )
-    return PlanSet(list(plans), created_at=created_at)
+
+    def _count(self) -> None:
+        if self.counter is not None and self._total is not None:
+            self.counter("reading live assets", sum(self._done.values()), self._total)
+
+    def loaded(self, lanes: Sequence[_Lane[Any]]) -> None:
+        self._total = sum(len(lane.desired) for lane in lanes)
+        if any(self._done.values()):
+            self._count()
+
+    def done(self, lane: _Lane[Any], result: Plan) -> Plan:
+        assert lane.session is not None
+        warning = threshold_message(result, lane.session.safety(self.max_change_percent))
+        if warning:
+            result.warnings.append(warning)
+        if self.filters:
+            result.warnings.insert(
+                0, targeted_message(len(lane.desired), lane.declared, self.filters.flags)
+            )
+        elapsed = time.monotonic() - lane.started
+        self.say(f"{lane.prefix}Planned {len(result.assets)} assets in {elapsed:.1f}s.")
+        return result
+
+    def failed(self, lane: _Lane[Any], error: str) -> Plan:
+        project_id, endpoint = lane.place
+        return Plan(
+            [],
+            target=lane.label,
+            project_id=project_id,
+            endpoint=endpoint,
+            created_at=now_rfc3339(),
+            error=error,
+            unplanned=len(lane.desired),
+        )
 
 
 async def _isolated(
@@ -581,44 +877,6 @@ async def _isolated(
         if not run.several:
             raise
         return failed(str(exc), *target.place)
-
-
-async def _plan_target(
-    run: Run,
-    target: TargetRun,
-    state: WriteOnlyState,
-    parallelism: int,
-    progress: Callable[[str], None] | None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> Plan:
-    def failed(error: str, project_id: str | None, endpoint: str | None) -> Plan:
-        return Plan(
-            [],
-            target=target.label,
-            project_id=project_id,
-            endpoint=endpoint,
-            created_at=now_rfc3339(),
-            error=error,
-            unplanned=len(target.manifests),
-        )
-
-    async def work(session: Session) -> Plan:
-        plan = await _plan_one(
-            session,
-            target.manifests,
-            state,
-            parallelism,
-            progress,
-            run.several,
-            on_progress=on_progress,
-            policy=session.safety(run.max_change_percent),
-        )
-        if run.filters:
-            selected = len(target.manifests)
-            plan.warnings.insert(0, targeted_message(selected, target.declared, run.filters.flags))
-        return plan
-
-    return await _isolated(run, target, work, failed)
 
 
 async def _plan_one(
@@ -669,14 +927,17 @@ async def make_drift(
 ) -> DriftReport:
     """Compare each target's manifests with its whole project, every target at once (one bulk
     listing per project gives both the managed assets' live state and the unmanaged ones).
-    Where the drift history (recorded by ``watch``, only read here) knows since when an asset
-    differs, the report says so."""
-    run = open_run(options, paths)
+    The listing does not depend on the manifests, so it runs while they load
+    (:class:`_Streamed`).  Where the drift history (recorded by ``watch``, only read here)
+    knows since when an asset differs, the report says so."""
+    config = load_config(config_path(options))
+    streamed = _Streamed(_DriftKind(), options, config, paths, Filters(), parallelism)
     try:
-        report = await drift_run(run, parallelism=parallelism, include_unmanaged=include_unmanaged)
+        projects = await streamed.run()
     finally:
-        report_retries(run.sessions)
-    with run.history() as history:
+        report_retries(streamed.sessions)
+    report = DriftReport(projects, include_unmanaged=include_unmanaged)
+    with Run(config).history() as history:
         for project in report.projects:
             if project.project_id and project.error is None:
                 project.add_history(history.open_episodes(project.project_id))
@@ -728,12 +989,52 @@ async def _drift_target(run: Run, target: TargetRun, parallelism: int) -> Projec
 async def _drift_one(
     session: Session, loaded: Sequence[LoadedManifest], parallelism: int
 ) -> ProjectDrift:
-    desired = [desired_from_loaded(item) for item in loaded]
-    failed: dict[str, ReconcilerError] = {}
     async with session.client(parallelism) as client:
+        reads = _DriftReads(client)
+        reads.add([desired_from_loaded(item) for item in loaded])
+        return await reads.finish(session)
+
+
+class _DriftReads:
+    """A target's drift reads: the whole project, listed without waiting for the manifests
+    when there are more than a page of them (with fewer the load takes milliseconds and an
+    invalid manifest sends nothing), then the assets created under an X-App-UserId that the
+    listing did not show."""
+
+    def __init__(self, client: MetaStudioClient) -> None:
+        self.client = client
+        self.desired: list[Desired] = []
+        self._task: asyncio.Task[list[LiveAsset]] | None = None
+
+    def start(self, expected: int, *, exact: bool = False) -> None:
+        if expected > PAGE_SIZE:
+            self._list()
+
+    def _list(self) -> None:
+        self._task = asyncio.ensure_future(self.client.list_all())
+
+    def add(self, desired: Sequence[Desired]) -> None:
+        self.desired.extend(desired)
+
+    async def cancel(self) -> None:
+        task = self._task
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    async def finish(self, session: Session) -> ProjectDrift:
+        if self._task is None:
+            self._list()
+        assert self._task is not None
+        listed = await self._task
+        desired, client = self.desired, self.client
+        failed: dict[str, ReconcilerError] = {}
         managed = {d.asset_id for d in desired}
         live: dict[str, dict[str, Any]] = {}
-        for asset in await client.list_all():
+        for asset in listed:
             if asset.asset_id in managed:  # a managed asset holding NaN fails alone
                 live.update(usable({asset.asset_id: asset}, failed))
             else:
@@ -750,15 +1051,42 @@ async def _drift_one(
                 [d.asset_id for d in unseen], {d.asset_id: d.app_user_id for d in unseen}
             )
             live.update(usable(found, failed))
-    target = session.target
-    return project_drift(
-        desired,
-        list(live.values()),
-        target=target.name,
-        project_id=target.project_id,
-        endpoint=target.endpoint,
-        failed={asset_id: failure(error) for asset_id, error in failed.items()},
-    )
+        target = session.target
+        return project_drift(
+            desired,
+            list(live.values()),
+            target=target.name,
+            project_id=target.project_id,
+            endpoint=target.endpoint,
+            failed={asset_id: failure(error) for asset_id, error in failed.items()},
+        )
+
+
+class _DriftKind:
+    """A streamed drift: each target's project compared with its manifests."""
+
+    def reads(self, lane: _Lane[Any], client: MetaStudioClient, parallelism: int) -> _DriftReads:
+        return _DriftReads(client)
+
+    def loaded(self, lanes: Sequence[_Lane[Any]]) -> None:
+        return None
+
+    def done(self, lane: _Lane[Any], result: ProjectDrift) -> ProjectDrift:
+        return result
+
+    def failed(self, lane: _Lane[Any], error: str) -> ProjectDrift:
+        project_id, endpoint = lane.place
+        return ProjectDrift(
+            target=lane.label,
+            project_id=project_id,
+            endpoint=endpoint,
+            assets=[],
+            unmanaged=[],
+            total=0,
+            managed=0,
+            error=error,
+            unchecked_manifests=len(lane.desired),
+        )
 
 
 async def read_live(
@@ -995,34 +1323,66 @@ def apply_manifests(
     max_change_percent: float | None = None,
 ) -> ApplyRun:
     """Under each target's write lock: plan every target's manifests (those ``filters``
-    select), show the plan, check each target's threshold, confirm, then send to every target
-    at once (each write right after a fresh read of its asset)."""
+    select) with the streamed plan (reads overlap the load; nothing is written before the
+    whole load is valid), show the plan, check each target's threshold, confirm, then send
+    to every target at once (each write right after a fresh read of its asset)."""
     hooks = hooks or ApplyHooks()
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
-    if hooks.progress is not None:
-        hooks.progress("Loading manifests...")
-    run = open_run(options, paths, filters, max_change_percent)
-    opened = [target.session for target in run.targets if target.session is not None]
+    config = load_config(config_path(options))
+    opened: list[Session | None] = []
     try:
-        with _locked(opened, lock_timeout, hooks):
-            return _apply_run(run, parallelism, force, hooks)
+        with contextlib.ExitStack() as held:
+            plans, sessions = interrupts.run(
+                _streamed_plan(
+                    options,
+                    config,
+                    paths,
+                    filters or Filters(),
+                    max_change_percent,
+                    parallelism=parallelism,
+                    progress=hooks.progress,
+                    counter=hooks.on_count,
+                    locks=_Locks(held, lock_timeout, hooks),
+                    sessions=opened,
+                )
+            )
+            by_plan = {
+                id(plan): session
+                for plan, session in zip(plans.plans, sessions, strict=True)
+                if session is not None
+            }
+            return _apply_planned(
+                plans,
+                [by_plan[id(plan)] for plan in plans.plans if id(plan) in by_plan],
+                lambda plan: by_plan[id(plan)].safety(max_change_percent),
+                Run(config),
+                parallelism,
+                force,
+                hooks,
+            )
     finally:
-        report_retries(run.sessions)
+        report_retries(opened)
 
 
-def _apply_run(run: Run, parallelism: int, force: bool, hooks: ApplyHooks) -> ApplyRun:
-    plans = interrupts.run(
-        plan_run(run, parallelism=parallelism, progress=hooks.progress, counter=hooks.on_count)
-    )
+def _apply_planned(
+    plans: PlanSet,
+    sessions: Sequence[Session],
+    policy: Callable[[Plan], SafetyPolicy],
+    run: Run,
+    parallelism: int,
+    force: bool,
+    hooks: ApplyHooks,
+) -> ApplyRun:
+    """Show the plan made under the locks, check it, confirm, and send it (``sessions``:
+    one per plan, in plan order, once every target could be planned)."""
     hooks.on_plan(plans)
     _check_planned(plans)
     if not plans.by_action(Action.UPDATE):
         return ApplyRun(plans)
-    _check_threshold(plans, force, hooks, run.safety, shown=True)
+    _check_threshold(plans, force, hooks, policy, shown=True)
     if not hooks.confirm(plans):
         return ApplyRun(plans, cancelled=True)
-    sessions = [target.opened() for target in run.targets]
 
     async def work(cancel: asyncio.Event) -> dict[str, ApplyResult]:
         async with AsyncExitStack() as stack:

@@ -154,6 +154,7 @@ class LiveReads(Generic[W]):
         self._pages_done = False
         self._unreachable: ReconcilerError | None = None
         self._closed = asyncio.Event()
+        self._exact: int | None = None  # how many assets will be wanted, when known up front
         self._group: asyncio.TaskGroup | None = None
         self._page_tasks: list[asyncio.Task[None]] = []
 
@@ -181,7 +182,7 @@ class LiveReads(Generic[W]):
         if delivered:
             got = usable(arrived, self.failed)
             self._arrived([d for d in delivered if d.asset_id in got], got)
-        self._send_ids(full_only=True)
+        self._send_ids(full_only=self._more_to_come())
 
     def close(self) -> None:
         """No more assets will be wanted: send what is left and finish.
@@ -204,12 +205,17 @@ class LiveReads(Generic[W]):
 
     # --- the run --------------------------------------------------------------------------
 
-    async def run(self, expected: int) -> None:
-        """Read until :meth:`close` was called and every read has ended."""
+    async def run(self, expected: int, *, exact: bool = False) -> None:
+        """Read until :meth:`close` was called and every read has ended.
+
+        ``exact``: exactly ``expected`` assets will be wanted (the ids of ``--asset``); once
+        they all are, their partial chunks go out at once instead of when the load ends.
+        """
+        self._exact = expected if exact else None
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                self._send_ids(full_only=True)  # those wanted before the run started
+                self._send_ids(full_only=self._more_to_come())  # wanted before the run started
                 if expected > CHUNK and isinstance(self.client, PagedSource):
                     await self._pages(expected, self.client)
                 else:
@@ -290,7 +296,13 @@ class LiveReads(Generic[W]):
             for item in items:
                 self._by_ids.setdefault(item.app_user_id, []).append(item)
         self._unpaged.clear()
-        self._send_ids(full_only=not self._closed.is_set())
+        self._send_ids(full_only=self._more_to_come())
+
+    def _more_to_come(self) -> bool:
+        """More assets may still be wanted: send only full chunks of ids."""
+        if self._closed.is_set():
+            return False
+        return self._exact is None or len(self._ids) < self._exact
 
     def _send_ids(self, *, full_only: bool) -> None:
         if self._group is None:

@@ -68,8 +68,10 @@ class PlanRun:
         if self.on_progress is not None:
             self.on_progress(self._done, len(self.builder.desired))
 
-    def start(self, expected: int) -> None:
-        self._task = asyncio.ensure_future(self.reads.run(expected))
+    def start(self, expected: int, *, exact: bool = False) -> None:
+        """Begin reading; ``exact``: ``expected`` is exactly how many assets will be added
+        (see :meth:`LiveReads.run`)."""
+        self._task = asyncio.ensure_future(self.reads.run(expected, exact=exact))
 
     def add(self, desired: Sequence[Desired]) -> None:
         if not desired:
@@ -87,12 +89,16 @@ class PlanRun:
         return self._cancelled
 
     async def cancel(self) -> None:
-        """Stop every read now (requests in flight are abandoned)."""
+        """Stop every read now (requests in flight are abandoned).  A read that already
+        failed is dropped with it: the run that cancels reports something else."""
         self._cancelled = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
     async def finish(self, *, target_name: str | None, endpoint: str | None) -> Plan:
         """No more desired assets: read what is left, then lay out the plan."""

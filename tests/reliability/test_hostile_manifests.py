@@ -266,8 +266,9 @@ def test_an_invalid_manifest_stops_the_reads_already_started(
 
     At one list request per second the 21 pages of this project would take twenty seconds;
     the load finds the bad file long before, so only the first few pages are read, nothing
-    is written, and the errors are reported as for a small repository.  ``apply`` loads every
-    manifest before it reads, and ``validate`` never reads.
+    is written, and the errors are reported as for a small repository.  ``apply`` plans the
+    same way (its writes wait for a valid load, a shown plan and the confirmation), and
+    ``validate`` never reads.
     """
     big = make_project(n=2000, drift_ratio=0.01)
     (big.root / "manifests" / "zz-bad.yaml").write_text(VALID.format(asset_id="../escape"))
@@ -280,10 +281,14 @@ def test_an_invalid_manifest_stops_the_reads_already_started(
         reads = big.requests()
         assert reads, "reading did not start while the manifests were loading"
         assert len(reads) < 6, f"{len(reads)} requests after the manifests were known invalid"
-        for args in (["apply", "manifests", "--auto-approve"], ["validate", "manifests"]):
+        for args, most in (
+            (["apply", "manifests", "--auto-approve"], 6),
+            (["validate", "manifests"], 0),
+        ):
             before = len(big.requests())
             result = big.cli(*args)
             assert result.returncode == 1, result.output
             assert "zz-bad.yaml" in result.output, result.output
-            assert len(big.requests()) == before, f"{args[0]} sent a request"
+            sent = len(big.requests()) - before
+            assert sent <= most, f"{args[0]} sent {sent} requests"
     assert big.puts() == []
