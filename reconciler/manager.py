@@ -53,7 +53,7 @@ from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.live.apply import apply_plan, find_stale
 from reconciler.live.fetch import failure, usable
-from reconciler.live.plan import PlanRun, build_plan
+from reconciler.live.plan import PlanRun, build_plan, cancel_task
 from reconciler.manifest.background import StreamedLoad
 from reconciler.manifest.loader import Declared, LoadedManifest, load_manifests
 from reconciler.options import GlobalOptions
@@ -221,16 +221,11 @@ class Filters:
 # --- targets of a run --------------------------------------------------------------------------
 
 
-@dataclass
-class TargetRun:
-    """One target of a run: its manifests and its session (a tenant of its own: credentials,
-    pacing and rate limits), or why the session could not be opened."""
+class _TargetNamed:
+    """A target of a run by its name and, once opened, its session."""
 
-    name: str | None  # the target's name in reconciler.yaml; None: flags and environment only
-    manifests: list[LoadedManifest]
-    session: Session | None = None
-    error: ReconcilerError | None = None
-    declared: int = 0  # the target's manifests before --asset / --selector
+    name: str | None
+    session: Session | None
 
     @property
     def label(self) -> str:
@@ -242,6 +237,18 @@ class TargetRun:
         if self.session is None:
             return None, None
         return self.session.target.project_id, self.session.target.endpoint
+
+
+@dataclass
+class TargetRun(_TargetNamed):
+    """One target of a run: its manifests and its session (a tenant of its own: credentials,
+    pacing and rate limits), or why the session could not be opened."""
+
+    name: str | None  # the target's name in reconciler.yaml; None: flags and environment only
+    manifests: list[LoadedManifest]
+    session: Session | None = None
+    error: ReconcilerError | None = None
+    declared: int = 0  # the target's manifests before --asset / --selector
 
     def opened(self) -> Session:
         """The session; raises the error that kept it from opening."""
@@ -474,7 +481,7 @@ class _Kind(Protocol[R]):
 
 
 @dataclass
-class _Lane(Generic[R]):
+class _Lane(_TargetNamed, Generic[R]):
     """One target of a streamed run, opened when the run learns it (a ``--target``, or the
     first manifest that names or follows it): its session, client and reads."""
 
@@ -487,16 +494,6 @@ class _Lane(Generic[R]):
     client: MetaStudioClient | None = None
     prefix: str = ""  # "[name] " when the run may cover several targets (progress only)
     started: float = field(default_factory=time.monotonic)
-
-    @property
-    def label(self) -> str:
-        return self.session.target.name if self.session else (self.name or "default")
-
-    @property
-    def place(self) -> tuple[str | None, str | None]:
-        if self.session is None:
-            return None, None
-        return self.session.target.project_id, self.session.target.endpoint
 
 
 class _Locks:
@@ -969,17 +966,7 @@ def manifest_digests(loaded: Sequence[LoadedManifest]) -> dict[str, str]:
 
 async def _drift_target(run: Run, target: TargetRun, parallelism: int) -> ProjectDrift:
     def failed(error: str, project_id: str | None, endpoint: str | None) -> ProjectDrift:
-        return ProjectDrift(
-            target=target.label,
-            project_id=project_id,
-            endpoint=endpoint,
-            assets=[],
-            unmanaged=[],
-            total=0,
-            managed=0,
-            error=error,
-            unchecked_manifests=len(target.manifests),
-        )
+        return _unchecked(target.label, project_id, endpoint, error, len(target.manifests))
 
     return await _isolated(
         run, target, lambda session: _drift_one(session, target.manifests, parallelism), failed
@@ -1017,13 +1004,7 @@ class _DriftReads:
         self.desired.extend(desired)
 
     async def cancel(self) -> None:
-        task = self._task
-        if task is None:
-            return
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await cancel_task(self._task)
 
     async def finish(self, session: Session) -> ProjectDrift:
         if self._task is None:
@@ -1075,18 +1056,24 @@ class _DriftKind:
         return result
 
     def failed(self, lane: _Lane[Any], error: str) -> ProjectDrift:
-        project_id, endpoint = lane.place
-        return ProjectDrift(
-            target=lane.label,
-            project_id=project_id,
-            endpoint=endpoint,
-            assets=[],
-            unmanaged=[],
-            total=0,
-            managed=0,
-            error=error,
-            unchecked_manifests=len(lane.desired),
-        )
+        return _unchecked(lane.label, *lane.place, error, len(lane.desired))
+
+
+def _unchecked(
+    label: str, project_id: str | None, endpoint: str | None, error: str, manifests: int
+) -> ProjectDrift:
+    """The drift of a target that could not be read."""
+    return ProjectDrift(
+        target=label,
+        project_id=project_id,
+        endpoint=endpoint,
+        assets=[],
+        unmanaged=[],
+        total=0,
+        managed=0,
+        error=error,
+        unchecked_manifests=manifests,
+    )
 
 
 async def read_live(

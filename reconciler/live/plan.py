@@ -23,6 +23,17 @@ from reconciler.live.fetch import LiveReads, LiveSource, ShowSource, show_each
 from reconciler.times import now_rfc3339
 
 
+async def cancel_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a task of reads and wait until it has stopped; an error it already ended with is
+    dropped with it (the run that cancels reports something else)."""
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
 class RecordSource(Protocol):
     """The part of ``reconciler.engine.state.WriteOnlyState`` the plan reads."""
 
@@ -89,16 +100,9 @@ class PlanRun:
         return self._cancelled
 
     async def cancel(self) -> None:
-        """Stop every read now (requests in flight are abandoned).  A read that already
-        failed is dropped with it: the run that cancels reports something else."""
+        """Stop every read now (requests in flight are abandoned)."""
         self._cancelled = True
-        task = self._task
-        if task is None:
-            return
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await cancel_task(self._task)
 
     async def finish(self, *, target_name: str | None, endpoint: str | None) -> Plan:
         """No more desired assets: read what is left, then lay out the plan."""
