@@ -97,12 +97,12 @@ def spec_from_live(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def _extra_meta(value: Any, asset_type: Any) -> dict[str, Any] | None:
     block = policy.expected_block(asset_type if isinstance(asset_type, str) else None)
-    if not isinstance(value, Mapping) or block is None or block not in policy.WRITABLE_BLOCKS:
+    if not isinstance(value, Mapping) or block is None or block not in policy.writable_blocks():
         return None
     content = value.get(block)
     if not isinstance(content, Mapping):
         return None
-    return {block: policy.writable_view(dict(content), policy.WRITABLE_BLOCKS[block])}
+    return {block: policy.writable_view(dict(content), policy.writable_blocks()[block])}
 
 
 def validated(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

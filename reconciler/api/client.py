@@ -21,11 +21,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import ValidationError
 
 from reconciler import __version__
 from reconciler.api import tls
@@ -46,11 +45,15 @@ from reconciler.api.errors import (
     Throttled,
     error_for_status,
 )
-from reconciler.api.models import DigitalAssetInfo
 from reconciler.api.pacing import Pacer
 from reconciler.api.retries import RetryTally
 from reconciler.api.signing import canonical_query
 from reconciler.errors import ConfigError, unwrap
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from reconciler.api.models import DigitalAssetInfo
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,14 @@ class LiveAsset:
 
     @functools.cached_property
     def info(self) -> DigitalAssetInfo:
-        """The lenient typed view; a value it cannot read is a :class:`ServiceError`."""
+        """The lenient typed view; a value it cannot read is a :class:`ServiceError`.
+
+        The models are imported here, when a typed view is first asked for: a plan diffs the
+        raw JSON and never needs them."""
+        from pydantic import ValidationError
+
+        from reconciler.api.models import DigitalAssetInfo
+
         try:
             return DigitalAssetInfo.model_validate(self.raw)
         except ValidationError as exc:

@@ -7,6 +7,18 @@ sends them, and write-only fields are sent but never read back.
 
 from __future__ import annotations
 
+# The blocks of ``asset_extra_meta``, in the order of the request model (a test checks that they
+# are its fields): plain data, so that the engine needs no model to know them.
+EXTRA_META_BLOCKS: tuple[str, ...] = (
+    "voice_model_meta",
+    "ppt_meta",
+    "material_meta",
+    "human_model_2d_meta",
+    "image_meta",
+    "video_meta",
+    "audio_meta",
+)
+
 # Paths under ``spec`` that the service fills itself, and why a manifest may not set them.
 READ_ONLY_FIELDS: dict[tuple[str, ...], str] = {
     ("asset_extra_meta", "image_meta"): (

@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import typing
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from reconciler.api import enums, models
+from reconciler.api import enums
+from reconciler.api.fields import EXTRA_META_BLOCKS as _BLOCKS
 from reconciler.api.fields import READ_ONLY_FIELDS, WRITE_ONLY_FIELDS
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Pattern = tuple[str, ...]
 
@@ -56,7 +58,7 @@ def read_only_reason(path: Pattern) -> str:
 
 
 # Rule 7: nested objects that are sent whole when any of their fields changes.
-EXTRA_META_BLOCKS: tuple[str, ...] = tuple(models.AssetExtraMeta.model_fields)
+EXTRA_META_BLOCKS: tuple[str, ...] = _BLOCKS
 SENT_WHOLE: frozenset[Pattern] = frozenset(
     {("asset_extra_meta", block) for block in EXTRA_META_BLOCKS} | {(f,) for f in WRITE_ONLY}
 )
@@ -145,6 +147,8 @@ WritableTree = dict[str, "WritableTree | None"]
 
 def model_of(annotation: Any) -> type[BaseModel] | None:
     """The request model inside ``X | None`` or ``list[X]``, if any."""
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
@@ -165,18 +169,20 @@ def _tree(model: type[BaseModel], prefix: Pattern) -> WritableTree:
     return tree
 
 
-def _block_trees() -> dict[str, WritableTree]:
+@functools.cache
+def writable_blocks() -> dict[str, WritableTree]:
+    """The writable fields of each asset_extra_meta block (read-only ones removed), nested
+    models (and models inside lists) expanded: what a block filled from live may keep.  Built
+    from the request models on first use (only ``import`` needs it), so that a run that
+    validates no manifest itself never imports them."""
+    from reconciler.api import models
+
     out: dict[str, WritableTree] = {}
     for block, info in models.AssetExtraMeta.model_fields.items():
         model = model_of(info.annotation)
         if model is not None and not is_read_only(("asset_extra_meta", block)):
             out[block] = _tree(model, ("asset_extra_meta", block))
     return out
-
-
-# The writable fields of each asset_extra_meta block (read-only ones removed), nested models
-# (and models inside lists) expanded.  Used to fill a block sent whole from live.
-WRITABLE_BLOCKS: dict[str, WritableTree] = _block_trees()
 
 
 def writable_view(value: Any, tree: WritableTree | None) -> Any:

@@ -1,4 +1,11 @@
-"""Manifests: the ``DigitalAsset`` schema and the loader that validates files of them."""
+"""Manifests: the ``DigitalAsset`` schema and the loader that validates files of them.
+
+The schema's names are imported on first use: the loader imports the models only when it
+validates, and a process that never does (a large plan's, whose workers validate) never loads
+them.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from reconciler.manifest.loader import (
     LoadedManifest,
@@ -6,7 +13,9 @@ from reconciler.manifest.loader import (
     Problem,
     load_manifests,
 )
-from reconciler.manifest.schema import Manifest, manifest_json_schema
+
+if TYPE_CHECKING:
+    from reconciler.manifest.schema import Manifest, manifest_json_schema
 
 __all__ = [
     "LoadedManifest",
@@ -16,3 +25,11 @@ __all__ = [
     "load_manifests",
     "manifest_json_schema",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Manifest", "manifest_json_schema"):
+        from reconciler.manifest import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

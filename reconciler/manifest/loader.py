@@ -14,16 +14,12 @@ import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.fieldpath import FieldPath, format_path
 from reconciler.manifest import parallel
 from reconciler.manifest.discovery import manifest_entries
-from reconciler.manifest.explain import explain, kind_of
 from reconciler.manifest.problems import ManifestError, Problem, summary
-from reconciler.manifest.schema import NULL_MESSAGE, Manifest
 from reconciler.yaml_safe import (
     Document,
     Position,
@@ -31,6 +27,9 @@ from reconciler.yaml_safe import (
     parse_documents,
     read_text,
 )
+
+if TYPE_CHECKING:
+    from reconciler.manifest.schema import Manifest
 
 __all__ = [
     "LoadedManifest",
@@ -295,6 +294,13 @@ def _read_documents(path: Path, problems: list[Problem]) -> list[Document]:
 
 
 def _validate(path: Path, document: Document, problems: list[Problem]) -> LoadedManifest | None:
+    # The models (pydantic) are imported by the first validation, not with this module: the
+    # process of a large plan only receives plain data from its workers and never needs them.
+    from pydantic import ValidationError
+
+    from reconciler.manifest.explain import explain, kind_of
+    from reconciler.manifest.schema import NULL_MESSAGE, Manifest
+
     name = str(path)
 
     def at(loc: FieldPath) -> Position:

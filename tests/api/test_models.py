@@ -34,3 +34,9 @@ def test_the_block_of_each_asset_type_agrees_with_the_emulator() -> None:
 
     assert enums.EXTRA_META_FOR_TYPE == update.EXTRA_META_FOR_TYPE
     assert enums.NON_UPDATABLE_STATES == update.NON_UPDATABLE_STATES
+
+
+def test_the_block_names_the_engine_knows_are_the_request_models_blocks() -> None:
+    from reconciler.api.fields import EXTRA_META_BLOCKS
+
+    assert tuple(models.AssetExtraMeta.model_fields) == EXTRA_META_BLOCKS
