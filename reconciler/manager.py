@@ -45,7 +45,7 @@ from reconciler.engine.diff import Desired, record_text
 from reconciler.engine.drift import DriftReport, ProjectDrift, project_drift
 from reconciler.engine.fingerprint import live_fingerprint
 from reconciler.engine.history import DriftHistory
-from reconciler.engine.lock import HeldLock, LockHeld, LockHolder, ProjectLock
+from reconciler.engine.lock import POLL_SECONDS, HeldLock, LockHeld, LockHolder, ProjectLock
 from reconciler.engine.plan import Action, Plan, PlanSet
 from reconciler.engine.planner import desired_from_loaded
 from reconciler.engine.safety import SafetyPolicy
@@ -509,6 +509,7 @@ class _Locks:
         self.hooks = hooks
         self.places: set[tuple[str, str]] = set()
         self.contended = False
+        self.held_by: LockHolder | None = None  # the other writer last found holding one
 
     def take(self, session: Session) -> bool:
         """Lock the session's project now if it is free; False when another writer has it."""
@@ -517,17 +518,36 @@ class _Locks:
             return True
         try:
             self.stack.enter_context(project_lock(session, timeout=0.0))
-        except LockHeld:
+        except LockHeld as exc:
             self.contended = True
+            self.held_by = exc.holder
             return False
         self.places.add(place)
         return True
 
-    def wait_for_all(self, sessions: Sequence[Session]) -> None:
-        """Release every lock, then take all of them in one order, waiting for them."""
+    async def wait_for_all(self, sessions: Sequence[Session]) -> None:
+        """Release every lock, then take all of them in :func:`_locked`'s order, each waiting
+        up to the timeout; the wait is asynchronous, so Ctrl-C and SIGTERM end it at once."""
         self.stack.close()
         self.places.clear()
-        self.stack.enter_context(_locked(sessions, self.timeout, self.hooks))
+        places: dict[tuple[str, str], Session] = {}
+        for session in sessions:
+            places.setdefault(
+                (session.target.endpoint.rstrip("/"), session.target.project_id), session
+            )
+        for place in sorted(places):
+            started = time.monotonic()
+            told = False
+            while not self.take(places[place]):
+                waited = time.monotonic() - started
+                holder = self.held_by
+                assert holder is not None
+                if waited >= self.timeout:
+                    raise LockHeld(*place, holder, round(waited, 1) if self.timeout else 0.0)
+                if not told:
+                    self.hooks.on_lock_wait(holder, self.timeout)
+                    told = True
+                await asyncio.sleep(min(POLL_SECONDS, self.timeout - waited))
 
 
 class _Streamed(Generic[R]):
@@ -593,7 +613,7 @@ class _Streamed(Generic[R]):
             self._stack = stack
             try:
                 await self._load()
-                lanes = self._checked()
+                lanes = await self._checked()
                 return list(await asyncio.gather(*(self._finish(lane) for lane in lanes)))
             finally:
                 for lane in self.lanes.values():
@@ -624,7 +644,7 @@ class _Streamed(Generic[R]):
                     if options.targets and owner not in options.targets:
                         skipped += 1
                         continue
-                    lane = await self._lane(owner)
+                    lane = self.lanes.get(owner) or await self._lane(owner)
                     lane.declared += 1
                     if filters.matches(item):
                         chosen.setdefault(owner, []).append(item)
@@ -718,7 +738,7 @@ class _Streamed(Generic[R]):
             for lane in self.lanes.values():
                 lane.desired.clear()
 
-    def _checked(self) -> list[_Lane[R]]:
+    async def _checked(self) -> list[_Lane[R]]:
         """The run's targets once the load is valid, after :func:`open_run`'s last checks."""
         lanes = self.ordered()
         self.several = len(lanes) > 1
@@ -733,7 +753,7 @@ class _Streamed(Generic[R]):
         elif lanes[0].error is not None:
             raise lanes[0].error
         if self.locks is not None and self.locks.contended:
-            self.locks.wait_for_all([lane.session for lane in lanes if lane.session])
+            await self.locks.wait_for_all([lane.session for lane in lanes if lane.session])
         self.kind.loaded(lanes)
         return lanes
 

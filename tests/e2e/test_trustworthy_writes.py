@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -335,6 +336,25 @@ def test_a_second_apply_fails_at_once_naming_the_holder_or_waits(cli: Cli) -> No
         out, err = waiter.communicate(timeout=120)
         assert waiter.returncode == 0, out + err
         assert cli.puts() == [(aid(1), {"asset_name": "Renamed 1"})]
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_ctrl_c_while_waiting_for_the_lock_ends_the_run_at_once(cli: Cli) -> None:
+    """The wait for another writer's lock happens while the run's event loop is running (its
+    plan reads overlap the load): a stop must still end it at once, with nothing sent."""
+    write(cli, manifest(1, "asset_name: Renamed 1\n"))
+    holder = _hold_lock(cli)
+    try:
+        waiter = cli.start("apply", "--auto-approve", "--lock-timeout", "2m")
+        assert waiter.stderr is not None
+        assert "held by apply" in waiter.stderr.readline()
+        waiter.send_signal(signal.SIGINT)
+        out, err = waiter.communicate(timeout=20)
+        assert waiter.returncode == 130, out + err
+        assert "Traceback" not in err
+        assert cli.puts() == []
     finally:
         holder.kill()
         holder.wait(timeout=30)
