@@ -21,12 +21,14 @@ FileKey = tuple[int, int] | str
 
 def manifest_files(root: Path) -> Iterator[Path]:
     """Every manifest file under the directory ``root``, in a stable (sorted) order."""
-    return (path for path, _ in manifest_entries(root))
+    return (Path(name) for name, _ in manifest_entries(root))
 
 
-def manifest_entries(root: Path) -> Iterator[tuple[Path, FileKey]]:
-    """:func:`manifest_files` with each file's identity, known from the directory listing for
-    all but symbolic links (so a walk over 10,000 files does not stat each of them again).
+def manifest_entries(root: Path) -> Iterator[tuple[str, FileKey]]:
+    """:func:`manifest_files` as path strings, with each file's identity, known from the
+    directory listing for all but symbolic links (so a walk over 10,000 files does not stat each
+    of them again).  Strings, because making a ``Path`` costs more than finding the file (0.3 s
+    for 100,000), and a streamed load hands names to its workers anyway.
 
     Files of a folder come first, sorted, then its subfolders, sorted, each walked the same way.
     A folder that cannot be listed is skipped, as ``os.walk`` skips it.
@@ -57,9 +59,8 @@ def manifest_entries(root: Path) -> Iterator[tuple[Path, FileKey]]:
                 folders.append(name)
             elif name.endswith(MANIFEST_SUFFIXES):
                 files.append(entry)
-        base = Path(directory)
         for entry in sorted(files, key=lambda e: e.name):
-            yield base / entry.name, _file_key(entry, info.st_dev)
+            yield os.path.join(directory, entry.name), _file_key(entry, info.st_dev)
         # Depth first, in sorted order: the last pushed is walked next.
         pending.extend(os.path.join(directory, name) for name in sorted(folders, reverse=True))
 

@@ -11,6 +11,7 @@ batch, not one error per run).  Which files: :mod:`reconciler.manifest.discovery
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,19 +153,25 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
     (:func:`~reconciler.manifest.discovery.manifest_entries`); the same file reached twice is
     loaded once.
     """
-    found: list[Path] = []
+    names, problems = discover_names(paths)
+    return [Path(name) for name in names], problems
+
+
+def discover_names(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
+    """:func:`discover` as path strings (what a streamed load hands to its workers)."""
+    found: list[str] = []
     problems: list[Problem] = []
     seen: set[object] = set()
 
-    def add(path: Path, key: object = None) -> None:
+    def add(path: str, key: object = None) -> None:
         # The file's identity: from the folder's listing, or one stat instead of resolve()'s
         # walk over every path component, which dominated discovery of 10,000 manifests.
         if key is None:
             try:
-                info = path.stat()
+                info = os.stat(path)
                 key = (info.st_dev, info.st_ino)
             except OSError:  # a dangling link: reported when it is read
-                key = str(path.resolve())
+                key = os.path.realpath(path)
         if key not in seen:
             seen.add(key)
             found.append(path)
@@ -178,7 +185,7 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
             if len(found) == before:
                 problems.append(Problem(str(root), None, None, "", "no .yaml or .yml files found"))
         elif root.exists():
-            add(root)
+            add(str(root))
         else:
             problems.append(Problem(str(root), None, None, "", "no such file or directory"))
     return found, problems
