@@ -199,6 +199,11 @@ def test_a_manifest_naming_an_undefined_target_is_an_error_naming_it(
         ConfigError, match=r"assets\.yaml:\d+: metadata\.target: no target named 'prdo'"
     ):
         open_run(GlobalOptions(config=three_targets), paths)
+    # The streamed run (plan, apply, drift) says the same, once the load is over.
+    with pytest.raises(
+        ConfigError, match=r"assets\.yaml:\d+: metadata\.target: no target named 'prdo'"
+    ):
+        asyncio.run(make_plan(GlobalOptions(config=three_targets), paths))
 
 
 def test_single_target_flags_are_refused_when_a_run_covers_several(
@@ -207,3 +212,7 @@ def test_single_target_flags_are_refused_when_a_run_covers_several(
     paths = _targeted(tmp_path / "m", {1: "prod", 2: None})
     with pytest.raises(ConfigError, match="--project-id applies to one target"):
         open_run(GlobalOptions(config=three_targets, project_id="x"), paths)
+    with pytest.raises(
+        ConfigError, match=r"--project-id applies to one target, .* covers 2 \(prod, staging\)"
+    ):
+        asyncio.run(make_plan(GlobalOptions(config=three_targets, project_id="x"), paths))

@@ -6,7 +6,9 @@ paced by the client at one list request per second.  In ``bad/`` the 901st file 
 one are invalid.  For every command shape, the run exits 1 naming both files, sends no PUT, and
 yet some reads reached the projects: they left before the last manifest was validated (a run
 that loaded everything first sends nothing at all), and stopped at the first problem, so only
-a handful were sent.  ``good/`` is the same repository, valid, planned over both targets.
+a handful were sent.  ``good/`` is the same repository, valid: planned over both targets (each
+manifest reaches its own target), and applied to one, where the timestamps show the first read
+before the end of the load and the write after it.
 """
 
 from __future__ import annotations
@@ -199,3 +201,25 @@ def test_a_valid_plan_over_both_targets_routes_every_manifest_to_its_target(repo
     code, _ = session.finish()
     assert code == 0, session.screen
     assert re.search(rf"\[{N}/{N}\] reading live assets, \d+\.\d s", session.screen)
+
+
+def test_apply_reads_while_loading_and_writes_only_after_the_load(repo: Repo) -> None:
+    """The timestamps a user sees: the first read reaches the project before the load has
+    ended (the notice about the other target's manifests is logged when it ends), and the
+    write comes after it."""
+    repo.clear()
+    try:
+        result = repo.run(
+            *("--config", "unpaced.yaml", "-v", "--log-format", "json"),
+            *("apply", "good", "--target", "prod", "--auto-approve"),
+        )
+        assert result.returncode == 0, result.stderr
+        logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+        loaded = next(e["time"] for e in logs if "of targets other than prod" in e["message"])
+        requests = repo.prod.requests()
+        reads = [r["time"] for r in requests if r["method"] == "GET"]
+        writes = [(r["time"], r["path"]) for r in requests if r["method"] == "PUT"]
+        assert [path.rsplit("/", 1)[1] for _, path in writes] == [asset_id(2)]
+        assert min(reads) < loaded < writes[0][0], (min(reads), loaded, writes)
+    finally:
+        repo.prod.store.seed([live(2)], "p-prod")  # as the other tests expect it
