@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -23,6 +24,12 @@ def _umask() -> int:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) in one step; raises ``OSError`` on failure."""
+    write_atomic_chunks(path, (text,))
+
+
+def write_atomic_chunks(path: Path, chunks: Iterable[str]) -> None:
+    """Replace ``path`` with the concatenated ``chunks`` (UTF-8) in one step, writing each as
+    it comes; an exception from ``chunks`` leaves ``path`` as it was."""
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
     try:
@@ -32,7 +39,8 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            for chunk in chunks:
+                handle.write(chunk)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -31,7 +32,7 @@ from reconciler.constants import DEFAULT_PATHS
 from reconciler.engine.plan import Action, PlanSet
 from reconciler.escape import clean_text
 from reconciler.manager import make_plan
-from reconciler.render.registry import render
+from reconciler.render.registry import render_chunks
 from reconciler.render.words import plural
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ def plan(
     finally:
         if progress:
             progress.clear()
-    click.echo(render("plan", fmt, result, render_options(options)), nl=False)
+    # In pieces: the JSON of a 100,000-asset plan is never one string in memory.
+    _echo_pieces(render_chunks("plan", fmt, result, render_options(options)))
     if fmt == "json":
         for warning in result.warnings:
             log.warning("%s", warning)
@@ -119,3 +121,18 @@ def plan(
     code = exit_code(result, detailed_exitcode)
     if code:
         sys.exit(code)
+
+
+def _echo_pieces(pieces: Iterable[str], batch: int = 1 << 16) -> None:
+    """Print a rendered document piece by piece, about 64 KB at a time (``click.echo`` flushes
+    on every call, and a long plan is made of many small pieces)."""
+    held: list[str] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size >= batch:
+            click.echo("".join(held), nl=False)
+            held, size = [], 0
+    if held:
+        click.echo("".join(held), nl=False)

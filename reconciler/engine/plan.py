@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.fieldpath import FieldPath, format_path, parse_path
+from reconciler.jsonstream import Streamed
 
 FORMAT_VERSION = "2.0"  # 2.0: a list of targets; 1.x held one target's fields at the top level
 
@@ -198,8 +199,14 @@ class Plan:
             blocked=len(self.by_action(Action.BLOCKED)),
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """This target's entry of the plan document's ``targets`` list."""
+    def to_json(self, *, stream: bool = False) -> dict[str, Any]:
+        """This target's entry of the plan document's ``targets`` list; with ``stream`` its
+        assets are made as they are written (:mod:`reconciler.jsonstream`)."""
+        assets: Any = (
+            Streamed(self.assets, AssetPlan.to_json)
+            if stream
+            else [a.to_json() for a in self.assets]
+        )
         return {
             "target": self.target,
             "project_id": self.project_id,
@@ -209,7 +216,7 @@ class Plan:
             "unplanned": self.unplanned,
             "summary": _summary_json(self.summary),
             "warnings": list(self.warnings),
-            "assets": [a.to_json() for a in self.assets],
+            "assets": assets,
         }
 
     @classmethod
@@ -284,12 +291,14 @@ class PlanSet:
         """An asset or a whole target could not be planned (exit code 1)."""
         return bool(self.failed) or self.summary.errors > 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, stream: bool = False) -> dict[str, Any]:
+        """The plan document; with ``stream`` each target's assets are made as they are written
+        (a document to encode with :mod:`reconciler.jsonstream`, not with ``json.dumps``)."""
         return {
             "format_version": FORMAT_VERSION,
             "created_at": self.created_at,
             "summary": {**_summary_json(self.summary), "failed_targets": len(self.failed)},
-            "targets": [plan.to_json() for plan in self.plans],
+            "targets": [plan.to_json(stream=stream) for plan in self.plans],
         }
 
     @classmethod

@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__
+from reconciler import __version__, jsonstream
 from reconciler.engine.plan import FORMAT_VERSION, Plan, PlanSet
 from reconciler.errors import ReconcilerError
-from reconciler.files import write_atomic
+from reconciler.files import write_atomic_chunks
 from reconciler.logs import _SECRET_ENV, registered_secrets
 
 PLAN_FILE_KIND = "reconciler-plan"
@@ -45,26 +46,33 @@ class SavedPlan:
 
 
 def digest(data: Any) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``data`` (sorted keys, no whitespace)."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """``sha256:<hex>`` of the canonical JSON of ``data`` (sorted keys, no whitespace); ``data``
+    may hold :class:`~reconciler.jsonstream.Streamed` lists."""
+    hasher = hashlib.sha256()
+    for chunk in jsonstream.canonical(data):
+        hasher.update(chunk.encode("utf-8"))
+    return "sha256:" + hasher.hexdigest()
 
 
-def plan_document(plan: Plan | PlanSet) -> dict[str, Any]:
-    """The full plan-file document, checksum included."""
-    data = PlanSet.of(plan).to_json()
+def plan_document(plan: Plan | PlanSet, *, stream: bool = False) -> dict[str, Any]:
+    """The full plan-file document, checksum included; with ``stream`` its assets are made as
+    they are written (encode it with :mod:`reconciler.jsonstream`)."""
+    data = PlanSet.of(plan).to_json(stream=stream)
     data["plan_file"] = {"kind": PLAN_FILE_KIND, "reconciler_version": __version__}
     data["plan_file"]["checksum"] = digest(data)
     return data
 
 
 def write_plan(path: str | os.PathLike[str], plan: Plan | PlanSet) -> Path:
-    """Write the plan atomically (a reader never sees half a file); returns the path."""
+    """Write the plan atomically (a reader never sees half a file); returns the path.
+
+    The document is written piece by piece (each asset's entry made as it is written), so a plan
+    of 100,000 assets never exists whole in memory; a credential found in any piece stops the
+    write before the file is replaced."""
     target = Path(path)
-    text = json.dumps(plan_document(plan), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    _refuse_secrets(text, target)
+    pieces = jsonstream.indented(plan_document(plan, stream=True))
     try:
-        write_atomic(target, text)
+        write_atomic_chunks(target, _checked(_ended(pieces), target))
     except OSError as exc:
         raise PlanFileError(f"cannot write plan file {target}: {exc.strerror or exc}") from exc
     return target
@@ -129,13 +137,29 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def _refuse_secrets(text: str, target: Path) -> None:
-    for name in _SECRET_ENV:
-        value = os.environ.get(name)
-        if value and len(value) >= 8 and value in text:
-            raise PlanFileError(
-                f"refusing to write plan file {target}: it would contain the value of {name}"
-            )
+def _ended(pieces: Iterator[str]) -> Iterator[str]:
+    yield from pieces
+    yield "\n"
+
+
+def _checked(pieces: Iterator[str], target: Path) -> Iterator[str]:
+    """``pieces`` as they come, refusing the first that would put a credential in the file
+    (searched across piece boundaries: each piece is searched with the end of the one before)."""
+    named = [(name, value) for name in _SECRET_ENV if len(value := os.environ.get(name) or "") >= 8]
     # Secrets read under a target's credentials_env_prefix are not in the list above.
-    if any(len(secret) >= 8 and secret in text for secret in registered_secrets()):
-        raise PlanFileError(f"refusing to write plan file {target}: it would contain a credential")
+    others = [secret for secret in registered_secrets() if len(secret) >= 8]
+    longest = max((len(v) for v in [*(v for _, v in named), *others]), default=1)
+    tail = ""
+    for piece in pieces:
+        window = tail + piece
+        for name, value in named:
+            if value in window:
+                raise PlanFileError(
+                    f"refusing to write plan file {target}: it would contain the value of {name}"
+                )
+        if any(secret in window for secret in others):
+            raise PlanFileError(
+                f"refusing to write plan file {target}: it would contain a credential"
+            )
+        tail = window[-(longest - 1) :] if longest > 1 else ""
+        yield piece

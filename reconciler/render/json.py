@@ -7,9 +7,10 @@ state are byte-identical apart from ``created_at``; scripts should still read ke
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from typing import Any
 
+from reconciler import jsonstream
 from reconciler.engine.plan import Plan, PlanSet
 
 
@@ -18,6 +19,13 @@ def document(plan: Plan | PlanSet) -> dict[str, Any]:
     return PlanSet.of(plan).to_json()
 
 
+def chunks(plan: Plan | PlanSet) -> Iterator[str]:
+    """The plan as indented UTF-8 JSON text ending in a newline, in pieces: each asset's entry
+    is made when it is written, so a plan of 100,000 assets is never one document in memory."""
+    yield from jsonstream.indented(PlanSet.of(plan).to_json(stream=True))
+    yield "\n"
+
+
 def render(plan: Plan | PlanSet) -> str:
     """The plan as indented UTF-8 JSON text, ending in a newline."""
-    return json.dumps(document(plan), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return "".join(chunks(plan))

@@ -6,7 +6,7 @@ a new format is one registration here and every command that shows that report g
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,9 @@ class RenderOptions:
     ci: CiRun | None = None
 
 
-Renderer = Callable[[Any, RenderOptions], str]
+# A renderer returns the text whole, or in pieces (an iterator of str) when the document can be
+# long: :func:`render_chunks` writes pieces as they come, :func:`render` joins them.
+Renderer = Callable[[Any, RenderOptions], str | Iterator[str]]
 RENDERERS: dict[tuple[str, str], Renderer] = {}
 
 
@@ -42,11 +44,22 @@ def register(report: str, fmt: str) -> Callable[[Renderer], Renderer]:
 
 def render(report: str, fmt: str, data: Any, options: RenderOptions | None = None) -> str:
     """``data`` (the ``report``'s data) in ``fmt``; an unknown pair is a programming error."""
+    return "".join(render_chunks(report, fmt, data, options))
+
+
+def render_chunks(
+    report: str, fmt: str, data: Any, options: RenderOptions | None = None
+) -> Iterator[str]:
+    """:func:`render` in pieces, for writing a long document without holding it whole."""
     try:
         renderer = RENDERERS[(report, fmt)]
     except KeyError:
         raise ValueError(f"no {fmt} renderer for the {report} report") from None
-    return renderer(data, options or RenderOptions())
+    out = renderer(data, options or RenderOptions())
+    if isinstance(out, str):
+        yield out
+    else:
+        yield from out
 
 
 @register("plan", "text")
@@ -60,8 +73,8 @@ def _plan_markdown(plan: Plan | PlanSet, options: RenderOptions) -> str:
 
 
 @register("plan", "json")
-def _plan_json(plan: Plan | PlanSet, options: RenderOptions) -> str:
-    return plan_json.render(plan)
+def _plan_json(plan: Plan | PlanSet, options: RenderOptions) -> Iterator[str]:
+    return plan_json.chunks(plan)
 
 
 @register("drift", "text")

@@ -181,3 +181,14 @@ def test_malformed_asset_entry(tmp_path: Path) -> None:
     _rewrite(path, lambda d: d["targets"][0]["assets"][0].pop("asset_id"))
     with pytest.raises(PlanFileError, match="missing field 'asset_id'"):
         read_plan(path)
+
+
+def test_a_credential_split_between_two_written_pieces_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is written piece by piece (a plan of 100,000 assets is never one string); the
+    search for credentials looks across the boundary between pieces."""
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SKexample/secret+value0123456789")
+    pieces = iter(['{"a": "SKexample/sec', 'ret+value0123456789"}'])
+    with pytest.raises(PlanFileError, match="HUAWEICLOUD_SDK_SK"):
+        list(planfile._checked(pieces, tmp_path / "plan.json"))
