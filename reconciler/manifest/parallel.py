@@ -24,7 +24,7 @@ from reconciler import interrupts
 
 PARALLEL_MIN_FILES = 500  # below this, starting worker processes costs more than it saves
 CHUNK_FILES = 100  # files per unit of work handed to a worker
-WORKER_NICENESS = 10  # added to the workers' niceness: the parent's requests go first
+WORKER_NICENESS = 3  # added to the workers' niceness: the parent's requests go first
 
 P = TypeVar("P")
 R = TypeVar("R")
