@@ -710,13 +710,11 @@ class _Streamed(Generic[R]):
             lane.client = await self._stack.enter_async_context(client)
         lane.reads = self.kind.reads(lane, lane.client, self.parallelism)
         lane.started = time.monotonic()
-        target = lane.session.target
+        endpoint = lane.session.target.endpoint
         if self._loading:
-            self.say(f"{lane.prefix}Reading live assets from {target.endpoint} while loading...")
+            self.say(f"{lane.prefix}Reading live assets from {endpoint} while loading manifests...")
         else:
-            self.say(
-                f"{lane.prefix}Reading {len(lane.desired)} live assets from {target.endpoint}..."
-            )
+            self.say(f"{lane.prefix}Reading {len(lane.desired)} live assets from {endpoint}...")
         # With --asset the run knows how many assets it wants: their reads leave as soon as
         # their manifests are found.
         lane.reads.start(expected, exact=self._loading and bool(self.filters.asset_ids))
