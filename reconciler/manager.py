@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -37,6 +38,7 @@ from reconciler import interrupts
 from reconciler.api.auth import Credentials, credentials_from_env
 from reconciler.api.client import AnswerObserver, LiveAsset, MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
+from reconciler.api.pacing import Pacer
 from reconciler.api.retries import RetryTally
 from reconciler.constants import DEFAULT_PATHS, PAGE_SIZE, READ_PARALLELISM, WRITE_PARALLELISM
 from reconciler.engine import planfile
@@ -111,6 +113,12 @@ class Session:
     on_answer: AnswerObserver | None = None  # sees every answer from the service (metrics)
     retries: RetryTally = field(default_factory=RetryTally)  # shared by the session's clients
 
+    @functools.cached_property
+    def pacer(self) -> Pacer:
+        """The session's pacing, shared by its clients: the limits are the tenant's, so the
+        apply that follows a plan in one run must not start with a full burst again."""
+        return Pacer(self.target.rate_limits)
+
     def client(self, parallelism: int = READ_PARALLELISM) -> MetaStudioClient:
         return MetaStudioClient(
             self.target,
@@ -118,6 +126,7 @@ class Session:
             parallelism=parallelism,
             on_answer=self.on_answer,
             tally=self.retries,
+            pacer=self.pacer,
         )
 
     @property

@@ -216,3 +216,13 @@ def test_single_target_flags_are_refused_when_a_run_covers_several(
         ConfigError, match=r"--project-id applies to one target, .* covers 2 \(prod, staging\)"
     ):
         asyncio.run(make_plan(GlobalOptions(config=three_targets, project_id="x"), paths))
+
+
+def test_the_clients_of_one_session_share_its_pacing(options: GlobalOptions) -> None:
+    """The limits are the tenant's: an apply's fresh reads right after its plan's reads must not
+    start with a full burst of their own (that drew 429s from the service)."""
+    from reconciler.manager import open_session
+
+    session = open_session(options)
+    first, second = session.client(), session.client(parallelism=2)
+    assert first.pacer is second.pacer is session.pacer

@@ -253,13 +253,17 @@ class MetaStudioClient:
         retry: RetryPolicy | None = None,
         on_answer: AnswerObserver | None = None,
         tally: RetryTally | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         if parallelism < 1:
             raise ConfigError("parallelism must be at least 1")
         self.target = target
         self.parallelism = parallelism
         self.retry = retry or RetryPolicy(max_retries=target.max_retries)
-        self.pacer = Pacer(target.rate_limits)
+        # The service's limits are per tenant: clients of one target in one run share a pacer
+        # (``pacer``), or a plan's reads and the apply's fresh reads after them would each
+        # spend a full burst the service has already counted.
+        self.pacer = pacer if pacer is not None else Pacer(target.rate_limits)
         self.tally = tally if tally is not None else RetryTally()  # what was retried, by kind
         self._credentials = credentials
         self._transport = transport

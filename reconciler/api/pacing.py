@@ -1,8 +1,8 @@
 """Client-side pacing so that a run stays under the service's per-tenant rate limits.
 
-One token bucket per API, shared by every concurrent task of a client.  A bucket holds at most
-``burst`` tokens and starts full; once it is empty, requests leave evenly spaced at ``1/rate``
-seconds.  "N requests per second" as the API gateway enforces it is a bucket of N tokens that
+One token bucket per API, shared by every concurrent task of a target's clients in a run.  A
+bucket holds at most ``burst`` tokens and starts full; once it is empty, requests leave evenly
+spaced at ``1/rate`` seconds.  "N requests per second" as the API gateway enforces it is a bucket of N tokens that
 starts full, so the read APIs (list, show) get a burst of one token less than the per-second
 rate: a plan gets nearly all of the initial burst the service allows (100 list requests at 20/s
 take about 4 s, not 5 s), and the spare token absorbs requests that reach the service a little
@@ -44,7 +44,16 @@ class RateLimiter:
         self._tokens = float(burst)
         self._updated = clock()
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        # The bucket outlives an event loop (a plan and then its apply, each in its own loop);
+        # the lock that orders waiters belongs to the loop it was made in.
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def _waiters(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
@@ -54,7 +63,7 @@ class RateLimiter:
         """Wait until a request may be sent; waiters are served first come, first served."""
         if self.rate == 0:
             return
-        async with self._lock:
+        async with self._waiters():
             while True:
                 now = self._clock()
                 if now < self._paused_until:

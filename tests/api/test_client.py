@@ -116,6 +116,26 @@ async def test_rate_limiter_spaces_concurrent_requests_evenly() -> None:
     assert max(sum(1 for g in fake.grants if t <= g < t + 1) for t in fake.grants) == 4
 
 
+def test_a_rate_limiter_keeps_its_tokens_from_one_event_loop_to_the_next() -> None:
+    """A plan and then its apply run in two event loops with one pacer per target: the second
+    loop may neither fail on the first loop's lock nor start with a full burst again."""
+    fake = FakeTime()
+    limiter = RateLimiter(4, burst=3, clock=fake.clock, sleep=fake.sleep)
+
+    async def burst(count: int) -> None:
+        async def one() -> None:
+            await limiter.acquire()
+            fake.grants.append(fake.now)
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    asyncio.run(burst(5))  # 3 at once, then 2 paced: the waiters queue on the lock
+    spent_at = fake.now
+    asyncio.run(burst(2))
+    assert fake.grants[5] == pytest.approx(spent_at + 0.25)  # no new burst in the new loop
+    assert fake.grants[6] == pytest.approx(spent_at + 0.5)
+
+
 async def test_rate_limiter_pause_holds_everyone_back() -> None:
     fake = FakeTime()
     limiter = RateLimiter(10, clock=fake.clock, sleep=fake.sleep)
