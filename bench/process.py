@@ -174,6 +174,10 @@ def stop(emu: Emulator) -> None:
             emu.process.wait()
 
 
+# A bucket of N requests at N per second is full again one second after its last request.
+REFILL_SECONDS = 1.2
+
+
 @dataclass
 class Timed:
     """One finished child process: exit code, output, wall and CPU seconds, peak RSS."""
@@ -191,7 +195,12 @@ class Timed:
 def run_timed(
     argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, stdin: bytes | None = None
 ) -> Timed:
-    """Run ``argv`` to completion; rusage is the child's own (``os.wait4``)."""
+    """Run ``argv`` to completion; rusage is the child's own (``os.wait4``).
+
+    It starts :data:`REFILL_SECONDS` after the call: runs follow each other against one
+    emulator, and each must find the service's rate buckets full, as a run started by hand or
+    by a pipeline does (a plan started 0.4 s after another met a half-empty bucket and 429s)."""
+    time.sleep(REFILL_SECONDS)
     out_path = cwd / ".timed.out"
     err_path = cwd / ".timed.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
