@@ -1,15 +1,15 @@
 """Client-side pacing so that a run stays under the service's per-tenant rate limits.
 
-One token bucket per API, shared by every concurrent task of a target's clients in a run.  A
+One token bucket per API, shared by every concurrent task of a target's clients in a run. A
 bucket holds at most ``burst`` tokens and starts full; once it is empty, requests leave evenly
-spaced at ``1/rate`` seconds.  "N requests per second" as the API gateway enforces it is a bucket of N tokens that
-starts full, so the read APIs (list, show) get a burst of one token less than the per-second
-rate: a plan gets nearly all of the initial burst the service allows (100 list requests at 20/s
-take about 4 s, not 5 s), and the spare token absorbs requests that reach the service a little
-closer together than they were granted (connection set-up delays the first ones).  Updates stay
-evenly spaced (burst 1): an apply is long anyway, and one that is interrupted has then sent as
-few changes as possible.  A 429 pauses the whole bucket, so that the other tasks do not keep
-hitting the limit while one of them backs off.
+spaced at ``1/rate`` seconds. "N requests per second" as the API gateway enforces it is a bucket
+of N tokens that starts full, so the read APIs (list, show) get a burst of one token less than
+the per-second rate: a plan gets nearly all of the initial burst the service allows (100 list
+requests at 20/s take about 4 s, not 5 s), and the spare token absorbs requests that reach the
+service a little closer together than they were granted (connection set-up delays the first
+ones). Updates stay evenly spaced (burst 1): an apply is long anyway, and one that is
+interrupted has then sent as few changes as possible. A 429 pauses the whole bucket, so that the
+other tasks do not keep hitting the limit while one of them backs off.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ to detect staleness (``AssetPlan.live_fingerprint``).
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,11 +193,12 @@ class Plan:
 
     @property
     def summary(self) -> Summary:
+        counts = Counter(a.action for a in self.assets)  # one pass: plans hold 100,000 rows
         return Summary(
-            to_change=len(self.by_action(Action.UPDATE)),
-            unchanged=len(self.by_action(Action.NOOP)),
-            errors=len(self.by_action(Action.ERROR)),
-            blocked=len(self.by_action(Action.BLOCKED)),
+            to_change=counts[Action.UPDATE],
+            unchanged=counts[Action.NOOP],
+            errors=counts[Action.ERROR],
+            blocked=counts[Action.BLOCKED],
         )
 
     def to_json(self, *, stream: bool = False) -> dict[str, Any]:
