@@ -9,6 +9,7 @@ link loop ends.
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,15 +60,21 @@ def manifest_entries(root: Path) -> Iterator[tuple[str, FileKey]]:
                 folders.append(name)
             elif name.endswith(MANIFEST_SUFFIXES):
                 files.append(entry)
-        for entry in sorted(files, key=lambda e: e.name):
-            yield os.path.join(directory, entry.name), _file_key(entry, info.st_dev)
+        files.sort(key=_NAME)
+        device = info.st_dev
+        for entry in files:  # entry.path is the folder joined with the name, made by scandir
+            if entry.is_symlink():
+                yield entry.path, _link_key(entry)
+            else:
+                yield entry.path, (device, entry.inode())
         # Depth first, in sorted order: the last pushed is walked next.
         pending.extend(os.path.join(directory, name) for name in sorted(folders, reverse=True))
 
 
-def _file_key(entry: os.DirEntry[str], device: int) -> FileKey:
-    if not entry.is_symlink():
-        return device, entry.inode()
+_NAME = operator.attrgetter("name")
+
+
+def _link_key(entry: os.DirEntry[str]) -> FileKey:
     try:
         target = os.stat(entry.path)
     except OSError:  # a dangling link: reported when it is read
