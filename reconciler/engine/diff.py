@@ -83,17 +83,11 @@ def _get(value: Any, rel: Path) -> Any:
     return value
 
 
-# Blocks of asset_extra_meta that hold a read-only field (most blocks hold none).
-_READ_ONLY_BLOCKS = frozenset(p[1] for p in policy.READ_ONLY if len(p) > 1 and p[0] == _XM)
-
-
 def _read_only_paths(spec: Mapping[str, Any]) -> Iterator[Path]:
     extra = spec.get(_XM)
     if not isinstance(extra, Mapping):
         return
     for block, body in extra.items():
-        if block not in _READ_ONLY_BLOCKS and (_XM,) not in policy.READ_ONLY:
-            continue
         if policy.is_read_only((_XM, block)):
             yield (_XM, block)
         elif isinstance(body, Mapping):
