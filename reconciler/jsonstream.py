@@ -33,8 +33,9 @@ class Streamed:
     make: Callable[[Any], Any]
 
 
-def indented(document: Any) -> Iterator[str]:
-    """``json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)``, in pieces."""
+def indented(document: Any, end: str = "") -> Iterator[str]:
+    """``json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + end``, in
+    pieces."""
 
     def items(streamed: Streamed, line_indent: int) -> Iterator[str]:
         if not streamed.items:
@@ -47,7 +48,9 @@ def indented(document: Any) -> Iterator[str]:
             yield ("\n" if index == 0 else ",\n") + inner + text.replace("\n", "\n" + inner)
         yield "\n" + " " * line_indent + "]"
 
-    return _spliced(document, _INDENTED, items)
+    yield from _spliced(document, _INDENTED, items)
+    if end:
+        yield end
 
 
 def canonical(document: Any) -> Iterator[str]:

@@ -70,9 +70,9 @@ def write_plan(path: str | os.PathLike[str], plan: Plan | PlanSet) -> Path:
     of 100,000 assets never exists whole in memory; a credential found in any piece stops the
     write before the file is replaced."""
     target = Path(path)
-    pieces = jsonstream.indented(plan_document(plan, stream=True))
+    pieces = jsonstream.indented(plan_document(plan, stream=True), end="\n")
     try:
-        write_atomic_chunks(target, _checked(_ended(pieces), target))
+        write_atomic_chunks(target, _checked(pieces, target))
     except OSError as exc:
         raise PlanFileError(f"cannot write plan file {target}: {exc.strerror or exc}") from exc
     return target
@@ -135,11 +135,6 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
     return str(exc)
-
-
-def _ended(pieces: Iterator[str]) -> Iterator[str]:
-    yield from pieces
-    yield "\n"
 
 
 def _checked(pieces: Iterator[str], target: Path) -> Iterator[str]:

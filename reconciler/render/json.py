@@ -8,22 +8,16 @@ state are byte-identical apart from ``created_at``; scripts should still read ke
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from reconciler import jsonstream
 from reconciler.engine.plan import Plan, PlanSet
 
 
-def document(plan: Plan | PlanSet) -> dict[str, Any]:
-    """The JSON-ready form of ``plan``; ``format_version`` is always its first key."""
-    return PlanSet.of(plan).to_json()
-
-
 def chunks(plan: Plan | PlanSet) -> Iterator[str]:
     """The plan as indented UTF-8 JSON text ending in a newline, in pieces: each asset's entry
-    is made when it is written, so a plan of 100,000 assets is never one document in memory."""
-    yield from jsonstream.indented(PlanSet.of(plan).to_json(stream=True))
-    yield "\n"
+    is made when it is written, so a plan of 100,000 assets is never one document in memory.
+    ``format_version`` is always the document's first key."""
+    return jsonstream.indented(PlanSet.of(plan).to_json(stream=True), end="\n")
 
 
 def render(plan: Plan | PlanSet) -> str:
