@@ -14,8 +14,6 @@ in this process, a chunk at a time, between the loop's other work.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -118,41 +116,36 @@ class StreamedLoad:
             yield first
             return
         # This process mostly waits for paced answers: the workers get every core.
-        workers = 0
-        if (
-            len(files) >= parallel.PARALLEL_MIN_FILES
-            and parallel.workers() > 0
-            and "fork" in multiprocessing.get_all_start_methods()
-        ):
-            workers = parallel.workers() + 1
+        workers = parallel.workers() + 1 if parallel.forks_workers(len(files)) else 0
         futures: dict[int, Future[list[DeclaredFile]]] = {}
         pool: ProcessPoolExecutor | None = None
         if workers:
             # Forked now, from this single thread.
-            pool = self._pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=parallel.worker_init,
-                initargs=(os.getpid(),),
-            )
+            pool = self._pool = parallel.worker_pool(workers)
+        ahead = workers * CHUNKS_AHEAD_PER_WORKER
 
         def submit(index: int) -> None:
             # A window of chunks ahead of the one awaited, not all of them at once: handing
             # over 1,000 chunks took 0.25 s of this process before its first request.
-            if pool is not None and index < len(chunks) and index not in futures:
-                futures[index] = pool.submit(declared_chunk, chunks[index])
+            nonlocal pool
+            if pool is not None and index < len(chunks):
+                try:
+                    futures[index] = pool.submit(declared_chunk, chunks[index])
+                except BrokenProcessPool:  # a worker was killed: this process loads the rest
+                    pool = None
 
-        for index in range(workers * CHUNKS_AHEAD_PER_WORKER):
+        for index in range(ahead):
             submit(index)
         for index, chunk in enumerate(chunks):
-            if pool is not None:
-                submit(index)
-                submit(index + workers * CHUNKS_AHEAD_PER_WORKER)
+            submit(index + ahead)  # chunk `index` itself went `ahead` chunks earlier
+            future = futures.pop(index, None)
+            loaded: list[DeclaredFile] | None = None
+            if future is not None:
                 try:
-                    loaded = await asyncio.wrap_future(futures.pop(index))
+                    loaded = await asyncio.wrap_future(future)
                 except BrokenProcessPool:  # a worker was killed: this process takes over
-                    loaded = [declared_file(Path(name)) for name in chunk]
-            else:
+                    loaded = None
+            if loaded is None:
                 loaded = [declared_file(Path(name)) for name in chunk]
                 await asyncio.sleep(0)  # let paced requests leave between chunks
             out = first if index == 0 else DeclaredChunk()

@@ -45,16 +45,30 @@ def load_in_order(
 ) -> Iterator[R]:
     """``finish(path, parse(path))`` for each file, in order; parsed on several cores when there
     are many files (``parse`` must return plain data: it crosses processes)."""
-    count = workers()
-    if (
-        len(files) < PARALLEL_MIN_FILES
-        or count < 1
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    if not forks_workers(len(files)):
         return (finish(path, parse(path)) for path in files)
     global _PARSE
     _PARSE = parse  # the forked workers inherit it (a local function does not pickle)
-    return iter(_load_in_parallel(files, count, parse, finish))
+    return iter(_load_in_parallel(files, workers(), parse, finish))
+
+
+def forks_workers(files: int) -> bool:
+    """Whether a load of ``files`` files is worth worker processes, and can fork them."""
+    return (
+        files >= PARALLEL_MIN_FILES
+        and workers() > 0
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+
+
+def worker_pool(count: int) -> ProcessPoolExecutor:
+    """``count`` load workers, forked at the first submit, each set up by :func:`worker_init`."""
+    return ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=worker_init,
+        initargs=(os.getpid(),),
+    )
 
 
 def _parse_chunk(names: list[str]) -> list[Any]:
@@ -91,18 +105,12 @@ def _load_in_parallel(
             parsed = [parse(path) for path in chunks[index]]
         finish(index, parsed)
 
-    context = multiprocessing.get_context("fork")
     pool: ProcessPoolExecutor | None = None
     try:
         # Forking happens in submit(): a stop landing between a fork and the pool's bookkeeping
         # would leave a worker the pool does not know, waiting for work forever.
         with interrupts.deferred():
-            pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=context,
-                initializer=worker_init,
-                initargs=(os.getpid(),),
-            )
+            pool = worker_pool(workers)
             # Workers are forked at the first submit and inherit the disabled garbage collector
             # (see ``load_manifests``), which would otherwise copy every inherited page it scans.
             futures: list[Future[list[P]]] = [

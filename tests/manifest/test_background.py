@@ -100,3 +100,21 @@ async def test_files_are_counted_before_any_is_parsed(tmp_path: Path) -> None:
         chunks = [chunk async for chunk in load]
     assert [m.asset_id for m in chunks[0].manifests] == ["a0", "a2"]
     assert len(chunks[0].problems) == 1 and load.problems == chunks[0].problems
+
+
+async def test_a_killed_worker_costs_speed_not_manifests(tmp_path: Path) -> None:
+    """A worker killed mid-load (the OOM killer, a stray signal) breaks the pool: the chunks
+    still to come, handed over or not, are loaded in this process, in order."""
+    count = PARALLEL_MIN_FILES + 2500
+    write_many(tmp_path, count)
+    async with StreamedLoad([tmp_path]) as load:
+        ids: list[str] = []
+        async for chunk in load:
+            ids.extend(m.asset_id for m in chunk.manifests)
+            if len(ids) == CHUNK_FILES:  # after the first chunk: kill a worker
+                assert load._pool is not None
+                victim = next(iter(load._pool._processes.values()))
+                victim.kill()
+                victim.join(timeout=10)
+        assert load.problems == []
+    assert ids == [f"a{i}" for i in range(count)]
