@@ -7,14 +7,36 @@ The emulator is imported only once ``serve`` runs and its extra is known to be i
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
+from typing import Any
 
 import click
 
 from reconciler.cli.extras import require_emulator
+from reconciler.cli.global_options import FiniteFloat
 from reconciler.logs import register_secret
 
 log = logging.getLogger("reconciler.emulator")
+
+
+class RateLimitsText(click.ParamType[str]):
+    """``list=20,show=20,update=10`` kept as text for the emulator's parser, each rate first
+    checked to be a finite number (``update=nan`` is a usage error naming the option)."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            rate = item.partition("=")[2].strip()
+            try:
+                finite = math.isfinite(float(rate))
+            except ValueError:
+                continue  # not a number at all: the emulator's parser says so
+            if not finite:
+                self.fail(f"{item!r}: the rate is not a finite number", param, ctx)
+        return text
 
 
 @click.group()
@@ -39,12 +61,37 @@ def emulator() -> None:
     type=click.Path(path_type=Path),
     help="JSON or YAML list of DigitalAssetInfo records to load ('demo' for the demo assets).",
 )
-@click.option("--latency-ms", default=0.0, show_default=True, help="Added to every response.")
-@click.option("--jitter-ms", default=0.0, show_default=True, help="Random extra latency, up to.")
-@click.option("--fail-rate", default=0.0, show_default=True, help="Share of requests answered 500.")
-@click.option("--drop-rate", default=0.0, show_default=True, help="Share of connections dropped.")
+@click.option(
+    "--latency-ms",
+    type=FiniteFloat(min=0),
+    default=0.0,
+    show_default=True,
+    help="Added to every response.",
+)
+@click.option(
+    "--jitter-ms",
+    type=FiniteFloat(min=0),
+    default=0.0,
+    show_default=True,
+    help="Random extra latency, up to.",
+)
+@click.option(
+    "--fail-rate",
+    type=FiniteFloat(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of requests answered 500.",
+)
+@click.option(
+    "--drop-rate",
+    type=FiniteFloat(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of connections dropped.",
+)
 @click.option(
     "--rate-limits",
+    type=RateLimitsText(),
     default="list=20,show=20,update=10",
     show_default=True,
     help="Requests per second per API; 0 = unlimited.",
@@ -76,6 +123,43 @@ def emulator() -> None:
     help="An out-of-band edit of ASSET_ID made once, right after the first PUT to AFTER_ID "
     "(default: to any other asset). VALUE is JSON, else a string. Repeatable.",
 )
+@click.option(
+    "--put-fault",
+    "put_faults",
+    multiple=True,
+    metavar="[ASSET_ID:]status=N[,times=N][,retry_after=S][,empty=1]",
+    help="Answer PUTs (to ASSET_ID, default any) with 429 (with Retry-After) or a 5xx, TIMES "
+    "times, before they reach the service; empty=1 sends a 5xx with no body. Repeatable.",
+)
+@click.option(
+    "--lose-put-answer",
+    "lost_answers",
+    multiple=True,
+    metavar="[ASSET_ID:]mode=drop|delay|gateway[,times=N][,seconds=S]",
+    help="Apply PUTs (to ASSET_ID, default any), then drop the connection, answer SECONDS late, "
+    "or answer 504 with no body, TIMES times. Repeatable.",
+)
+@click.option(
+    "--count-offset",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Add N (negative: subtract) to the count of every list answer, never below 0.",
+)
+@click.option(
+    "--delete-on-list",
+    multiple=True,
+    metavar="OFFSET:ASSET_ID",
+    help="Delete ASSET_ID once, when the page at OFFSET of the whole project is asked for, "
+    "before it is read. Repeatable.",
+)
+@click.option(
+    "--create-on-list",
+    multiple=True,
+    metavar="OFFSET:JSON",
+    help="Create the asset JSON (a record with an asset_id) once, when the page at OFFSET of "
+    "the whole project is asked for, before it is read. Repeatable.",
+)
 @click.option("--record", type=click.Path(path_type=Path), help="Append a JSON line per request.")
 @click.option("--ak", help="Accepted access key [env: HUAWEICLOUD_SDK_AK, HW_ACCESS_KEY].")
 @click.option("--sk", help="Its secret key [env: HUAWEICLOUD_SDK_SK, HW_SECRET_KEY].")
@@ -105,6 +189,11 @@ def serve(
     list_omit: str,
     put_answer: str,
     edit_on_put: tuple[str, ...],
+    put_faults: tuple[str, ...],
+    lost_answers: tuple[str, ...],
+    count_offset: int,
+    delete_on_list: tuple[str, ...],
+    create_on_list: tuple[str, ...],
     record: Path | None,
     ak: str | None,
     sk: str | None,
@@ -120,8 +209,12 @@ def serve(
         Behaviour,
         EmulatorConfig,
         Faults,
+        parse_create_on_list,
+        parse_delete_on_list,
         parse_edit_on_put,
         parse_list_omit,
+        parse_lost_answer,
+        parse_put_fault,
         parse_rate_limits,
     )
     from reconciler.emulator.demo_seed import demo_assets
@@ -145,6 +238,13 @@ def serve(
             list_omit=parse_list_omit(list_omit),
             put_answer=put_answer,
             edits_on_put=[parse_edit_on_put(item) for item in edit_on_put],
+            put_faults=[parse_put_fault(item) for item in put_faults],
+            lost_answers=[parse_lost_answer(item) for item in lost_answers],
+            count_offset=count_offset,
+            list_mutations=[
+                *(parse_delete_on_list(item) for item in delete_on_list),
+                *(parse_create_on_list(item) for item in create_on_list),
+            ],
         ),
     )
     store = AssetStore(db)

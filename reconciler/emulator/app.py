@@ -9,9 +9,10 @@ import logging
 import random
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -25,7 +26,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reconciler.emulator import errors
 from reconciler.emulator.auth import authenticate, check_project, query_pairs
 from reconciler.emulator.body import BodyProblems, check_body
-from reconciler.emulator.config import SHORT_ANSWER_FIELDS, EmulatorConfig
+from reconciler.emulator.config import (
+    SHORT_ANSWER_FIELDS,
+    EmulatorConfig,
+    LostAnswer,
+    PutFault,
+    TimedEdit,
+)
 from reconciler.emulator.errors import ApiError
 from reconciler.emulator.ratelimit import RateLimiter, retry_after_header
 from reconciler.emulator.recorder import RequestRecorder, body_for_log, safe_headers
@@ -40,6 +47,7 @@ _ITEM = re.compile(r"^/v1/([^/]+)/digital-assets/([^/]+)$")
 _PROJECT = re.compile(r"^/v1/([^/]+)/")
 MAX_OFFSET = 2147483647
 Asset = dict[str, Any]
+_Fault = TypeVar("_Fault", PutFault, LostAnswer)
 
 
 class ConnectionDropped(Exception):
@@ -56,6 +64,11 @@ class EmulatorState:
     recorder: RequestRecorder | None
     rng: random.Random = field(default_factory=random.Random)
     fired_edits: set[int] = field(default_factory=set)  # indexes of Behaviour.edits_on_put
+    # How often each of Behaviour.put_faults / .lost_answers has fired, by index; and the
+    # indexes of Behaviour.timed_edits already scheduled.
+    put_faults_used: dict[int, int] = field(default_factory=dict)
+    lost_answers_used: dict[int, int] = field(default_factory=dict)
+    fired_timed_edits: set[int] = field(default_factory=set)
 
 
 def classify(method: str, path: str) -> str | None:
@@ -190,13 +203,68 @@ class Gateway:
             try:
                 self._admit(scope, body)
                 self._injected_failure()
+                fault = _take(
+                    self.state.config.behaviour.put_faults, self.state.put_faults_used, scope
+                )
+                if fault is not None:
+                    exchange.entry["injected"] = f"put fault {fault.status}"
+                    if fault.empty:
+                        await Response(status_code=fault.status)(
+                            scope, exchange.receive, exchange.send
+                        )
+                        return
+                    raise _put_fault_error(fault)
             except ApiError as error:
                 respond = error_response(error, exchange.request_id)
                 await respond(scope, exchange.receive, exchange.send)
                 return
+            lost = _take(
+                self.state.config.behaviour.lost_answers, self.state.lost_answers_used, scope
+            )
+            if lost is not None:
+                await self._lose_answer(lost, scope, exchange)
+                return
             await self.app(scope, exchange.receive, exchange.send)
         finally:
             exchange.finish()
+            self._schedule_timed_edits(scope)
+
+    async def _lose_answer(self, lost: LostAnswer, scope: Scope, exchange: _Exchange) -> None:
+        """Let the service apply the request, then lose its answer the way ``lost`` says."""
+        answer: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            answer.append(message)
+
+        await self.app(scope, exchange.receive, keep)
+        exchange.entry["answer_lost"] = lost.mode
+        exchange.entry["applied_status"] = next(
+            (m["status"] for m in answer if m["type"] == "http.response.start"), None
+        )
+        if lost.mode == "drop":
+            exchange.finish()
+            await _drop_connection(scope)
+        elif lost.mode == "gateway":
+            await Response(status_code=504)(scope, exchange.receive, exchange.send)
+        else:
+            await asyncio.sleep(lost.seconds)
+            for message in answer:
+                await exchange.send(message)
+
+    def _schedule_timed_edits(self, scope: Scope) -> None:
+        """Start the out-of-band edits that this (answered) request triggers."""
+        state = self.state
+        item = _ITEM.match(scope["path"])
+        target = item.group(2) if item else None
+        if item is None and not _COLLECTION.match(scope["path"]):
+            return
+        for index, edit in enumerate(state.config.behaviour.timed_edits):
+            if index in state.fired_timed_edits or edit.method != scope["method"]:
+                continue
+            if edit.after != target:
+                continue
+            state.fired_timed_edits.add(index)
+            asyncio.get_running_loop().call_later(edit.delay, _timed_edit, state, edit)
 
     # --- faults ---------------------------------------------------------------------------------
 
@@ -245,6 +313,45 @@ class Gateway:
                 headers={"Retry-After": retry_after_header(wait)},
                 gateway=True,
             )
+
+
+def _take(faults: Sequence[_Fault], used: dict[int, int], scope: Scope) -> _Fault | None:
+    """The first of ``faults`` that applies to this request (a PUT to its asset) and has not
+    fired its ``times`` yet; counted as fired."""
+    item = _ITEM.match(scope["path"]) if scope["method"] == "PUT" else None
+    if item is None:
+        return None
+    for index, fault in enumerate(faults):
+        if fault.asset_id not in (None, item.group(2)) or used.get(index, 0) >= fault.times:
+            continue
+        used[index] = used.get(index, 0) + 1
+        return fault
+    return None
+
+
+def _put_fault_error(fault: PutFault) -> ApiError:
+    if fault.status == 429:
+        return ApiError(
+            429,
+            errors.THROTTLED,
+            "The throttling threshold has been reached: policy user over ratelimit,"
+            "limit:10,time:1 second",
+            headers=(
+                {}
+                if fault.retry_after is None
+                else {"Retry-After": retry_after_header(fault.retry_after)}
+            ),
+            gateway=True,
+        )
+    return ApiError(fault.status, errors.INTERNAL_ERROR, "Internal error (injected fault)")
+
+
+def _timed_edit(state: EmulatorState, edit: TimedEdit) -> None:
+    try:
+        state.store.patch(edit.asset_id, dict(edit.changes))
+    except KeyError:
+        return
+    log.info("timed out-of-band edit of %s", edit.asset_id)
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -305,11 +412,29 @@ async def list_assets(request: Request) -> Response:
         offset=_int_param(request, "offset", 0, 0, MAX_OFFSET),
     )
     state = _state(request)
+    if not query.asset_ids:
+        _mutate_on_list(state, query.offset)
     count, assets = state.store.query(query)
-    omit = state.config.behaviour.list_omit
-    if omit:  # summary rows: the reference does not promise that list rows are complete
-        assets = [omit_paths(asset, omit) for asset in assets]
+    behaviour = state.config.behaviour
+    if behaviour.list_omit:  # summary rows: the reference does not promise complete list rows
+        assets = [omit_paths(asset, behaviour.list_omit) for asset in assets]
+    count = max(0, count + behaviour.count_offset)  # a count that is off (Behaviour)
     return JSONResponse({"count": count, "assets": assets})
+
+
+def _mutate_on_list(state: EmulatorState, offset: int) -> None:
+    """Delete or create the assets set to change when this page of the project is asked for
+    (``Behaviour.list_mutations``), before it is read; each fires once."""
+    pending = state.config.behaviour.list_mutations
+    for mutation in [m for m in pending if m.offset == offset]:
+        pending.remove(mutation)
+        if mutation.delete is not None:
+            state.store.delete(mutation.delete)
+            log.info("asset %s deleted while page %d was asked for", mutation.delete, offset)
+        if mutation.create is not None:
+            state.store.seed([dict(mutation.create)], state.config.project_id, "list mutation")
+            created = mutation.create["asset_id"]
+            log.info("asset %s created while page %d was asked for", created, offset)
 
 
 async def show_asset(request: Request) -> Response:

@@ -295,9 +295,15 @@ def _value(param: Param, value: Any, path: str, problems: list[str], returned: A
         if param.max_items is not None and len(value) > param.max_items:
             problems.append(f"{path}: at most {param.max_items} items")
         single = Param(**{**param.__dict__, "array": False, "max_items": None})
-        held = returned if isinstance(returned, list) else []
+        # A field the service returns on any item of this list is accepted back on any item:
+        # a client that reorders the items carries each item's fields along with it.
+        held: dict[str, Any] = {}
+        for stored in returned if isinstance(returned, list) else ():
+            if isinstance(stored, Mapping):
+                for key, field_value in stored.items():
+                    held.setdefault(key, field_value)
         return [
-            _value(single, item, f"{path}[{i}]", problems, held[i] if i < len(held) else None)
+            _value(single, item, f"{path}[{i}]", problems, held or None)
             for i, item in enumerate(value)
         ]
     if param.kind in OBJECTS:

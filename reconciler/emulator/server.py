@@ -92,9 +92,7 @@ class BackgroundServer:
 
 
 @contextmanager
-def serve_in_background(
-    app: Starlette, host: str = "127.0.0.1", port: int = 0
-) -> Iterator[str]:
+def serve_in_background(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` on a background thread while the block runs; yields its base URL."""
     server = BackgroundServer(app, host, port)
     server.start()

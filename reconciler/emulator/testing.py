@@ -9,6 +9,7 @@ with run_emulator([asset, ...]) as emu:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +26,16 @@ from reconciler.api.auth import Credentials
 from reconciler.api.client import MetaStudioClient, RetryPolicy
 from reconciler.api.config import RateLimits, Target
 from reconciler.emulator.app import EmulatorState, create_app
-from reconciler.emulator.config import Behaviour, EditOnPut, EmulatorConfig, Faults
+from reconciler.emulator.config import (
+    Behaviour,
+    EditOnPut,
+    EmulatorConfig,
+    Faults,
+    ListMutation,
+    LostAnswer,
+    PutFault,
+    TimedEdit,
+)
 from reconciler.emulator.server import BackgroundServer
 from reconciler.emulator.store import AssetStore
 
@@ -84,10 +94,10 @@ class RunningEmulator:
     ) -> None:
         """Change how list rows and PUT answers look, for the following requests."""
         current = self.state.config.behaviour
-        self.state.config.behaviour = Behaviour(
+        self.state.config.behaviour = dataclasses.replace(
+            current,
             list_omit=current.list_omit if list_omit is None else tuple(list_omit),
             put_answer=current.put_answer if put_answer is None else put_answer,
-            edits_on_put=current.edits_on_put,
         )
 
     def edit_on_put(
@@ -96,6 +106,66 @@ class RunningEmulator:
         """Edit ``asset_id`` out of band once, right after the first PUT to ``after`` (any
         other asset when None) is stored and before it is answered."""
         self.state.config.behaviour.edits_on_put.append(EditOnPut(asset_id, dict(changes), after))
+
+    def mutate_on_list(
+        self,
+        offset: int,
+        *,
+        delete: str | None = None,
+        create: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Delete asset ``delete``, or create the asset ``create`` (a record with an
+        ``asset_id``), once, when the page at ``offset`` of the whole project is asked for,
+        before it is read: an asset on no page while the project is paged."""
+        mutation = ListMutation(offset, delete, None if create is None else dict(create))
+        self.state.config.behaviour.list_mutations.append(mutation)
+
+    def set_count_offset(self, offset: int) -> None:
+        """Add ``offset`` to the ``count`` of every list answer from now on (a count lower or
+        higher than the rows; never below 0)."""
+        self.state.config.behaviour.count_offset = offset
+
+    def fail_puts(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        asset_id: str | None = None,
+        retry_after: float | None = None,
+        empty: bool = False,
+    ) -> None:
+        """Answer the next ``times`` PUTs to ``asset_id`` (any when None) with ``status`` before
+        they reach the service (429 with ``Retry-After``; a 5xx with no body when ``empty``)."""
+        self.state.config.behaviour.put_faults.append(
+            PutFault(status, times, asset_id, retry_after, empty)
+        )
+
+    def lose_put_answers(
+        self,
+        mode: str = "drop",
+        *,
+        times: int = 1,
+        asset_id: str | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        """Apply the next ``times`` PUTs to ``asset_id`` (any when None), then lose the answer:
+        ``drop`` the connection, ``delay`` it ``seconds``, or answer 504 (``gateway``)."""
+        self.state.config.behaviour.lost_answers.append(LostAnswer(mode, times, asset_id, seconds))
+
+    def edit_later(
+        self,
+        asset_id: str,
+        changes: Mapping[str, Any],
+        *,
+        after: str | None,
+        method: str = "PUT",
+        delay: float = 0.0,
+    ) -> None:
+        """Edit ``asset_id`` out of band ``delay`` seconds after the first ``method`` request to
+        asset ``after`` (the collection when None) has been answered."""
+        self.state.config.behaviour.timed_edits.append(
+            TimedEdit(asset_id, dict(changes), after, method, delay)
+        )
 
     def set_rate_limits(self, limits: Mapping[str, float] | None) -> None:
         """New per-API limits in requests/second (None or {} = unlimited); buckets start full."""
