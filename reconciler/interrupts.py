@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from types import FrameType
 from typing import Any, TypeVar
@@ -59,7 +60,17 @@ class DeadlineExceeded(Stopped):
 
 
 _deadline: float | None = None
+_deadline_at: float | None = None  # time.monotonic() at which the run's deadline passes
 _pending: Stopped | None = None
+
+
+def remaining() -> float | None:
+    """Seconds left before the run's ``--timeout`` deadline (never below 0); None without one.
+
+    Waits that would end past it (a back-off, a ``Retry-After``) are not started at all."""
+    if _deadline_at is None:
+        return None
+    return max(0.0, _deadline_at - time.monotonic())
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
@@ -121,8 +132,9 @@ def install() -> None:
 def start_deadline(seconds: float) -> None:
     """End the run after ``seconds`` (``--timeout``), counted from now; a timer of this process
     only, so forked workers do not inherit it."""
-    global _deadline
+    global _deadline, _deadline_at
     _deadline = seconds
+    _deadline_at = time.monotonic() + seconds
     signal.signal(signal.SIGALRM, _raise_stop)
     signal.setitimer(signal.ITIMER_REAL, seconds)
 

@@ -1,9 +1,13 @@
 """The async MetaStudio client: bulk reads through the list API, paced, retried, signed.
 
 Live state is read in pages of 100 through ``ListAssets`` (by asset ids, grouped by
-``X-App-UserId``), never one GET per asset.  Every request waits for its API's rate limiter,
-and 429, 5xx and transport failures are retried with backoff within a bounded number of attempts
-and a bounded total time.  Other answers fail at once with an :class:`ApiError` subclass.
+``X-App-UserId``), never one GET per asset.  Every request waits for its API's rate limiter.
+Reads are retried here on 429, 5xx and transport failures, with backoff, within a bounded number
+of attempts and a bounded total time (and never past the run's ``--timeout``).  Writes are not:
+:meth:`MetaStudioClient.put_once` makes one attempt and says what is known about it
+(:class:`PutFailure`), because every write attempt must follow a fresh read of its asset
+(design.md 3.11), which only the apply loop can make.  Other answers fail at once with an
+:class:`ApiError` subclass.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from reconciler import __version__
+from reconciler import __version__, interrupts
 from reconciler.api import tls
 from reconciler.api.answers import (
     AnswerTooLarge,
@@ -44,8 +48,9 @@ from reconciler.api.errors import (
     ServiceUnreachable,
     Throttled,
     error_for_status,
+    parse_error_body,
 )
-from reconciler.api.pacing import Pacer
+from reconciler.api.pacing import Pacer, service_limit
 from reconciler.api.retries import RetryTally
 from reconciler.api.signing import canonical_query
 from reconciler.errors import ConfigError, unwrap
@@ -71,7 +76,10 @@ AnswerObserver = Callable[[str, str], None]
 class RetryPolicy:
     """How failed attempts are retried; the delays are parameters so tests can shrink them."""
 
-    max_retries: int = 5
+    max_retries: int = 5  # failures (5xx, transport) retried per request
+    # 429s waited out per request: they do not use up the failure budget (the service asked us
+    # to wait, not to give up); this and total_time (and the run's deadline) bound them.
+    max_throttled: int = 30
     backoff_base: float = 0.5  # 5xx / transport: uniform(base, min(cap, base * 2**n))
     backoff_cap: float = 8.0
     throttle_delay: tuple[float, float] = (2.0, 5.0)  # 429 without Retry-After
@@ -227,6 +235,29 @@ class Answer:
         return request_id
 
 
+@dataclass(frozen=True)
+class PutFailure:
+    """One PUT attempt that did not succeed, and what is known about it.
+
+    ``maybe_applied`` is True when the request may have reached the service and no answer says
+    it was refused (a connection lost after sending, a timeout, a 5xx without the service's
+    error body): only reading the asset back tells whether it landed.  A 429 (decided by the
+    gateway before the service) and a connection that was never made are known not to have
+    landed.  ``wait`` is how long to wait before another attempt: the ``Retry-After`` the
+    service asked for, or a back-off; ``retryable`` says whether another attempt may help."""
+
+    error: ApiError
+    retryable: bool
+    maybe_applied: bool
+    wait: float = 0.0
+    throttled: bool = False
+    kind: str = ""  # what went wrong in a few words, for the retry summary ("HTTP 503")
+
+
+# Failures in which the request cannot have left this machine: no connection was made.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 def transport_kind(exc: BaseException) -> str:
     """A short name for a failure below HTTP, as a person would say it."""
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
@@ -280,6 +311,9 @@ class MetaStudioClient:
         )
 
     async def __aenter__(self) -> Self:
+        from reconciler.api.proxy import check_proxy_environment
+
+        check_proxy_environment()  # a proxy httpx cannot use: an error naming the variable
         self._http = httpx.AsyncClient(
             auth=self._credentials.auth(self.target.project_id),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
@@ -344,30 +378,37 @@ class MetaStudioClient:
         self, app_user_id: str | None = None, **filters: QueryValue
     ) -> list[LiveAsset]:
         """Every asset matching ``filters``: the first page gives the count, the rest follow in
-        rounds of ``parallelism`` pages.
+        rounds of at most ``parallelism`` pages.
 
-        Paging is bounded by the answers, not trusted to them: it stops at the first empty page
-        and at the pages ``count`` explains, never asks for more pages at once than
-        ``parallelism``, and a full page that holds only assets already seen is an error (a
-        service that repeats itself would otherwise be paged for as long as its ``count`` says).
-        Assets that shift between pages while they are read are de-duplicated by id.
+        ``count`` is a hint, not a limit.  Paging goes on past it, one page, then two, four...
+        at once, for as long as the pages come back full (a count lower than the rows, or rows
+        added while the project is paged); it ends at the first empty page, or at a short one
+        once ``count`` explains no further page.  It is bounded by the answers: a full page
+        that holds only assets already seen is an error (a service that repeats itself would
+        otherwise be paged for ever), and no offset past the service's maximum is asked for.
+        Assets that shift between pages while they are read are de-duplicated by id; one that
+        shifts off every page is not returned (callers that need it read it by id).
         """
+        last_offset = 2**31 - 1  # the reference's maximum offset
         count, first = await self._list(0, PAGE_SIZE, None, app_user_id, filters)
         seen: dict[str, LiveAsset] = {}
         for asset in first:
             seen.setdefault(asset.asset_id, asset)
-        offsets = iter(range(PAGE_SIZE, count, PAGE_SIZE))  # lazy: a count of 10**9 costs nothing
-        done = not first
-        while not done:
-            window = list(itertools.islice(offsets, self.parallelism))
-            if not window:
-                break
+        offset = PAGE_SIZE
+        past_count = itertools.count()  # rounds sent beyond what count explains
+        more = bool(first) and (len(first) == PAGE_SIZE or count > PAGE_SIZE)
+        while more and offset <= last_offset:
+            explained = -(-(count - offset) // PAGE_SIZE)  # pages the count still promises
+            width = explained if explained > 0 else 2 ** next(past_count)
+            end = min(offset + min(width, self.parallelism) * PAGE_SIZE, last_offset + 1)
+            window = list(range(offset, end, PAGE_SIZE))
+            offset = window[-1] + PAGE_SIZE
             pages = await self._gather(
-                self._list(offset, PAGE_SIZE, None, app_user_id, filters) for offset in window
+                self._list(o, PAGE_SIZE, None, app_user_id, filters) for o in window
             )
-            for offset, (_, page) in zip(window, pages, strict=True):
+            for page_offset, (_, page) in zip(window, pages, strict=True):
                 if not page:
-                    done = True
+                    more = False
                     continue
                 new = [a for a in page if a.asset_id not in seen]
                 if not new and len(page) == PAGE_SIZE:
@@ -375,12 +416,13 @@ class MetaStudioClient:
                         method="GET",
                         path=f"/v1/{self.target.project_id}/digital-assets",
                         error_msg=(
-                            f"unexpected response: the page at offset {offset} repeats assets "
-                            f"already read (count {count}); stopped paging"
+                            f"unexpected response: the page at offset {page_offset} repeats "
+                            f"assets already read (count {count}); stopped paging"
                         ),
                     )
                 for asset in new:
                     seen.setdefault(asset.asset_id, asset)
+            more = more and (len(pages[-1][1]) == PAGE_SIZE or offset < count)
         return list(seen.values())
 
     async def fetch(
@@ -415,17 +457,91 @@ class MetaStudioClient:
     async def update(
         self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
     ) -> LiveAsset:
-        """PUT the (minimal) update body; returns the service's answer as it came.
+        """One paced PUT of the (minimal) update body; the answer as it came, or the attempt's
+        error.  Never retried: a retry must follow a fresh read (see :meth:`put_once`)."""
+        await self.write_slot()
+        outcome = await self.put_once(asset_id, body, app_user_id)
+        if isinstance(outcome, PutFailure):
+            raise outcome.error
+        return outcome
+
+    async def write_slot(self, *, retry: bool = False) -> None:
+        """Wait for the update API's pacer; ``retry``: an attempt after a 429 keeps its place."""
+        await self.pacer.acquire("update", retry=retry)
+
+    async def put_once(
+        self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
+    ) -> LiveAsset | PutFailure:
+        """Send one PUT attempt now (the caller took a :meth:`write_slot`): the service's answer
+        as it came, or a :class:`PutFailure` saying whether it may have landed.
 
         The answer need not be a whole asset (the reference's own example answers with a few
         top-level fields): apply verifies it, and reads the asset back when it does not show
         the sent values.
         """
+        if self._http is None:
+            raise RuntimeError("MetaStudioClient must be used as 'async with'")
         path = f"/digital-assets/{quote(asset_id, safe='')}"
+        shown_path = f"/v1/{self.target.project_id}{path}"
+        headers = {"Content-Type": "application/json"}
+        if app_user_id:
+            headers["X-App-UserId"] = app_user_id
         content = json.dumps(body).encode("utf-8")
-        answer = await self._request("update", "PUT", path, [], content, app_user_id)
-        where = (answer.method, answer.raw_path, answer.status)
-        return LiveAsset(self._json(answer), answer.request_id, where=where)
+        started = time.monotonic()
+        try:
+            answer = await self._exchange("PUT", self._base + path, headers, content)
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigError(f"endpoint {self.target.endpoint}: {exc}") from None
+        except AnswerTooLarge as exc:  # an answer came: the service took the request
+            too_large = ServiceError(method="PUT", path=shown_path, error_msg=str(exc))
+            return PutFailure(
+                too_large, retryable=False, maybe_applied=True, kind="answer too large"
+            )
+        except (httpx.TransportError, TimeoutError) as exc:
+            self._on_answer("update", "error")
+            self._log_attempt("PUT", shown_path, started, 1, error=type(exc).__name__)
+            permanent = self._permanent_failure("PUT", shown_path, exc)
+            if isinstance(permanent, ConfigError):
+                raise permanent from None
+            if permanent is not None:
+                return PutFailure(permanent, retryable=False, maybe_applied=False)
+            sent = not isinstance(exc, _NOT_SENT)
+            return PutFailure(
+                self._unreachable("PUT", shown_path, exc, 1),
+                retryable=True,
+                maybe_applied=sent,
+                wait=self.retry.backoff(0),
+                kind=transport_kind(exc),
+            )
+        self._on_answer("update", str(answer.status))
+        self._log_attempt("PUT", shown_path, started, 1, answer=answer)
+        if answer.status < 400:
+            self.pacer.succeeded("update")
+            where = (answer.method, answer.raw_path, answer.status)
+            return LiveAsset(self._json(answer), answer.request_id, where=where)
+        text = answer.body.decode("utf-8", "replace")
+        error = error_for_status(
+            method="PUT",
+            path=shown_path,
+            status=answer.status,
+            body=text,
+            request_id=answer.request_id,
+        )
+        if isinstance(error, Throttled):
+            wait = self._throttled("update", answer, error)
+            return PutFailure(error, retryable=True, maybe_applied=False, wait=wait, throttled=True)
+        if isinstance(error, ServiceError):
+            # The service's own error body says it handled the request and refused it; a 5xx
+            # without one (a gateway or proxy that gave up waiting) says nothing either way.
+            refused = parse_error_body(text)[0] is not None
+            return PutFailure(
+                error,
+                retryable=True,
+                maybe_applied=not refused,
+                wait=self.retry.backoff(0),
+                kind=f"HTTP {answer.status}",
+            )
+        return PutFailure(error, retryable=False, maybe_applied=False)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -464,9 +580,15 @@ class MetaStudioClient:
             headers["X-App-UserId"] = app_user_id
         policy = self.retry
         deadline = time.monotonic() + policy.total_time
-        attempt = 0
+        run_left = interrupts.remaining()
+        if run_left is not None:
+            deadline = min(deadline, time.monotonic() + run_left)
+        attempt = 0  # failed attempts that count against the retry budget (not 429s)
+        waits = 0  # 429s waited out
+        throttled = False
         while True:
-            await self.pacer.acquire(api)
+            await self.pacer.acquire(api, retry=throttled)
+            throttled = False
             started = time.monotonic()
             error: ApiError
             delay: float
@@ -513,6 +635,7 @@ class MetaStudioClient:
                     ),
                 )
                 if answer.status < 400:
+                    self.pacer.succeeded(api)
                     return answer
                 error = error_for_status(
                     method=method,
@@ -522,16 +645,19 @@ class MetaStudioClient:
                     request_id=request_id,
                 )
                 if isinstance(error, Throttled):
-                    delay = policy.throttle(retry_after_seconds(answer.headers.get("Retry-After")))
-                    self.pacer.pause(api, delay)
+                    delay = self._throttled(api, answer, error)
                     kind = "throttled"
+                    throttled = True
                 elif isinstance(error, ServiceError):
                     delay = policy.backoff(attempt)
                     kind = f"HTTP {answer.status}"
                 else:
                     raise error
-            attempt += 1
-            if attempt > policy.max_retries or time.monotonic() + delay > deadline:
+            # A 429 asks to wait, not to give up: the deadline bounds it, not the retry budget.
+            attempt += 0 if throttled else 1
+            waits += 1 if throttled else 0
+            over = attempt > policy.max_retries or waits > policy.max_throttled
+            if over or time.monotonic() + delay > deadline:
                 raise error
             log.debug(
                 "retrying %s %s in %.2fs: %s",
@@ -541,11 +667,52 @@ class MetaStudioClient:
                 error,
                 extra=self._fields(method, shown_path, attempt + 1, delay=round(delay, 3)),
             )
-            if kind == "throttled":
-                self.tally.throttle(delay)
-            else:
+            if kind != "throttled":
                 self.tally.retry(kind)
             await self._sleep(delay)
+
+    def _throttled(self, api: str, answer: Answer, error: ApiError) -> float:
+        """A 429: how long to wait; the API's pacer slows down and pauses for that long."""
+        delay = self.retry.throttle(retry_after_seconds(answer.headers.get("Retry-After")))
+        limit = service_limit(error.error_msg or "")
+        self.pacer.throttled(api, delay, limit)
+        self.tally.throttle(delay, limit=limit, api=api)
+        return delay
+
+    def _log_attempt(
+        self,
+        method: str,
+        path: str,
+        started: float,
+        attempt: int,
+        *,
+        answer: Answer | None = None,
+        error: str | None = None,
+    ) -> None:
+        elapsed = time.monotonic() - started
+        if answer is not None:
+            log.debug(
+                "%s %s -> %d request_id=%s %.3fs (attempt %d)",
+                method,
+                path,
+                answer.status,
+                answer.request_id,
+                elapsed,
+                attempt,
+                extra=self._fields(
+                    method, path, attempt, status=answer.status, request_id=answer.request_id
+                ),
+            )
+        else:
+            log.debug(
+                "%s %s -> %s after %.3fs (attempt %d)",
+                method,
+                path,
+                error,
+                elapsed,
+                attempt,
+                extra=self._fields(method, path, attempt, error=error),
+            )
 
     def _fields(self, method: str, path: str, attempt: int, **more: Any) -> dict[str, Any]:
         """Structured fields of a request's log lines (``--log-format json``)."""
@@ -691,5 +858,6 @@ __all__ = [
     "CredentialsRejected",
     "LiveAsset",
     "MetaStudioClient",
+    "PutFailure",
     "RetryPolicy",
 ]

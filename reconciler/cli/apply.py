@@ -28,6 +28,7 @@ from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLE
 from reconciler.engine.apply import AssetResult
 from reconciler.engine.plan import Action, PlanSet
 from reconciler.escape import clean_lines, clean_text
+from reconciler.files import write_atomic
 from reconciler.interrupts import DeadlineExceeded, Stopped
 from reconciler.manager import (
     ApplyAborted,
@@ -37,7 +38,7 @@ from reconciler.manager import (
     apply_manifests,
     apply_saved,
 )
-from reconciler.render import apply_text
+from reconciler.render import apply_json, apply_text
 from reconciler.render.registry import render
 from reconciler.render.words import plural
 
@@ -64,7 +65,9 @@ __all__ = ["ApplyRefused", "apply"]
 @click.command()
 @click.argument("args", nargs=-1, metavar="[PLANFILE | PATHS...]")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
-@parallelism_option("At most this many requests in flight.", WRITE_PARALLELISM, maximum=100)
+@parallelism_option(
+    "At most this many requests in flight, reads and PUTs together.", WRITE_PARALLELISM, maximum=100
+)
 @click.option("--force", is_flag=True, help="Apply even above the safety threshold.")
 @click.option(
     "--lock-timeout",
@@ -74,6 +77,13 @@ __all__ = ["ApplyRefused", "apply"]
     metavar="DURATION",
     help="Wait up to this long (30s, 5m) for another apply of the same project to finish; "
     "by default a held lock fails at once.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the result as JSON to FILE: each asset's outcome and the summary's counts.",
 )
 @max_change_percent_option
 @filter_options
@@ -88,10 +98,13 @@ def apply(
     max_change_percent: float | None,
     asset_ids: tuple[str, ...],
     selectors: tuple[str, ...],
+    report_path: Path | None,
 ) -> None:
     """Make live assets match the manifests, or apply a saved plan.
 
-    Exit 0 all applied, 1 any failure, refusal or change since plan, 130 interrupted.
+    Exit 0 all applied (also a change whose answer was lost but that reading back shows
+    landed), 1 any failure, unknown outcome, change not sent, refusal or change since plan,
+    130 interrupted (143 by SIGTERM).
 
     \b
     Examples:
@@ -136,7 +149,14 @@ def apply(
     finally:
         if progress:
             progress.clear()
-    sys.exit(_finish(run))
+    code = _finish(run)
+    if report_path is not None and run.result is not None:
+        try:
+            write_atomic(report_path, apply_json.render(run.result, run.results))
+        except OSError as exc:
+            output.error(f"--report {report_path}: cannot write the apply result: {exc.strerror}")
+            code = code or 1
+    sys.exit(code)
 
 
 def _plan_file_argument(args: Sequence[str]) -> Path | None:
@@ -247,10 +267,17 @@ def _say_interrupted(stop: Stopped) -> None:
 
 
 def _finish(run: ApplyRun) -> int:
-    """Print the closing summary (when anything was sent) and return the exit code."""
+    """Print the closing summary and return the exit code; when nothing could be sent because
+    every planned row is an error, say so (the plan above shows why)."""
     if run.result is not None:
         if len(run.results) > 1:
             for name, result in run.results.items():
                 click.echo(f"{name}: {apply_text.summary(result)}")
         click.echo(apply_text.summary(run.result))
+    elif not run.cancelled:
+        unplanned = apply_text.nothing_to_send(run.plan)
+        if unplanned is not None:
+            error, closing = unplanned
+            output.error(error)
+            click.echo(closing)
     return run.exit_code

@@ -29,10 +29,13 @@ from reconciler.engine.plan import Action, AssetPlan, ChangeKind, Plan
 
 class Outcome(enum.StrEnum):
     UPDATED = "updated"  # PUT accepted and the response shows every planned field
-    FAILED = "failed"  # the PUT was rejected or never got an answer
+    ANSWER_LOST = "applied (answer lost)"  # no answer came, but reading back shows the change
+    UNKNOWN = "outcome unknown"  # no answer came, and reading back could not tell
+    FAILED = "failed"  # the PUT was refused (or could not be sent); it did not land
     NOT_CONVERGED = "not converged"  # PUT accepted, but the service did not take some fields
     NOT_APPLIED = "not applied"  # an error or blocked row of the plan: nothing was sent
     NOT_STARTED = "not started"  # interrupted before its turn came
+    NOT_SENT = "not sent"  # stopped (or out of time) while waiting to try again: nothing landed
     CHANGED = "changed since plan"  # the fresh read before the write differs: nothing was sent
 
 
@@ -56,10 +59,19 @@ class AssetResult:
     gone: bool = False  # for CHANGED: the asset no longer exists
     wrong_asset: str | None = None  # for FAILED: the answer was for this other asset id
     stage: str | None = None  # for FAILED: "read" before the PUT, "read-back" after it
+    attempts: int = 0  # PUT attempts put on the wire for this asset
+    lost: str | None = None  # ANSWER_LOST / UNKNOWN: how the answer was lost ("timeout")
+    # NOT_SENT: the wait that was cut short (seconds), and whether the run's deadline (rather
+    # than Ctrl-C or SIGTERM) cut it
+    waiting: float | None = None
+    deadline: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.UPDATED
+        return self.outcome in LANDED
+
+
+LANDED = frozenset({Outcome.UPDATED, Outcome.ANSWER_LOST})
 
 
 @dataclass
@@ -70,10 +82,11 @@ class ReadCounts:
     fresh_assets: int = 0  # assets read that way
     fresh_shows: int = 0  # ShowAsset reads before writes (planned from ShowAsset, or a summary)
     read_backs: int = 0  # ShowAsset reads verifying a PUT whose answer did not show the values
+    retry_reads: int = 0  # reads before a retry, and reads resolving an answer that was lost
 
     @property
     def requests(self) -> int:
-        return self.fresh_lists + self.fresh_shows + self.read_backs
+        return self.fresh_lists + self.fresh_shows + self.read_backs + self.retry_reads
 
     @classmethod
     def total(cls, counts: Iterable[ReadCounts]) -> ReadCounts:
@@ -84,6 +97,7 @@ class ReadCounts:
             out.fresh_assets += item.fresh_assets
             out.fresh_shows += item.fresh_shows
             out.read_backs += item.read_backs
+            out.retry_reads += item.retry_reads
         return out
 
 
@@ -104,7 +118,20 @@ class ApplyResult:
 
     @property
     def changed(self) -> int:
-        return self.count(Outcome.UPDATED)
+        """Changes that landed, whether or not their answer came."""
+        return self.count(Outcome.UPDATED) + self.count(Outcome.ANSWER_LOST)
+
+    @property
+    def answers_lost(self) -> int:
+        return self.count(Outcome.ANSWER_LOST)
+
+    @property
+    def unknown(self) -> int:
+        return self.count(Outcome.UNKNOWN)
+
+    @property
+    def not_sent(self) -> int:
+        return self.count(Outcome.NOT_SENT)
 
     @property
     def failed(self) -> int:
@@ -124,11 +151,18 @@ class ApplyResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all applied, 130 interrupted (143 by SIGTERM), 1 any failure, plan error or change
-        since plan."""
+        """0 all applied, 130 interrupted (143 by SIGTERM), 1 any failure, unknown outcome,
+        change not sent, plan error or change since plan."""
         if self.interrupted:
             return self.interrupt_exit_code
-        return 1 if self.failed or self.not_applied or self.changed_since_plan else 0
+        problems = (
+            self.failed,
+            self.unknown,
+            self.not_sent,
+            self.not_applied,
+            self.changed_since_plan,
+        )
+        return 1 if any(problems) else 0
 
 
 def to_send(plan: Plan) -> list[AssetPlan]:
@@ -192,6 +226,28 @@ def changed_since_plan(row: AssetPlan, fresh: Mapping[str, Any] | None) -> Asset
     if row.live_fingerprint is None or live_fingerprint(fresh) != row.live_fingerprint:
         return AssetResult(row.asset_id, row.name, Outcome.CHANGED)
     return None
+
+
+class Landed(enum.Enum):
+    """What reading an asset back says about a PUT whose answer was lost."""
+
+    YES = "landed"  # the asset shows every value the body sent
+    NO = "not landed"  # the asset is still the state the plan was made from
+    UNKNOWN = "unknown"  # neither (someone else changed it too), or it cannot be told
+
+
+def landed(row: AssetPlan, body: Mapping[str, Any], back: Mapping[str, Any] | None) -> Landed:
+    """Whether a PUT of ``body`` whose answer was lost landed, from the asset read back.
+
+    A body of write-only fields alone cannot be read back, so its fate cannot be told; a gone
+    asset neither."""
+    if back is None or all(key in WRITE_ONLY_FIELDS for key in body):
+        return Landed.UNKNOWN
+    if not verify(body, back):
+        return Landed.YES
+    if changed_since_plan(row, back) is None:
+        return Landed.NO
+    return Landed.UNKNOWN
 
 
 def answered_for(row: AssetPlan, answer: Mapping[str, Any]) -> str | None:

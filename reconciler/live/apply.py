@@ -4,12 +4,21 @@ Only the exact ``AssetPlan.body`` of rows whose action is UPDATE is ever sent: n
 recomputed here, so what the user approved is what reaches the service.  Failures are per
 asset; the engine (:mod:`reconciler.engine.apply`) judges each read and each response.
 
-Around each PUT (design.md 3.11):
+Around each PUT attempt, the first and every retry (design.md 3.11):
 
-* **before**: the asset is read again, right before its PUT, the way it was planned (list rows
-  through the list API, together with the next assets to be sent; assets planned from ShowAsset
-  with ShowAsset).  If it is not the state the plan was made from,
-  nothing is sent for it: it is *changed since plan*, and the others go on.
+* **before**: the asset is read again the way it was planned (list rows through the list API,
+  together with the next assets to be sent; assets planned from ShowAsset with ShowAsset), after
+  the attempt's turn at the pacer came and at most :data:`MAX_AGE` seconds before it goes out.
+  If it is not the state the plan was made from, nothing is sent for it: it is *changed since
+  plan*, and the others go on.
+* **no answer**: a PUT that may have reached the service but got no answer (a lost connection,
+  a timeout, a 5xx without the service's error body) is resolved by reading the asset back at
+  once: the planned values are there (*applied, answer lost*), the planned-from state is still
+  there (it may be retried, through the rule above), or neither (*outcome unknown*).
+* **retries** happen here, not in the client: after a 429 (its ``Retry-After``, which does not
+  use up the retry budget) or a back-off.  A stop (Ctrl-C, SIGTERM, ``--timeout``) ends every
+  wait at once, and a wait that would end past the run's deadline is not started: the asset is
+  *not sent*.
 * **after**: the answer is checked against the body; when it lacks or differs in a sent field
   (the reference's own example answers with a few top-level fields), the asset is read back
   with ShowAsset before it is called not converged.  An answer about another asset is an error.
@@ -18,15 +27,21 @@ Around each PUT (design.md 3.11):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
 
+from reconciler import interrupts
+from reconciler.api.client import PutFailure, RetryPolicy
+from reconciler.api.retries import RetryTally
 from reconciler.constants import ASSET_NOT_FOUND, PAGE_SIZE, WRITE_PARALLELISM
 from reconciler.engine.apply import (
     ApplyResult,
     AssetResult,
+    Landed,
     Outcome,
     ReadCounts,
     StaleAsset,
@@ -34,6 +49,7 @@ from reconciler.engine.apply import (
     changed_since_plan,
     checked_rows,
     in_plan_order,
+    landed,
     needs_whole_read,
     not_applied,
     stale_assets,
@@ -54,7 +70,12 @@ MAX_AGE = 2.0
 class ApplyClient(Protocol):
     """The part of ``reconciler.api.client.MetaStudioClient`` that apply uses."""
 
-    async def update(
+    retry: RetryPolicy
+    tally: RetryTally
+
+    async def write_slot(self, *, retry: bool = False) -> None: ...
+
+    async def put_once(
         self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
     ) -> Any: ...
 
@@ -72,6 +93,34 @@ class WriteOnlyRecorder(Protocol):
 
 
 ResultCallback = Callable[[AssetResult], None]
+T = TypeVar("T")
+
+
+class _Stopped:
+    """What :func:`_unless_stopped` returns when the stop came first."""
+
+
+STOPPED = _Stopped()
+
+
+async def _unless_stopped(work: Awaitable[T], cancel: asyncio.Event) -> T | _Stopped:
+    """``await work``, unless ``cancel`` is set first: then ``work`` is cancelled (a read, a
+    wait for the pacer or a back-off: never a request already on the wire)."""
+    task = asyncio.ensure_future(work)
+    if cancel.is_set():
+        task.cancel()
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return STOPPED
+    return task.result()
 
 
 async def apply_plan(
@@ -114,7 +163,9 @@ async def apply_plan(
                 row = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            result = await _apply_one(row, client, reader, state, plan.project_id)
+            result = await _Attempts(row, client, reader, cancel).run(state, plan.project_id)
+            if result is None:  # stopped before its first attempt
+                return
             results[row.asset_id] = result
             report(result)
 
@@ -126,12 +177,13 @@ async def apply_plan(
         await reader.finish()
     if todo:
         log.info(
-            "apply read %d asset(s) right before writing them (%d list and %d show requests) "
-            "and read back %d answer(s)",
+            "apply read %d asset(s) right before writing them (%d list and %d show requests), "
+            "read back %d answer(s) and made %d read(s) around retries",
             reads.fresh_assets,
             reads.fresh_lists,
             reads.fresh_shows,
             reads.read_backs,
+            reads.retry_reads,
         )
     return in_plan_order(plan, results, interrupted=cancel.is_set(), reads=reads)
 
@@ -163,10 +215,20 @@ class FreshReader:
             return await self.show(row.asset_id, row.app_user_id)
         for _attempt in range(2):
             future = self._reads.pop(row.asset_id, None) or self._start(row)
-            read_at, found = await future
+            # Shielded: a write stopped while it waits must not cancel a read other writes share.
+            read_at, found = await asyncio.shield(future)
             if time.monotonic() - read_at <= MAX_AGE:
                 return None if found is None else raw_of(found)
         return None if found is None else raw_of(found)
+
+    async def read_alone(self, row: AssetPlan) -> dict[str, Any] | None:
+        """The asset now, read by itself the way it was planned (around a retry)."""
+        self.counts.retry_reads += 1
+        if row.live_read == "show":
+            return await _show(self.client, row.asset_id, row.app_user_id)
+        found = await self.client.fetch([row.asset_id], {row.asset_id: row.app_user_id})
+        item = found.get(row.asset_id)
+        return None if item is None else raw_of(item)
 
     async def show(self, asset_id: str, app_user_id: str | None) -> dict[str, Any] | None:
         """ShowAsset; None when the service does not know the asset."""
@@ -246,33 +308,208 @@ def _failed(row: AssetPlan, exc: ReconcilerError, stage: str | None = None) -> A
     )
 
 
-async def _fresh_verdict(row: AssetPlan, reader: FreshReader) -> AssetResult | None:
-    """None when a fresh read shows the state the row was planned from; else why not to send."""
-    fresh = await reader.read(row)
-    if fresh is not None and needs_whole_read(row, fresh):
-        fresh = await reader.show(row.asset_id, row.app_user_id)  # a summary row: read it whole
-    return changed_since_plan(row, fresh)
+class _Attempts:
+    """The attempts of one asset's PUT: each after its turn at the pacer and a fresh read that
+    shows the planned-from state, lost answers resolved by reading back, waits cut by a stop."""
+
+    def __init__(
+        self, row: AssetPlan, client: ApplyClient, reader: FreshReader, cancel: asyncio.Event
+    ) -> None:
+        self.row = row
+        self.client = client
+        self.reader = reader
+        self.cancel = cancel
+        self.body = row.body or {}
+        self.sent = 0  # attempts put on the wire
+        self.failures = 0  # failed attempts that count against the retry budget (not 429s)
+        self.throttles = 0  # 429s waited out
+        self.started = time.monotonic()
+        # The latest read of the asset and when it was made (None: read before the next try).
+        self.read: tuple[float, dict[str, Any] | None] | None = None
+
+    async def run(
+        self, state: WriteOnlyRecorder | None, project_id: str | None
+    ) -> AssetResult | None:
+        """The asset's result; None when a stop came before its first attempt."""
+        throttled = False
+        while True:
+            step = await self._before_attempt(throttled)
+            if isinstance(step, _Stopped):
+                return self._stopped(None)
+            if step is not None:
+                return step
+            outcome = await self.client.put_once(
+                self.row.asset_id, self.body, app_user_id=self.row.app_user_id
+            )
+            self.sent += 1
+            self.read = None  # the next attempt needs a read made after this one
+            if not isinstance(outcome, PutFailure):
+                answered = await _answered(
+                    self.row, outcome, self.client, self.reader, state, project_id
+                )
+                return self._with(answered)
+            failure = outcome
+            if failure.maybe_applied:
+                resolved = await self._resolve(failure, state, project_id)
+                if resolved is not None:
+                    return resolved
+            if not failure.retryable:
+                return self._with(_failed(self.row, failure.error))
+            wait = failure.wait
+            if failure.throttled:
+                self.throttles += 1
+            else:
+                self.failures += 1
+                wait = self.client.retry.backoff(self.failures - 1)
+            policy = self.client.retry
+            out_of_time = time.monotonic() + wait > self.started + policy.total_time
+            over = self.failures > policy.max_retries or self.throttles > policy.max_throttled
+            if over or out_of_time:
+                return self._with(_failed(self.row, failure.error))
+            left = interrupts.remaining()
+            if left is not None and wait >= left:
+                return self._stopped(wait, deadline=True)
+            log.debug("retrying the PUT of %s in %.2fs: %s", self.row.asset_id, wait, failure.error)
+            if not failure.throttled:
+                self.client.tally.retry(failure.kind or "error")
+            if await _unless_stopped(asyncio.sleep(wait), self.cancel) is STOPPED:
+                return self._stopped(wait)
+            throttled = failure.throttled
+
+    async def _before_attempt(self, throttled: bool) -> AssetResult | _Stopped | None:
+        """Wait for the pacer and make sure of a fresh read that shows the planned-from state:
+        None to send now, else the asset's result, or ``STOPPED``.
+
+        The first attempt's read was made ahead, batched with the next writes; it is made again
+        when the pacer held the attempt back for longer than :data:`MAX_AGE`.  A retry reads
+        after its turn at the pacer came, unless a read-back just showed the planned-from state.
+        """
+        try:
+            if self.read is not None or not self.sent:
+                if self.read is None:
+                    step = await self._read_and_check(again=False)
+                    if step is not None:
+                        return step
+                slot = self.client.write_slot(retry=throttled)
+                if await _unless_stopped(slot, self.cancel) is STOPPED:
+                    return STOPPED
+                assert self.read is not None
+                if time.monotonic() - self.read[0] <= MAX_AGE:
+                    return None
+            else:
+                slot = self.client.write_slot(retry=throttled)
+                if await _unless_stopped(slot, self.cancel) is STOPPED:
+                    return STOPPED
+            return await self._read_and_check(again=True)
+        except ReconcilerError as exc:
+            return self._with(_failed(self.row, exc, stage="read"))
+
+    async def _read_and_check(self, *, again: bool) -> AssetResult | _Stopped | None:
+        """Read the asset (stoppable); None when it shows the planned-from state."""
+        read = await _unless_stopped(self._fresh(again=again), self.cancel)
+        if isinstance(read, _Stopped):
+            return STOPPED
+        self.read = (time.monotonic(), read)
+        refused = changed_since_plan(self.row, read)
+        return None if refused is None else self._changed(refused)
+
+    async def _fresh(self, *, again: bool = False) -> dict[str, Any] | None:
+        """The asset now: the batched read ahead of the first attempt, alone after that."""
+        if self.sent or again:
+            fresh = await self.reader.read_alone(self.row)
+        else:
+            fresh = await self.reader.read(self.row)
+        if fresh is not None and needs_whole_read(self.row, fresh):
+            fresh = await self.reader.show(self.row.asset_id, self.row.app_user_id)
+        return fresh
+
+    async def _resolve(
+        self, failure: PutFailure, state: WriteOnlyRecorder | None, project_id: str | None
+    ) -> AssetResult | None:
+        """Read back after an attempt that may have landed: its result, or None when the asset
+        still shows the planned-from state (that read then precedes the next attempt)."""
+        try:
+            back = await self._fresh(again=True)
+        except ReconcilerError as exc:
+            log.warning(
+                "asset %s: reading back after a lost answer failed: %s", self.row.asset_id, exc
+            )
+            back, verdict = None, Landed.UNKNOWN
+        else:
+            verdict = landed(self.row, self.body, back)
+        kind = failure.kind or "no answer"
+        if verdict is Landed.YES:
+            log.warning(
+                "asset %s: the PUT's answer was lost (%s); reading back shows it landed",
+                self.row.asset_id,
+                kind,
+            )
+            _record_write_only(self.row, state, project_id, None)
+            return self._with(
+                AssetResult(self.row.asset_id, self.row.name, Outcome.ANSWER_LOST, lost=kind)
+            )
+        if verdict is Landed.UNKNOWN:
+            log.warning("asset %s: outcome unknown after %s", self.row.asset_id, kind)
+            return self._with(
+                AssetResult(
+                    self.row.asset_id,
+                    self.row.name,
+                    Outcome.UNKNOWN,
+                    status=failure.error.status,
+                    error_msg=failure.error.error_msg,
+                    lost=kind,
+                )
+            )
+        self.read = (time.monotonic(), back)
+        return None
+
+    def _with(self, result: AssetResult) -> AssetResult:
+        return replace(result, attempts=self.sent)
+
+    def _changed(self, refused: AssetResult) -> AssetResult:
+        log.warning("asset %s changed since the plan was made; nothing sent", self.row.asset_id)
+        return self._with(refused)
+
+    def _stopped(self, wait: float | None, *, deadline: bool = False) -> AssetResult | None:
+        """A stop before this asset's first attempt leaves it "not started"; after one, it is
+        "not sent" (every attempt that went out is known not to have landed)."""
+        if not self.sent:
+            return None
+        return self._with(
+            AssetResult(
+                self.row.asset_id, self.row.name, Outcome.NOT_SENT, waiting=wait, deadline=deadline
+            )
+        )
 
 
-async def _apply_one(
+def _record_write_only(
+    row: AssetPlan, state: WriteOnlyRecorder | None, project_id: str | None, request_id: str | None
+) -> None:
+    """The service accepted the write-only values: remember them, so that the next plan does
+    not re-send them needlessly."""
+    if state is None or not row.write_only_fingerprint or not project_id:
+        return
+    try:
+        state.record(project_id, row.asset_id, row.write_only_fingerprint)
+    except ReconcilerError as exc:  # the PUT did happen: report, don't lose the result
+        log.warning(
+            "asset %s updated, but its write-only record failed: %s",
+            row.asset_id,
+            exc,
+            extra={"asset_id": row.asset_id, "request_id": request_id},
+        )
+
+
+async def _answered(
     row: AssetPlan,
+    updated: Any,
     client: ApplyClient,
     reader: FreshReader,
     state: WriteOnlyRecorder | None,
     project_id: str | None,
 ) -> AssetResult:
+    """The result of a PUT that was answered: checked against the body, read back if needed."""
     body = row.body or {}
-    try:
-        refused = await _fresh_verdict(row, reader)
-    except ReconcilerError as exc:
-        return _failed(row, exc, stage="read")
-    if refused is not None:
-        log.warning("asset %s changed since the plan was made; nothing sent", row.asset_id)
-        return refused
-    try:
-        updated = await client.update(row.asset_id, body, app_user_id=row.app_user_id)
-    except ReconcilerError as exc:
-        return _failed(row, exc)
     request_id: str | None = getattr(updated, "request_id", None)
     raw = raw_of(updated) if updated is not None else {}
     other = answered_for(row, raw)
@@ -281,18 +518,8 @@ async def _apply_one(
         return AssetResult(
             row.asset_id, row.name, Outcome.FAILED, request_id=request_id, wrong_asset=other
         )
-    # The service accepted the write-only values: remember them even if another field did not
-    # converge, so the next plan does not re-send them needlessly.
-    if state is not None and row.write_only_fingerprint and project_id:
-        try:
-            state.record(project_id, row.asset_id, row.write_only_fingerprint)
-        except ReconcilerError as exc:  # the PUT did happen: report, don't lose the result
-            log.warning(
-                "asset %s updated, but its write-only record failed: %s",
-                row.asset_id,
-                exc,
-                extra={"asset_id": row.asset_id, "request_id": request_id},
-            )
+    # Remembered even if another field did not converge: the service took the values.
+    _record_write_only(row, state, project_id, request_id)
     mismatches = verify(body, raw)
     if mismatches:
         # A short or older answer proves nothing either way: read the asset back.

@@ -10,9 +10,16 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.engine.apply import ApplyResult, AssetResult, Mismatch, Outcome, StaleAsset
+from reconciler.engine.apply import (
+    ApplyResult,
+    AssetResult,
+    Mismatch,
+    Outcome,
+    StaleAsset,
+    not_applied,
+)
 from reconciler.engine.lock import LockHolder
-from reconciler.engine.plan import Plan
+from reconciler.engine.plan import Action, Plan, PlanSet
 from reconciler.engine.safety import Crossing, SafetyPolicy, threshold
 from reconciler.escape import clean_text
 from reconciler.render.words import plural
@@ -31,6 +38,20 @@ def _result_line(result: AssetResult) -> str:
     rid = f" (request id {result.request_id})" if result.request_id else ""
     if result.outcome is Outcome.UPDATED:
         return f"{result.asset_id}: updated{name}"
+    if result.outcome is Outcome.ANSWER_LOST:
+        return (
+            f"{result.asset_id}: applied (answer lost){name}: no answer came to the PUT "
+            f"({result.lost}), and reading the asset back shows the change landed"
+        )
+    if result.outcome is Outcome.UNKNOWN:
+        return (
+            f"{result.asset_id}: OUTCOME UNKNOWN{name}: no answer came to the PUT "
+            f"({result.lost}), and the asset read back shows neither the planned change nor "
+            "the state it was planned from (or could not be read); run `reconciler plan` to "
+            "see what it holds now"
+        )
+    if result.outcome is Outcome.NOT_SENT:
+        return f"{result.asset_id}: not sent{name}: {_not_sent_reason(result)}"
     if result.outcome is Outcome.FAILED:
         if result.wrong_asset is not None:
             detail = (
@@ -82,6 +103,16 @@ _STAGES = {
 }
 
 
+def _not_sent_reason(result: AssetResult) -> str:
+    tries = plural(result.attempts, "attempt")
+    if result.deadline:
+        return (
+            f"after {tries} that did not land, the next one would wait {result.waiting:g} s, past "
+            "the run's --timeout; nothing of it landed"
+        )
+    return f"stopped while waiting to try again after {tries} that did not land; nothing landed"
+
+
 def _not_applied_reason(result: AssetResult) -> str:
     reason = result.reason or (
         f"asset state {result.live_state} cannot be updated"
@@ -95,8 +126,13 @@ def _not_applied_reason(result: AssetResult) -> str:
 
 def summary(result: ApplyResult) -> str:
     """The closing line, in Terraform's words."""
-    counts = f"{result.changed} changed, {result.failed} failed"
+    lost = f" ({result.answers_lost} with the answer lost)" if result.answers_lost else ""
+    counts = f"{result.changed} changed{lost}, {result.failed} failed"
     extra = ""
+    if result.unknown:
+        extra += f", {result.unknown} outcome unknown (run `reconciler plan`)"
+    if result.not_sent:
+        extra += f", {result.not_sent} not sent"
     if result.changed_since_plan:
         extra += f", {result.changed_since_plan} changed since plan (not sent)"
     if result.not_applied:
@@ -110,6 +146,19 @@ def summary(result: ApplyResult) -> str:
     if result.exit_code == 0:
         return f"Apply complete! {counts}{extra}."
     return f"Apply failed: {counts}{extra}."
+
+
+def nothing_to_send(plans: PlanSet) -> tuple[str, str] | None:
+    """When a plan has no change to send only because its rows are errors or blocked: the
+    error line and the closing summary (nothing was sent, the plan above says why)."""
+    rows = plans.by_action(Action.ERROR) + plans.by_action(Action.BLOCKED)
+    if not rows:
+        return None
+    error = (
+        f"nothing was applied: {plural(len(rows), 'asset')} could not be planned "
+        "(see the plan above)"
+    )
+    return error, summary(ApplyResult([not_applied(row) for row in rows]))
 
 
 def stale_line(item: StaleAsset) -> str:

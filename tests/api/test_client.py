@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from reconciler.api.auth import Credentials
-from reconciler.api.client import MetaStudioClient, RetryPolicy, retry_after_seconds
+from reconciler.api.client import MetaStudioClient, PutFailure, RetryPolicy, retry_after_seconds
 from reconciler.api.config import RateLimits, Target
 from reconciler.api.errors import (
     ApiError,
@@ -175,19 +175,69 @@ def client_with(
     return client
 
 
-async def test_put_is_retried_on_5xx_then_succeeds() -> None:
+async def test_a_put_is_sent_once_and_its_failure_says_whether_it_may_have_landed() -> None:
+    """Writes are never retried blindly by the client: a retry must follow a fresh read, which
+    only apply makes.  A 5xx with the service's error body was refused; one without a body (a
+    gateway that gave up) may have landed; a 429 was decided before the service."""
+    answers = [
+        httpx.Response(503, json={"error_code": "MSS.X", "error_msg": "busy"}),
+        httpx.Response(504),
+        httpx.Response(429, json={"error_code": "APIG.0308", "error_msg": "slow down"}),
+    ]
     calls: list[bytes] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request.content)
-        if len(calls) < 3:
-            return httpx.Response(503, json={"error_code": "MSS.X", "error_msg": "busy"})
-        return httpx.Response(200, json=ASSET, headers={"X-Request-Id": "r3"})
+        return answers[len(calls) - 1]
 
     async with client_with(handler) as client:
-        live = await client.update("abc", {"asset_name": "Sara"})
-    assert live.info.asset_name == "Sara" and live.request_id == "r3"
-    assert calls == [b'{"asset_name": "Sara"}'] * 3  # the SDK's json.dumps form, every time
+        refused = await client.put_once("abc", {"asset_name": "Sara"})
+        lost = await client.put_once("abc", {"asset_name": "Sara"})
+        throttled = await client.put_once("abc", {"asset_name": "Sara"})
+    assert calls == [b'{"asset_name": "Sara"}'] * 3  # the SDK's json.dumps form, once each
+    assert isinstance(refused, PutFailure) and refused.error.status == 503
+    assert (refused.retryable, refused.maybe_applied, refused.throttled) == (True, False, False)
+    assert isinstance(lost, PutFailure) and (lost.maybe_applied, lost.kind) == (True, "HTTP 504")
+    assert isinstance(throttled, PutFailure) and throttled.throttled
+    assert not throttled.maybe_applied
+
+
+async def test_update_makes_one_attempt_and_raises_its_error() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503, json={"error_code": "MSS.X", "error_msg": "busy"})
+
+    async with client_with(handler) as client:
+        with pytest.raises(ServiceError, match=r"503 MSS\.X busy"):
+            await client.update("abc", {"asset_name": "Sara"})
+    assert calls == 1
+
+
+async def test_a_connection_that_was_never_made_did_not_land() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async with client_with(handler) as client:
+        failure = await client.put_once("abc", {"asset_name": "Sara"})
+    assert isinstance(failure, PutFailure)
+    assert (failure.retryable, failure.maybe_applied) == (True, False)
+
+
+async def test_a_connection_lost_after_sending_may_have_landed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("reset", request=request)
+
+    async with client_with(handler) as client:
+        failure = await client.put_once("abc", {"asset_name": "Sara"})
+    assert isinstance(failure, PutFailure)
+    assert (failure.retryable, failure.maybe_applied, failure.kind) == (
+        True,
+        True,
+        "connection reset",
+    )
 
 
 async def test_retries_are_bounded_and_the_last_error_is_reported() -> None:
@@ -202,12 +252,29 @@ async def test_retries_are_bounded_and_the_last_error_is_reported() -> None:
             headers={"X-Request-Id": f"r{count}", "Retry-After": "0"},
         )
 
-    async with client_with(handler) as client:
+    client = client_with(handler)
+    client.retry = dataclasses.replace(client.retry, max_throttled=5)
+    async with client:
         with pytest.raises(Throttled) as info:
             await client.show("abc")
+    # 429s are waited out without using the failure budget (max_retries 3), up to max_throttled
+    assert count == 6
+    assert info.value.request_id == "r6"
+    assert "429 APIG.0308 over ratelimit (request id r6)" in str(info.value)
+
+
+async def test_failures_use_up_the_retry_budget() -> None:
+    count = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal count
+        count += 1
+        return httpx.Response(503, json={"error_code": "MSS.X", "error_msg": "busy"})
+
+    async with client_with(handler) as client:
+        with pytest.raises(ServiceError):
+            await client.show("abc")
     assert count == 4  # one try + max_retries
-    assert info.value.request_id == "r4"
-    assert "429 APIG.0308 over ratelimit (request id r4)" in str(info.value)
 
 
 async def test_client_errors_are_not_retried() -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.api.client import PutFailure, RetryPolicy
 from reconciler.api.errors import ApiError, ServiceUnreachable
+from reconciler.api.retries import RetryTally
 from reconciler.engine.apply import ApplyResult, AssetResult, Outcome, verify
 from reconciler.engine.plan import Action, AssetPlan, Plan
 from reconciler.live.apply import apply_plan, find_stale
@@ -53,6 +55,21 @@ class FakeService:
         self.started = asyncio.Event()
         self.fetched: list[list[str]] = []
         self.shown: list[str] = []
+        self.tally = RetryTally()
+
+    retry = RetryPolicy(max_retries=2, backoff_base=0.001, backoff_cap=0.001)
+
+    async def write_slot(self, *, retry: bool = False) -> None:
+        await asyncio.sleep(0)
+
+    async def put_once(
+        self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
+    ) -> Updated | PutFailure:
+        """One attempt through ``update`` (which tests replace); a raised error is refused."""
+        try:
+            return await self.update(asset_id, body, app_user_id)
+        except ApiError as exc:
+            return PutFailure(exc, retryable=False, maybe_applied=False)
 
     async def update(
         self, asset_id: str, body: Mapping[str, Any], app_user_id: str | None = None
