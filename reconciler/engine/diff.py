@@ -4,21 +4,23 @@ An in-sync asset costs one canonicalisation and one equality check.  Only the to
 that differ are looked at further, with deepdiff inside nested blocks to name the changed leaves.
 The body is minimal: changed top-level fields only; a changed asset_extra_meta block is sent
 whole (the raw live block, unknown keys included, with the declared fields on top: see
-engine.blocks); ``system_properties`` as ADD/DELETE operations for the declared keys only;
-write-only fields when their fingerprint differs from the last applied one.
+engine.blocks), its ordered lists of objects matched with live item by item by identity, and
+the items of a changed one shown in the plan as sent; ``system_properties`` as ADD/DELETE
+operations for the declared keys only; write-only fields when their fingerprint differs from the
+last applied one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.api.enums import NON_UPDATABLE_STATES
 from reconciler.constants import ASSET_NOT_FOUND
 from reconciler.engine import blocks as whole_blocks
 from reconciler.engine import fingerprint, normalize, policy
-from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange
+from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, ItemChange
 from reconciler.engine.state import Record
 from reconciler.fieldpath import FieldPath as Path
 from reconciler.fieldpath import format_path
@@ -163,6 +165,7 @@ class _AssetDiff:
         self.changes: list[FieldChange] = []
         self.body: dict[str, Any] = {}
         self.unchanged = 0
+        self.errors: list[str] = []  # why a body cannot be built (an ambiguous list)
 
     def readable(self, fields: dict[str, Any]) -> None:
         desired_c = normalize.canon((), fields)
@@ -192,18 +195,59 @@ class _AssetDiff:
                 self.unchanged += leaves
                 continue
             live_block = live_extra.get(block)
-            children = tuple(
-                leaf_change((_XM, block, *rel), _get(declared, rel), _get(live_block, rel))
-                for rel in _changed_leaves(live_c[block], desired_c[block])
-            )
+            changed = _changed_leaves(live_c[block], desired_c[block])
             current = whole_blocks.live_fill((_XM, block), live_block or {})
             sent = whole_blocks.lay_over((_XM, block), current, declared)
+            items = self._ordered_lists(block, declared, live_block, current, sent, changed)
+            children = tuple(
+                replace(
+                    leaf_change((_XM, block, *rel), _get(declared, rel), _get(live_block, rel)),
+                    items=items.get(rel, ()),
+                )
+                for rel in changed
+            )
             kind = ChangeKind.ADD if not current else ChangeKind.UPDATE
             self.changes.append(
                 FieldChange((_XM, block), kind, current or None, sent, children=children)
             )
             self.body.setdefault(_XM, {})[block] = sent
             self.unchanged += max(0, leaves - len(children))
+
+    def _ordered_lists(
+        self,
+        block: str,
+        declared: Mapping[str, Any],
+        live_block: Any,
+        current: Mapping[str, Any],
+        sent: dict[str, Any],
+        changed: list[Path],
+    ) -> dict[Path, tuple[ItemChange, ...]]:
+        """Put the block's ordered lists of objects into ``sent`` (design.md 3.12) and say, for
+        each changed one, what every item sends.
+
+        A list that did not change is sent back as live holds it.  A changed one is matched
+        with live by its identity key (:func:`engine.blocks.match_items`); when that cannot be
+        done safely, the asset gets the refusal as an error instead of a body.
+        """
+        out: dict[Path, tuple[ItemChange, ...]] = {}
+        for key, want in declared.items():
+            identity = policy.LIST_IDENTITY.get((_XM, block, key))
+            if identity is None or not isinstance(want, list):
+                continue
+            if (key,) not in changed:
+                sent[key] = current.get(key, want)
+                continue
+            have = live_block.get(key) if isinstance(live_block, Mapping) else None
+            try:
+                sent[key], matched = whole_blocks.match_items(
+                    (_XM, block, key), have if isinstance(have, list) else [], want, identity
+                )
+            except whole_blocks.Unmatchable as refusal:
+                self.errors.append(str(refusal))
+                continue
+            if want:
+                out[(key,)] = matched
+        return out
 
     def _system_properties(self, declared: Any) -> None:
         """Per key (design.md 3.5): a declared value is ADDed when it differs, ``KEY: null`` is
@@ -319,6 +363,8 @@ def diff_asset(
     plan.write_only_record = record_text(write_only_record)
     work = _AssetDiff(spec, live)
     work.readable({k: v for k, v in spec.items() if k not in policy.WRITE_ONLY})
+    if work.errors:
+        return _error(plan, work.errors)
     work.write_only(
         plan, {k: v for k, v in spec.items() if k in policy.WRITE_ONLY}, write_only_record
     )

@@ -18,7 +18,7 @@ from typing import Any
 from reconciler.fieldpath import FieldPath, format_path, parse_path
 from reconciler.jsonstream import Streamed
 
-FORMAT_VERSION = "2.0"  # 2.0: a list of targets; 1.x held one target's fields at the top level
+FORMAT_VERSION = "2.1"  # 2.1: items of ordered lists; 2.0: a list of targets; 1.x: one target
 
 Path = FieldPath
 
@@ -39,6 +39,42 @@ class ChangeKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ItemChange:
+    """One item of a changed ordered list of objects, as the body sends it.
+
+    The items of such a list are matched with live by an identity key (``policy.LIST_IDENTITY``),
+    never by position, so each item says which live item it was matched with and which of its
+    keys were filled from that item: the plan shows every value the body carries.  Live items
+    that no manifest item matched come last, with ``after`` None: the body leaves them out.
+    """
+
+    before: Any  # the matched live item (raw); None for an item live does not have
+    after: Any  # the item as sent; None for a live item that is not sent
+    live_index: int | None = None  # the matched live item's position in the live list
+    changed: tuple[str, ...] = ()  # keys of ``after`` whose value differs from ``before``
+    kept: tuple[str, ...] = ()  # keys of ``after`` the manifest leaves out: kept from live
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "before": self.before,
+            "after": self.after,
+            "live_index": self.live_index,
+            "changed": list(self.changed),
+            "kept_from_live": list(self.kept),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemChange:
+        return cls(
+            before=data.get("before"),
+            after=data.get("after"),
+            live_index=data.get("live_index"),
+            changed=tuple(data.get("changed", ())),
+            kept=tuple(data.get("kept_from_live", ())),
+        )
+
+
+@dataclass(frozen=True)
 class FieldChange:
     """One managed field that differs. ``before`` is None when live has no value."""
 
@@ -50,6 +86,8 @@ class FieldChange:
     removed: tuple[Any, ...] = ()  # for ChangeKind.SET
     # For a nested object sent whole: the changed leaves, each a FieldChange under this path.
     children: tuple[FieldChange, ...] = ()
+    # For an ordered list of objects: every item the body sends (then the live items it drops).
+    items: tuple[ItemChange, ...] = ()
 
     @property
     def dotted(self) -> str:
@@ -67,6 +105,8 @@ class FieldChange:
             data["removed"] = list(self.removed)
         if self.children:
             data["children"] = [child.to_json() for child in self.children]
+        if self.items:
+            data["items"] = [item.to_json() for item in self.items]
         return data
 
     @classmethod
@@ -79,6 +119,7 @@ class FieldChange:
             added=tuple(data.get("added", ())),
             removed=tuple(data.get("removed", ())),
             children=tuple(cls.from_json(c) for c in data.get("children", ())),
+            items=tuple(ItemChange.from_json(i) for i in data.get("items", ())),
         )
 
 

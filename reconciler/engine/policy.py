@@ -13,6 +13,7 @@ import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from reconciler import constants
 from reconciler.api import enums
 from reconciler.api.fields import EXTRA_META_BLOCKS as _BLOCKS
 from reconciler.api.fields import READ_ONLY_FIELDS, WRITE_ONLY_FIELDS
@@ -42,6 +43,11 @@ ORDERED: frozenset[Pattern] = frozenset(
         ("asset_extra_meta", "material_meta", "components"),
     }
 )
+
+# Rule 12: the ordered lists of objects whose items are matched with live by a key, never by
+# position (the table is shared with the manifest schema, which refuses duplicate identities).
+# ``auto_operation_config`` has no such key: its items are sent as written.
+LIST_IDENTITY: dict[Pattern, str] = constants.LIST_ITEM_IDENTITY
 
 # Rule 3: accepted by Update Asset, never returned by the API.
 WRITE_ONLY: frozenset[str] = WRITE_ONLY_FIELDS

@@ -47,6 +47,7 @@ from reconciler.api.models import (
     Tag,
     VoiceModelAssetMeta,
 )
+from reconciler.constants import LIST_ITEM_IDENTITY
 from reconciler.manifest.schema_docs import describe
 
 API_VERSION = "reconciler.metastudio/v1"
@@ -111,6 +112,35 @@ class ManifestAssetExtraMeta(AssetExtraMeta):
     image_meta: Annotated[Any, ReadOnly(("asset_extra_meta", "image_meta"))] = None
     video_meta: Annotated[Any, ReadOnly(("asset_extra_meta", "video_meta"))] = None
     audio_meta: Annotated[Any, ReadOnly(("asset_extra_meta", "audio_meta"))] = None
+
+    @model_validator(mode="after")
+    def _distinct_item_identities(self) -> ManifestAssetExtraMeta:
+        """The items of an ordered list are matched with live by an identity key, so that each
+        keeps its own unwritten values (docs/field-semantics.md, "Ordered lists of objects");
+        two items with the same one could not be told apart."""
+        for (_, block, key), identity in LIST_ITEM_IDENTITY.items():
+            items = getattr(getattr(self, block, None), key, None) or ()
+            seen: dict[str, int] = {}
+            for position, item in enumerate(items):
+                value = getattr(item, identity, None)
+                if value is None:
+                    continue
+                first = seen.setdefault(value, position)
+                if first != position:
+                    raise PydanticCustomError(
+                        "duplicate_identity",
+                        "{key}[{first}] has the same {identity} {value}: {identity} tells the "
+                        "items of {key} apart (each keeps its own values), so give each item "
+                        "its own",
+                        {
+                            "key": key,
+                            "first": first,
+                            "identity": identity,
+                            "value": json.dumps(value, ensure_ascii=False),
+                            "at": (block, key, position, identity),
+                        },
+                    )
+        return self
 
 
 SystemPropertyValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]

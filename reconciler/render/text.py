@@ -20,12 +20,13 @@ from reconciler.engine.plan import (
     AssetPlan,
     ChangeKind,
     FieldChange,
+    ItemChange,
     Path,
     Plan,
     PlanSet,
     Summary,
 )
-from reconciler.escape import clean_text, escape_invisible
+from reconciler.escape import clean_text, escape_invisible, shown_pair
 from reconciler.render.words import plural
 
 _GREEN = "\x1b[32m"
@@ -188,6 +189,7 @@ class _Entry:
     text: str = ""  # "= old -> new" for one-line entries
     opener: str = ""  # "[" or "{" for multi-line entries
     inner: _Block | None = None
+    element: bool = False  # an object inside a list: no name, closed with "},"
 
 
 @dataclass
@@ -207,10 +209,14 @@ class _Block:
             if entry.inner is None:
                 out.append(marked(self.col - 2, entry.marker, f"{name} {entry.text}", color))
                 continue
-            out.append(marked(self.col - 2, entry.marker, f"{name} = {entry.opener}", color))
+            if entry.element:
+                head = entry.opener + (f" {entry.text}" if entry.text else "")
+            else:
+                head = f"{name} = {entry.opener}"
+            out.append(marked(self.col - 2, entry.marker, head, color))
             out.extend(entry.inner.lines(color))
             closer = "]" if entry.opener == "[" else "}"
-            out.append(" " * self.col + closer)
+            out.append(" " * self.col + closer + ("," if entry.element else ""))
         for marker, value in self.items:
             out.append(marked(self.col - 2, marker, f"{value},", color))
         out.extend(" " * self.col + comment for comment in self.comments)
@@ -236,6 +242,11 @@ def _add_change(block: _Block, change: FieldChange, parent: Path, color: bool) -
         if kept:
             inner.comments.append(_hidden(kept, "element"))
         block.entries.append(_Entry("~", name, opener="[", inner=inner))
+    elif change.items:
+        inner = _Block(col=block.col + 4)
+        inner.entries.extend(_list_items(change.items, inner.col + 4))
+        marker = "+" if kind is ChangeKind.ADD else "~"
+        block.entries.append(_Entry(marker, name, opener="[", inner=inner))
     elif change.children or (isinstance(change.before, dict) and isinstance(change.after, dict)):
         inner = _Block(col=block.col + 4)
         children = change.children or _derive_children(change)
@@ -253,9 +264,50 @@ def _add_change(block: _Block, change: FieldChange, parent: Path, color: bool) -
             _Entry("-", name, f"= {quote(change.before)} -> {quote(change.after)}")
         )
     else:
-        block.entries.append(
-            _Entry("~", name, f"= {quote(change.before)} -> {quote(change.after)}")
-        )
+        block.entries.append(_Entry("~", name, f"= {change_values(change.before, change.after)}"))
+
+
+def _list_items(items: Iterable[ItemChange], col: int) -> list[_Entry]:
+    """An ordered list of objects item by item, every value the body sends shown; values the
+    manifest leaves out are marked as kept from the live item the engine matched."""
+    out: list[_Entry] = []
+    position = 0
+    for item in items:
+        inner = _Block(col=col)
+        if item.after is None:  # a live item the body leaves out
+            for key, value in _pairs(item.before):
+                inner.entries.append(_Entry("-", key, f"= {quote(value)} -> null"))
+            out.append(_Entry("-", "", opener="{", inner=inner, element=True))
+            continue
+        before = item.before if isinstance(item.before, dict) else None
+        for key, value in _pairs(item.after):
+            if before is None:
+                inner.entries.append(_Entry("+", key, f"= {quote(value)}"))
+            elif key in item.changed and before.get(key) is not None:
+                inner.entries.append(_Entry("~", key, f"= {change_values(before[key], value)}"))
+            elif key in item.changed:
+                inner.entries.append(_Entry("+", key, f"= {quote(value)}"))
+            elif key in item.kept:
+                inner.entries.append(_Entry(" ", key, f"= {quote(value)}  # kept from live"))
+            else:
+                inner.entries.append(_Entry(" ", key, f"= {quote(value)}"))
+        moved = item.live_index is not None and item.live_index != position
+        note = f"# moved from [{item.live_index}]" if moved else ""
+        if before is None:
+            marker = "+"
+        elif item.changed or moved:
+            marker = "~"
+        else:
+            marker = " "
+        out.append(_Entry(marker, "", note, opener="{", inner=inner, element=True))
+        position += 1
+    return out
+
+
+def _pairs(value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [(clean_text(str(key)), item) for key, item in value.items()]
+    return [("(item)", value)]
 
 
 def _child_block(block: _Block, key: str | int) -> _Block:
@@ -312,6 +364,13 @@ def _count_kept(change: FieldChange) -> int:
 # --- formatting helpers ----------------------------------------------------------------------
 
 
+def change_values(before: Any, after: Any) -> str:
+    """``"old" -> "new"``; when the two would print alike (``"Café" -> "Café"``), both escaped
+    and a note saying how they differ, e.g. ``(differs only in Unicode normalisation)``."""
+    shown_before, shown_after, note = shown_pair(before, after, quote)
+    return f"{shown_before} -> {shown_after}" + (f" ({note})" if note else "")
+
+
 def quote(value: Any) -> str:
     """A value as Terraform shows it: JSON (``"text"``, ``null``, ``[1, 2]``), made safe."""
     try:
@@ -352,7 +411,7 @@ def _hidden_write_only_note(plan: Plan) -> str | None:
 
 def marked(col: int, marker: str, rest: str, color: bool) -> str:
     """``rest`` after a change marker (``+ ~ -``) at column ``col``, the marker coloured."""
-    shown = f"{_MARKER_COLOR[marker]}{marker}{_RESET}" if color else marker
+    shown = f"{_MARKER_COLOR[marker]}{marker}{_RESET}" if color and marker != " " else marker
     return f"{' ' * col}{shown} {rest}"
 
 

@@ -22,7 +22,7 @@ def test_declared_values_are_laid_over_nested_maps_merged() -> None:
     }
 
 
-def test_lists_of_objects_merge_item_by_item_other_lists_are_replaced() -> None:
+def test_lists_are_the_declared_ones_never_filled_by_position() -> None:
     live = {
         "action_tag_map": [
             {"action_name_zh": "a", "action_name_en": "wave", "file_name": "w.bin", "new": 1},
@@ -35,9 +35,7 @@ def test_lists_of_objects_merge_item_by_item_other_lists_are_replaced() -> None:
         "device_names": ["d3"],
     }
     assert lay_over(HUMAN, live, declared) == {
-        "action_tag_map": [
-            {"action_name_zh": "a", "action_name_en": "Wave", "file_name": "w.bin", "new": 1}
-        ],
+        "action_tag_map": [{"action_name_zh": "a", "action_name_en": "Wave"}],
         "device_names": ["d3"],
     }
 

@@ -50,6 +50,8 @@ HUMAN_BLOCK = st.fixed_dictionaries(
                 {"action_name_zh": st.sampled_from(["挥手", "点头"]), "action_name_en": TEXT}
             ),
             max_size=2,
+            # action_name_en is the items' identity: a manifest repeating it does not validate
+            unique_by=lambda item: item["action_name_en"],
         ),
     },
 )

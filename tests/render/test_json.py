@@ -23,7 +23,7 @@ def test_the_document_holds_a_list_of_targets_each_with_its_summary() -> None:
     staging.assets = staging.assets[:1]
     down = Plan([], target="sg", project_id="p3", error="cannot reach MetaStudio", unplanned=2)
     data = json.loads(json_render.render(PlanSet([sample_plan(), staging, down])))
-    assert data["format_version"] == "2.0"
+    assert data["format_version"] == "2.1"
     assert [t["target"] for t in data["targets"]] == ["prod", "staging", "sg"]
     assert data["targets"][1]["summary"] == {
         "to_change": 1,
