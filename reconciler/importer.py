@@ -168,6 +168,27 @@ def declared_system_properties(document: Any, raw: Mapping[str, Any]) -> dict[st
     return {str(key): live.get(str(key)) for key in declared}
 
 
+@dataclass(frozen=True)
+class Known:
+    """An asset that already has a manifest under the import's directory: it exists (or did),
+    so ``import --all`` reads it by id when no page of the project held it."""
+
+    asset_id: str
+    app_user_id: str | None
+
+
+def known_assets(existing: Mapping[str, writer.Located]) -> list[Known]:
+    """The assets ``existing`` (:func:`reconciler.manifest.writer.index_by_asset_id`) has
+    manifests for, each with the X-App-UserId its manifest names."""
+    known: list[Known] = []
+    for asset_id, found in existing.items():
+        document = found.file.documents[found.index]
+        metadata = document.get("metadata") if isinstance(document, Mapping) else None
+        user = metadata.get("app_user_id") if isinstance(metadata, Mapping) else None
+        known.append(Known(asset_id, user if isinstance(user, str) and user else None))
+    return known
+
+
 @dataclass
 class ImportResult:
     """The manifest files an import created, updated or left alone, and its warnings."""
@@ -193,15 +214,17 @@ def write_imports(
     *,
     target: str | None = None,
     check: bool = False,
+    existing: dict[str, writer.Located] | None = None,
 ) -> ImportResult:
     """Write or update one manifest per live asset (``raw`` API JSON) under ``directory``.
 
     Every value an update changes in an existing manifest is reported (``ImportResult.edits``):
     a local edit not applied yet is overwritten by the live value, and the user must see that.
-    With ``check`` nothing is written; the result says what would be.
+    With ``check`` nothing is written; the result says what would be.  ``existing``: the
+    manifests already under ``directory`` when the caller has indexed them (they are read once).
     """
     result = ImportResult(check=check)
-    existing = writer.index_by_asset_id(directory)
+    existing = writer.index_by_asset_id(directory) if existing is None else existing
     dirty: dict[Path, writer.ManifestFile] = {}
     for raw in assets:
         asset_id = str(raw["asset_id"])

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from reconciler import interrupts
 from reconciler.api.auth import Credentials, credentials_from_env
-from reconciler.api.client import AnswerObserver, LiveAsset, MetaStudioClient
+from reconciler.api.client import AnswerObserver, MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, Target, config_path, load_config, resolve_target
 from reconciler.api.pacing import Pacer
 from reconciler.api.retries import RetryTally
@@ -54,8 +54,8 @@ from reconciler.engine.safety import SafetyPolicy
 from reconciler.engine.state import DEFAULT_STATE_PATH, WriteOnlyState
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.live.apply import apply_plan, find_stale
-from reconciler.live.fetch import failure, usable
-from reconciler.live.plan import PlanRun, build_plan, cancel_task
+from reconciler.live.fetch import ProjectReads, show_all
+from reconciler.live.plan import PlanRun, build_plan
 from reconciler.manifest.background import StreamedLoad
 from reconciler.manifest.loader import Declared, LoadedManifest, load_manifests
 from reconciler.options import GlobalOptions
@@ -70,7 +70,7 @@ from reconciler.render.words import plural
 from reconciler.times import now_rfc3339
 
 if TYPE_CHECKING:
-    from reconciler.importer import ImportResult
+    from reconciler.importer import ImportResult, Known
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -909,17 +909,15 @@ async def _plan_one(
     state: WriteOnlyState,
     parallelism: int,
     progress: Callable[[str], None] | None,
-    several: bool = False,
     *,
-    on_progress: Callable[[int, int], None] | None = None,
-    policy: SafetyPolicy | None = None,
+    policy: SafetyPolicy,
 ) -> Plan:
-    """One target's plan: the single-target path every run goes through, once per target."""
+    """One target's plan of every managed asset, for watch's self-heal (made under the target's
+    lock, checked against the target's own safety settings)."""
     target = session.target
-    prefix = f"[{target.name}] " if several else ""
     say = progress or (lambda _message: None)
     desired = [desired_from_loaded(item) for item in loaded]
-    say(f"{prefix}Reading {len(desired)} live assets from {target.endpoint}...")
+    say(f"Reading {len(desired)} live assets from {target.endpoint}...")
     started = time.monotonic()
     async with session.client(parallelism) as client:
         plan = await build_plan(
@@ -930,12 +928,11 @@ async def _plan_one(
             project_id=target.project_id,
             endpoint=target.endpoint,
             parallelism=parallelism,
-            on_progress=on_progress,
         )
     warning = threshold_message(plan, policy)
     if warning:
         plan.warnings.append(warning)
-    say(f"{prefix}Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
+    say(f"Planned {len(plan.assets)} assets in {time.monotonic() - started:.1f}s.")
     return plan
 
 
@@ -1004,69 +1001,42 @@ async def _drift_one(
     session: Session, loaded: Sequence[LoadedManifest], parallelism: int
 ) -> ProjectDrift:
     async with session.client(parallelism) as client:
-        reads = _DriftReads(client)
+        reads = _DriftReads(client, parallelism)
         reads.add([desired_from_loaded(item) for item in loaded])
         return await reads.finish(session)
 
 
 class _DriftReads:
-    """A target's drift reads: the whole project, listed without waiting for the manifests
-    when there are more than a page of them (with fewer the load takes milliseconds and an
-    invalid manifest sends nothing), then the assets created under an X-App-UserId that the
-    listing did not show."""
+    """A target's drift reads (:class:`ProjectReads`): the whole project, paged without
+    waiting for the manifests when there are more than a page of them (with fewer the load
+    takes milliseconds and an invalid manifest sends nothing), then by id every managed asset
+    that no page held, so that only the service's "not found" makes one missing."""
 
-    def __init__(self, client: MetaStudioClient) -> None:
-        self.client = client
+    def __init__(self, client: MetaStudioClient, parallelism: int) -> None:
+        self.reads: ProjectReads[Desired] = ProjectReads(client, parallelism)
         self.desired: list[Desired] = []
-        self._task: asyncio.Task[list[LiveAsset]] | None = None
 
     def start(self, expected: int, *, exact: bool = False) -> None:
         if expected > PAGE_SIZE:
-            self._list()
-
-    def _list(self) -> None:
-        self._task = asyncio.ensure_future(self.client.list_all())
+            self.reads.start()
 
     def add(self, desired: Sequence[Desired]) -> None:
         self.desired.extend(desired)
 
     async def cancel(self) -> None:
-        await cancel_task(self._task)
+        await self.reads.cancel()
 
     async def finish(self, session: Session) -> ProjectDrift:
-        if self._task is None:
-            self._list()
-        assert self._task is not None
-        listed = await self._task
-        desired, client = self.desired, self.client
-        failed: dict[str, ReconcilerError] = {}
-        managed = {d.asset_id for d in desired}
-        live: dict[str, dict[str, Any]] = {}
-        for asset in listed:
-            if asset.asset_id in managed:  # a managed asset holding NaN fails alone
-                live.update(usable({asset.asset_id: asset}, failed))
-            else:
-                live[asset.asset_id] = asset.raw
-        # An asset created under an X-App-UserId may only be visible with that header: look
-        # those up before calling them missing.
-        unseen = [
-            d
-            for d in desired
-            if d.asset_id not in live and d.asset_id not in failed and d.app_user_id
-        ]
-        if unseen:
-            found = await client.fetch(
-                [d.asset_id for d in unseen], {d.asset_id: d.app_user_id for d in unseen}
-            )
-            live.update(usable(found, failed))
+        read = await self.reads.finish(self.desired)
         target = session.target
         return project_drift(
-            desired,
-            list(live.values()),
+            self.desired,
+            list(read.rows.values()),
             target=target.name,
             project_id=target.project_id,
             endpoint=target.endpoint,
-            failed={asset_id: failure(error) for asset_id, error in failed.items()},
+            failed=read.failed,
+            missing=read.missing,
         )
 
 
@@ -1074,7 +1044,7 @@ class _DriftKind:
     """A streamed drift: each target's project compared with its manifests."""
 
     def reads(self, lane: _Lane[Any], client: MetaStudioClient, parallelism: int) -> _DriftReads:
-        return _DriftReads(client)
+        return _DriftReads(client, parallelism)
 
     def loaded(self, lanes: Sequence[_Lane[Any]]) -> None:
         return None
@@ -1103,25 +1073,52 @@ def _unchecked(
     )
 
 
+@dataclass(frozen=True)
+class LiveAssets:
+    """What an import read: the raw live assets, the requested ids the project does not have,
+    the known assets whose read failed (with why), and the target's name."""
+
+    assets: list[dict[str, Any]]
+    missing: list[str]
+    unreadable: dict[str, str]
+    target_name: str
+
+
 async def read_live(
-    options: GlobalOptions, asset_ids: Sequence[str], *, parallelism: int = READ_PARALLELISM
-) -> tuple[list[dict[str, Any]], list[str], str]:
-    """The raw live assets (all of the project when ``asset_ids`` is empty), the ids not found,
-    and the target name."""
+    options: GlobalOptions,
+    asset_ids: Sequence[str],
+    *,
+    parallelism: int = READ_PARALLELISM,
+    known: Sequence[Known] = (),
+) -> LiveAssets:
+    """The raw live assets: those of ``asset_ids``, or, when it is empty, all of the project,
+    and the ``known`` assets (those with a manifest already) that no page held, read by id: an
+    asset shifted between pages while they were read is not lost."""
     session = open_session(options)
     missing: list[str] = []
+    unreadable: dict[str, str] = {}
     try:
         async with session.client(parallelism) as client:
             if asset_ids:
                 wanted = list(dict.fromkeys(asset_ids))
-                found = await client.fetch(wanted)
-                assets = [found[a].raw for a in wanted if a in found]
-                missing = [a for a in wanted if a not in found]
+                found = {a: item.raw for a, item in (await client.fetch(wanted)).items()}
+                # Not returned by the list: missing only when ShowAsset says "not found".
+                from reconciler.importer import Known
+
+                unseen = [Known(a, None) for a in wanted if a not in found]
+                shown = await show_all(unseen, client, parallelism)
+                found.update(shown.found)
+                assets = [found[a] for a in wanted if a in found]
+                missing = [a for a in wanted if a in shown.not_found]
+                unreadable = {a: why.message for a, why in shown.failed.items()}
             else:
-                assets = [a.raw for a in await client.list_all()]
+                reads: ProjectReads[Known] = ProjectReads(client, parallelism)
+                read = await reads.finish(known)
+                assets = list(read.rows.values())
+                unreadable = {asset_id: why.message for asset_id, why in read.failed.items()}
     finally:
         report_retries([session])
-    return assets, missing, session.target.name
+    return LiveAssets(assets, missing, unreadable, session.target.name)
 
 
 # --- import ------------------------------------------------------------------------------------
@@ -1144,16 +1141,27 @@ def import_assets(
     check: bool = False,
 ) -> ImportRun:
     """Write or update manifests under ``directory`` from live assets (all when no ids);
-    with ``check`` nothing is written and the result says what would be."""
-    assets, missing, target_name = interrupts.run(
-        read_live(options, asset_ids, parallelism=parallelism)
-    )
+    with ``check`` nothing is written and the result says what would be.
+
+    ``--all`` reads by id every asset that already has a manifest there and that no page of
+    the project held; one whose read failed is refused (its manifest is left as it is)."""
+    from reconciler import importer  # only import needs them (start-up)
+    from reconciler.manifest.writer import index_by_asset_id
+
+    existing = index_by_asset_id(directory)
+    known = [] if asset_ids else importer.known_assets(existing)
+    live = interrupts.run(read_live(options, asset_ids, parallelism=parallelism, known=known))
     # Record the target only when one was chosen explicitly: a manifest without it follows the
     # default target, which is what a single-target setup wants.
-    target = target_name if options.target else None
-    from reconciler.importer import write_imports  # only import needs it (start-up)
-
-    return ImportRun(write_imports(assets, directory, target=target, check=check), missing)
+    target = live.target_name if options.target else None
+    result = importer.write_imports(
+        live.assets, directory, target=target, check=check, existing=existing
+    )
+    result.refused += [
+        f"asset {asset_id!r}: reading it failed ({why}); its manifest was not refreshed"
+        for asset_id, why in live.unreadable.items()
+    ]
+    return ImportRun(result, live.missing)
 
 
 # --- apply -------------------------------------------------------------------------------------
@@ -1631,14 +1639,18 @@ async def heal(
 ) -> HealRun:
     """Apply the manifests of ``asset_ids`` back through apply's own steps: under the target's
     project lock (failing at once when another writer has it), from a plan of every managed
-    asset made under that lock (:func:`_plan_one`, the path every plan takes), refused when
-    that plan crosses the safety threshold (apply's rule without ``--force``), and sent by
+    asset made under that lock (:func:`_plan_one`), refused when that plan crosses the target's
+    safety threshold (apply's rule without ``--force``), and sent by
     :func:`_send_all`, apply's sender.  Only the UPDATE rows of ``asset_ids`` are sent."""
     hooks = hooks or ApplyHooks()
     try:
         with project_lock(session, command="watch --self-heal"), session.state() as state:
-            plan = await _plan_one(session, loaded, state, parallelism, hooks.progress)
-            refused = threshold_message(plan)
+            # The target's own safety settings, as apply uses them (not the defaults).
+            policy = session.safety()
+            plan = await _plan_one(
+                session, loaded, state, parallelism, hooks.progress, policy=policy
+            )
+            refused = threshold_message(plan, policy)
             if refused:
                 return HealRun(plan=plan, refused=refused)
             wanted = set(asset_ids)

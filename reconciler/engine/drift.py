@@ -36,7 +36,7 @@ EXIT_DRIFT = 2
 class DriftStatus(enum.StrEnum):
     IN_SYNC = "in-sync"  # every checkable managed field matches
     DRIFTED = "drifted"  # at least one managed field differs from its manifest
-    MISSING = "missing"  # the manifest names an asset the project does not have
+    MISSING = "missing"  # the service answered "not found" for the asset the manifest names
     BLOCKED = "blocked"  # the asset is in a state that does not allow updates
     ERROR = "error"  # the manifest cannot be compared (e.g. a block not of the asset's type)
 
@@ -248,6 +248,18 @@ def asset_drift(plan: AssetPlan, write_only: Sequence[str]) -> AssetDrift:
     )
 
 
+def missing_text(asset_id: str, project_id: str | None, answer: ReadFailure | None) -> str:
+    """Why a managed asset is missing, in the service's words: a row names no error code that
+    the service did not send."""
+    where = f" in project {project_id}" if project_id else ""
+    said = (
+        answer.message
+        if answer is not None
+        else "no page of the project and no read by its id returned it"
+    )
+    return f"asset {asset_id} does not exist{where}: {said}"
+
+
 def project_drift(
     desired: Sequence[Desired],
     live: Sequence[Mapping[str, Any]],
@@ -256,20 +268,31 @@ def project_drift(
     project_id: str | None = None,
     endpoint: str | None = None,
     failed: Mapping[str, ReadFailure] | None = None,
+    missing: Mapping[str, ReadFailure] | None = None,
 ) -> ProjectDrift:
     """Compare the manifests of one target with every asset of its project (raw API JSON);
-    an asset in ``failed`` (its live state was unusable) is reported as an error."""
+    an asset in ``failed`` (its live state was unusable) is reported as an error.
+
+    A managed asset absent from ``live`` is missing; ``missing`` holds, per asset, the
+    service's own "not found" answer, which its row quotes (the reader asks by id for every
+    managed asset no page held, so only the service's word makes one missing).
+    """
     by_id = {str(item["asset_id"]): item for item in live if item.get("asset_id")}
     failed = failed or {}
+    missing = missing or {}
     assets: list[AssetDrift] = []
     for want in desired:
+        row = by_id.get(want.asset_id)
         if want.asset_id in failed:
             plan = read_error(want, failed[want.asset_id])
         else:
             # No write-only record on purpose: drift must not claim write-only fields are in sync.
-            plan = diff_asset(want, by_id.get(want.asset_id), project_id=project_id)
+            plan = diff_asset(want, row, project_id=project_id)
         write_only = [key for key in want.desired if key in policy.WRITE_ONLY]
-        assets.append(asset_drift(plan, write_only))
+        drift = asset_drift(plan, write_only)
+        if drift.status is DriftStatus.MISSING and row is None and want.asset_id not in failed:
+            drift.errors = [missing_text(want.asset_id, project_id, missing.get(want.asset_id))]
+        assets.append(drift)
     managed_ids = {want.asset_id for want in desired}
     unmanaged = [
         UnmanagedAsset(

@@ -91,14 +91,16 @@ class PlanBuilder:
         self.records.update(records)
 
     def diff_chunk(self, chunk: Sequence[Desired], live: Mapping[str, Mapping[str, Any]]) -> None:
-        """Plan the assets of one chunk against their live JSON (absent: missing).
+        """Plan the assets of one chunk against their live JSON.
 
         A row that lacks a managed field or block is not diffed: a body built from it could
-        wipe the rest of a block.  It waits in :attr:`incomplete` for a whole read.
+        wipe the rest of a block.  It waits in :attr:`incomplete` for a whole read, and so does
+        an asset the list did not return: it is missing only when ShowAsset says the service
+        does not know it (design.md 3.13), not because a list left it out.
         """
         for item in chunk:
             row = live.get(item.asset_id)
-            if row is not None and missing_for_diff(item.desired, row):
+            if row is None or missing_for_diff(item.desired, row):
                 self.incomplete.append(item)
             else:
                 self._diff(item, row, "list")

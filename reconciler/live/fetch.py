@@ -18,13 +18,20 @@ assets of a page that fails are asked for by id instead, except when the service
 reached at all on the first page: then every paged asset fails with that error at once, as all
 chunks would have.  Refused credentials end the run at once; when every asset fails (the service
 is down) the run fails as a whole with that error instead of one message per asset.
+
+``drift``, ``watch`` and ``import --all`` need every asset of the project, not only the managed
+ones: :class:`ProjectReads` pages through all of it, then reads by id, the same way, the managed
+assets that no page held, and calls one missing only when ShowAsset answers that it does not
+exist (design.md 3.13).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from reconciler.api.errors import ApiError, AssetNotFound, CredentialsRejected, ServiceUnreachable
@@ -205,11 +212,13 @@ class LiveReads(Generic[W]):
 
     # --- the run --------------------------------------------------------------------------
 
-    async def run(self, expected: int, *, exact: bool = False) -> None:
+    async def run(self, expected: int, *, exact: bool = False, fail_together: bool = True) -> None:
         """Read until :meth:`close` was called and every read has ended.
 
         ``exact``: exactly ``expected`` assets will be wanted (the ids of ``--asset``); once
         they all are, their partial chunks go out at once instead of when the load ends.
+        ``fail_together``: when every read failed, raise that error instead of leaving one
+        failure per asset (False when the project was just read, so the service is up).
         """
         self._exact = expected if exact else None
         try:
@@ -226,7 +235,7 @@ class LiveReads(Generic[W]):
             raise unwrap(group) from None
         finally:
             self._group = None
-        if self._ids and len(self.failed) == len(self._ids):
+        if fail_together and self._ids and len(self.failed) == len(self._ids):
             raise next(iter(self.failed.values()))
 
     async def _pages(self, expected: int, client: PagedSource) -> None:
@@ -357,28 +366,36 @@ class ShowSource(Protocol):
     async def show(self, asset_id: str, app_user_id: str | None = None) -> Any: ...
 
 
-async def show_each(
-    wanted: Sequence[W], client: ShowSource, parallelism: int
-) -> tuple[dict[str, dict[str, Any]], dict[str, ReadFailure]]:
-    """Each asset read whole with ShowAsset (the client paces them on the show limit).
+@dataclass
+class Shown:
+    """What ShowAsset said of each asset asked for: its raw JSON (``found``), that it does not
+    exist (``not_found``: the service's 400 ``MSS.10001001``, in its own words), or why the
+    read failed (``failed``)."""
 
-    For list rows that lack a managed field or block (design.md 3.10).  An asset ShowAsset does
-    not know is absent from the result (missing); a failed read is a failure of that asset only.
-    """
+    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_found: dict[str, ReadFailure] = field(default_factory=dict)
+    failed: dict[str, ReadFailure] = field(default_factory=dict)
+
+
+async def show_all(wanted: Sequence[W], client: ShowSource, parallelism: int) -> Shown:
+    """Each asset read whole with ShowAsset (the client paces them on the show limit); a failed
+    read is a failure of that asset only, and an asset the client marked unusable fails alone."""
     slots = asyncio.Semaphore(max(1, parallelism))
-    found: dict[str, dict[str, Any]] = {}
-    failed: dict[str, ReadFailure] = {}
+    shown = Shown()
 
     async def one(item: W) -> None:
         async with slots:
             try:
                 asset = await client.show(item.asset_id, item.app_user_id)
-            except AssetNotFound:
+            except AssetNotFound as exc:
+                shown.not_found[item.asset_id] = not_found(exc)
                 return
             except ReconcilerError as exc:
-                failed[item.asset_id] = failure(expected_error(exc))
+                shown.failed[item.asset_id] = failure(expected_error(exc))
                 return
-        found[item.asset_id] = raw_of(asset)
+        errors: dict[str, ReconcilerError] = {}
+        shown.found.update(usable({item.asset_id: asset}, errors))
+        shown.failed.update((asset_id, failure(error)) for asset_id, error in errors.items())
 
     unique = {item.asset_id: item for item in wanted}
     try:
@@ -387,4 +404,127 @@ async def show_each(
                 group.create_task(one(item))
     except BaseExceptionGroup as exc:
         raise unwrap(exc) from None
-    return found, failed
+    return shown
+
+
+def not_found(error: ApiError) -> ReadFailure:
+    """The service's own "not found" answer for one asset, as the report quotes it."""
+    answer = " ".join(
+        part for part in (str(error.status or ""), error.error_code, error.error_msg) if part
+    )
+    if error.request_id:
+        answer += f" (request id {error.request_id})"
+    return ReadFailure(f"ShowAsset answered {answer}", error.error_code)
+
+
+async def show_each(
+    wanted: Sequence[W], client: ShowSource, parallelism: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, ReadFailure]]:
+    """Each asset read whole with ShowAsset (see :func:`show_all`).
+
+    For list rows that lack a managed field or block (design.md 3.10).  An asset ShowAsset does
+    not know is absent from the result (missing); a failed read is a failure of that asset only.
+    """
+    shown = await show_all(wanted, client, parallelism)
+    return shown.found, shown.failed
+
+
+async def read_by_ids(
+    wanted: Sequence[W], client: LiveSource, parallelism: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, ReconcilerError]]:
+    """Each asset asked for by id with the list API, as ``plan`` asks for the assets no page
+    held: chunks of 100 per X-App-UserId, a failed chunk failing only its own assets.
+
+    Returns the raw JSON of those found and the error of those whose read failed; an asset in
+    neither is one the list filtered by its id did not return.
+    """
+    found: dict[str, dict[str, Any]] = {}
+
+    def arrived(_chunk: list[W], live: dict[str, dict[str, Any]]) -> None:
+        found.update(live)
+
+    reads: LiveReads[W] = LiveReads(client, parallelism, arrived)
+    reads.want(wanted)
+    reads.close()
+    await reads.run(expected=0, fail_together=False)  # 0: by ids, never by pages
+    return found, reads.failed
+
+
+class ProjectSource(LiveSource, ShowSource, Protocol):
+    """The reads of a whole project (``reconciler.api.client.MetaStudioClient``): every page
+    of the list API, the list filtered by ids, and ShowAsset."""
+
+    async def list_all(self) -> Sequence[Any]: ...
+
+
+@dataclass
+class ProjectRead:
+    """A whole project as read for drift, watch and import.
+
+    ``rows``: the raw JSON of every asset seen, by id (each page's rows, then the wanted assets
+    read by id); ``failed``: the wanted assets whose read failed or was unusable; ``missing``:
+    the wanted assets the service said it does not have, each with the service's answer.
+    """
+
+    rows: dict[str, dict[str, Any]]
+    failed: dict[str, ReadFailure]
+    missing: dict[str, ReadFailure]
+
+
+class ProjectReads(Generic[W]):
+    """Read a whole project, then by id every wanted asset that no page held.
+
+    Paging alone cannot tell that an asset is gone: an asset deleted or created while the
+    pages are read shifts the offsets, so an asset that exists can be on no page.  So a wanted
+    asset that no page held is asked for by id (:func:`read_by_ids`, as ``plan`` does); one
+    that list does not return either is asked for with ShowAsset, and it is missing only when
+    ShowAsset answers "not found" (400 ``MSS.10001001``), with the service's own words.
+
+    :meth:`start` begins paging before the wanted assets are known (the manifests may still
+    be loading); :meth:`finish` takes them and reads the rest.
+    """
+
+    def __init__(self, client: ProjectSource, parallelism: int) -> None:
+        self.client = client
+        self.parallelism = parallelism
+        self._listing: asyncio.Task[Sequence[Any]] | None = None
+
+    def start(self) -> None:
+        """Begin paging through the project now (once)."""
+        if self._listing is None:
+            self._listing = asyncio.ensure_future(self.client.list_all())
+
+    async def cancel(self) -> None:
+        """Stop paging now; an error the listing already ended with goes with it."""
+        task, self._listing = self._listing, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    async def finish(self, wanted: Sequence[W]) -> ProjectRead:
+        """Every page, then the ``wanted`` assets no page held, by id."""
+        self.start()
+        assert self._listing is not None
+        listed = await self._listing
+        wanted_ids = {item.asset_id for item in wanted}
+        rows: dict[str, dict[str, Any]] = {}
+        errors: dict[str, ReconcilerError] = {}
+        for asset in listed:
+            asset_id = _asset_id(asset)
+            if asset_id in wanted_ids:  # a wanted asset holding NaN fails alone
+                rows.update(usable({asset_id: asset}, errors))
+            elif isinstance(asset_id, str):
+                rows[asset_id] = raw_of(asset)
+        unseen = [d for d in wanted if d.asset_id not in rows and d.asset_id not in errors]
+        if unseen:
+            found, by_id_errors = await read_by_ids(unseen, self.client, self.parallelism)
+            rows.update(found)
+            errors.update(by_id_errors)
+        failed = {asset_id: failure(error) for asset_id, error in errors.items()}
+        unfound = [d for d in unseen if d.asset_id not in rows and d.asset_id not in failed]
+        shown = await show_all(unfound, self.client, self.parallelism)
+        rows.update(shown.found)
+        failed.update(shown.failed)
+        return ProjectRead(rows=rows, failed=failed, missing=shown.not_found)

@@ -348,6 +348,22 @@ def test_self_heal_stops_at_the_safety_threshold_and_says_why(
     assert "Traceback" not in done.stderr
 
 
+def test_self_heal_uses_the_configured_safety_threshold(
+    tmp_path: Path, emulator: EmulatorFactory, stack: ExitStack
+) -> None:
+    """2 of 12 (17%) is under the default 30%, but above the 10% reconciler.yaml sets."""
+    emu, runner = project(tmp_path, emulator, stack, 12)
+    (tmp_path / "reconciler.yaml").write_text("safety: {max_change_percent: 10}\n")
+    for n in range(2):
+        emu.store.patch(asset_id(n), {"asset_name": f"Renamed {n}"})
+    done = runner.run("--log-format", "json", "watch", "manifests", "--once", "--self-heal")
+    assert done.returncode == 2, done.stderr
+    assert puts(emu) == []
+    refused = [json.loads(x) for x in done.stderr.splitlines() if '"heal-refused"' in x]
+    assert refused and "2 of 12 managed assets (17%)" in refused[0]["message"]
+    assert "10% safety threshold" in refused[0]["message"]
+
+
 def test_a_heal_that_fails_is_retried_with_growing_backoff(
     tmp_path: Path, emulator: EmulatorFactory, stack: ExitStack
 ) -> None:

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from reconciler.api.errors import CredentialsRejected, ServiceError, ServiceUnreachable
+from reconciler.api.errors import (
+    AssetNotFound,
+    CredentialsRejected,
+    ServiceError,
+    ServiceUnreachable,
+)
 from reconciler.emulator import samples
 from reconciler.engine.diff import Desired
 from reconciler.engine.fingerprint import write_only_fingerprint
@@ -34,6 +39,7 @@ class Service:
         self.broken_user = broken_user
         self.error = error
         self.calls: list[list[str]] = []
+        self.shown: list[str] = []
 
     async def fetch(
         self, asset_ids: Sequence[str], app_user_ids: Mapping[str, str | None] | None = None
@@ -43,6 +49,19 @@ class Service:
         if self.error is not None and (self.broken_user is None or self.broken_user in users):
             raise self.error
         return {i: self.assets[i] for i in asset_ids if i in self.assets}
+
+    async def show(self, asset_id: str, app_user_id: str | None = None) -> Any:
+        """ShowAsset: an asset the service does not know is 400 ``MSS.10001001``."""
+        self.shown.append(asset_id)
+        if asset_id not in self.assets:
+            raise AssetNotFound(
+                method="GET",
+                path=f"/v1/p/digital-assets/{asset_id}",
+                status=400,
+                error_code="MSS.10001001",
+                error_msg="Asset not found",
+            )
+        return self.assets[asset_id]
 
 
 def live(i: int) -> dict[str, Any]:
@@ -174,9 +193,12 @@ async def test_assets_on_no_page_are_asked_for_by_id_before_they_count_as_missin
     service = PagedService({f"a{i}": live(i) for i in range(200)})
     result = await plan(managed(205), service)
     assert service.calls == [[f"a{i}" for i in range(200, 205)]]
+    # Missing only when the service says so: ShowAsset answered "not found" for each.
+    assert service.shown == [f"a{i}" for i in range(200, 205)]
     actions = {a.asset_id: a.action for a in result.assets}
     assert actions["a0"] == Action.NOOP and actions["a204"] == Action.ERROR
     assert "does not exist" in " ".join(result.assets[-1].errors)
+    assert result.assets[-1].error_code == "MSS.10001001"
 
 
 async def test_a_failed_page_is_read_by_ids_and_only_its_assets_fail() -> None:
