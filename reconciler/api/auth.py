@@ -69,12 +69,21 @@ class Credentials:
 def _get(env: Mapping[str, str], name: str, what: str = "value", secret: bool = True) -> str | None:
     """A variable's value, checked before any request: a control or non-ASCII character would
     break the signature or the header (or forge output), so it is an error that names the
-    variable and never shows the value."""
-    value = env.get(name, "").strip()
-    if not value:
+    variable and never shows the value.  A blank variable counts as unset; a value with a space,
+    tab or line break before or after it (pasted with a trailing newline, quoted with a space)
+    is refused rather than trimmed, since the key that signs must be exactly the key issued."""
+    value = env.get(name, "")
+    if not value.strip():
         return None
     if secret:  # before the check: nothing may echo it, not even by accident
         register_secret(value)
+        register_secret(value.strip())
+    if value != value.strip():
+        where = "before" if value[0].isspace() else "after"
+        raise ConfigError(
+            f"{name}: the {what} has whitespace (a space, tab or line break) {where} it; "
+            f"set {name} to the {what} alone"
+        )
     return check_printable(value, name, what)
 
 

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 from reconciler.api.answers import DEFAULT_MAX_RESPONSE_MB
 from reconciler.errors import ConfigError
-from reconciler.yaml_safe import YamlProblem, parse_documents, read_text
+from reconciler.fieldpath import format_path
+from reconciler.yaml_safe import Document, YamlProblem, parse_documents, read_text
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ MAX_TIMEOUT = 3600.0
 MAX_RATE = 10_000.0
 MAX_RESPONSE_MB = 1024.0
 # Huawei Cloud region names: cn-north-4, ap-southeast-3, eu-west-101, la-north-2 ...
+NON_FINITE = "is not a finite number"  # the YAML reader's words for .nan, .inf, 1e999
 REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,3}")
 
 
@@ -183,9 +185,10 @@ def _read_settings(path: Path) -> Any:
     except YamlProblem as exc:
         raise ConfigError(f"{_at(path, exc)}: {exc.message}") from None
     documents, problems = parse_documents(text, kind=kind)
-    problems = problems + [p for d in documents for p in d.problems]
-    if problems:
-        raise ConfigError("\n".join(f"{_at(path, p)}: {p.message}" for p in problems))
+    lines = [f"{_at(path, p)}: {p.message}" for p in problems]
+    lines += [f"{_at(path, p)}: {_keyed(d, p)}" for d in documents for p in d.problems]
+    if lines:
+        raise ConfigError("\n".join(lines))
     present = [d for d in documents if d.data is not None]
     if len(present) > 1:
         raise ConfigError(
@@ -193,6 +196,19 @@ def _read_settings(path: Path) -> Any:
             "document (found a second one)"
         )
     return present[0].data if present else None
+
+
+def _keyed(document: Document, problem: YamlProblem) -> str:
+    """A non-finite number's message led by the setting it is about (``targets.prod.timeout:
+    .nan is not a finite number``): the key or list item written last before the value."""
+    finite = problem.message.endswith(NON_FINITE)
+    if not finite or problem.path or problem.line is None or problem.column is None:
+        return problem.message
+    at = (problem.line, problem.column)
+    before = [(position, key) for key, position in document.positions.items() if position <= at]
+    if not before:
+        return problem.message
+    return f"{format_path(max(before)[1])}: {problem.message}"
 
 
 def _at(path: Path, problem: YamlProblem) -> str:

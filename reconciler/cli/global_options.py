@@ -10,6 +10,7 @@ defines an option of the same name itself (``emulator serve --project-id``) keep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,19 @@ from reconciler.logs import configure_logging
 from reconciler.options import GlobalOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class FiniteFloat(click.FloatRange):
+    """A number option that refuses ``nan``, ``inf`` and ``-inf`` (which Python's ``float``
+    reads, and which would slip past a range check or reach a timer) as a usage error naming
+    the option, before any range check."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
 
 EPILOG = (
     "Global options (--config, --target, --endpoint, --project-id, --region, --no-color, "
@@ -91,7 +105,7 @@ GLOBALS: tuple[_Global, ...] = (
         ("--timeout",),
         "timeout",
         {
-            "type": click.FloatRange(min=0, min_open=True, max=7 * 24 * 3600),
+            "type": FiniteFloat(min=0, min_open=True, max=7 * 24 * 3600),
             "metavar": "SECONDS",
             "help": "Stop the whole run after this many seconds (exit 1).",
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.ci import ci_run
+from reconciler.cli.global_options import FiniteFloat
 from reconciler.constants import READ_PARALLELISM
 from reconciler.durations import DurationError, format_duration, parse_duration
 from reconciler.manager import Filters
@@ -31,7 +33,7 @@ def format_option(help_text: str) -> Callable[[F], F]:
 
 
 def parallelism_option(
-    help_text: str = "Concurrent list requests.",
+    help_text: str = "At most this many read requests in flight.",
     default: int = READ_PARALLELISM,
     maximum: int | None = None,
 ) -> Callable[[F], F]:
@@ -95,7 +97,7 @@ def max_change_percent_option(func: F) -> F:
     ``max_change_percent``."""
     return click.option(
         "--max-change-percent",
-        type=click.FloatRange(0, 100),
+        type=FiniteFloat(0, 100),
         metavar="PCT",
         help="Safety threshold for this run: more than PCT% of the managed assets changing "
         "needs --force (default: safety.max_change_percent in reconciler.yaml, else 30).",
@@ -126,6 +128,8 @@ class DurationType(click.ParamType[float]):
                 seconds = parse_duration(str(value))
             except DurationError as exc:
                 self.fail(str(exc), param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite duration", param, ctx)
         if seconds < self.minimum:
             self.fail(
                 f"{value!r} is shorter than the minimum of {format_duration(self.minimum)}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from reconciler.ci import CiRun
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
+from reconciler.escape import shown_pair
 from reconciler.render.drift_text import coverage_line, project_error, since_text, summary_line
 from reconciler.render.markdown import DEFAULT_MAX_CHARS, ci_footer, code, escape, marker, size
 from reconciler.render.text import quote
@@ -164,16 +165,20 @@ def _details(asset: AssetDrift) -> list[str]:
         out.append("")
     if asset.fields:
         out += ["| field | manifest | live |", "|---|---|---|"]
-        out += [
-            f"| {code(f.path)} | {code(quote(f.manifest))} | {code(quote(f.live))} |"
-            for f in asset.fields
-        ]
+        out += [_field_row(f.path, f.manifest, f.live) for f in asset.fields]
         out.append("")
     if asset.unchecked:
         names = ", ".join(code(n) for n in asset.unchecked)
         out += [f"Not checked (write-only): {names}", ""]
     out += ["</details>", ""]
     return out
+
+
+def _field_row(path: str, manifest: object, live: object) -> str:
+    """``| field | manifest | live |``; values that would print alike are escaped, with a note."""
+    shown_manifest, shown_live, note = shown_pair(manifest, live, quote)
+    field = code(path) + (f" ({escape(note)})" if note else "")
+    return f"| {field} | {code(shown_manifest)} | {code(shown_live)} |"
 
 
 __all__ = ["DEFAULT_MAX_CHARS", "render"]

@@ -7,7 +7,7 @@ read alike; the wording is "manifest / live" because drift is about what changed
 from __future__ import annotations
 
 from reconciler.engine.drift import AssetDrift, DriftReport, DriftStatus, ProjectDrift
-from reconciler.escape import clean_text
+from reconciler.escape import clean_text, shown_pair
 from reconciler.render.text import bold, marked, quote, target_failure
 from reconciler.render.words import plural
 
@@ -118,10 +118,12 @@ def asset_lines(asset: AssetDrift, color: bool = False) -> list[str]:
         out.append(f"    {since_text(asset)}")
     out += [f"    {clean_text(message)}" for message in asset.errors]
     for drift in asset.fields:
+        manifest, live, note = shown_pair(drift.manifest, drift.live, quote)
+        path = clean_text(drift.path) + (f" ({note})" if note else "")
         out += [
-            marked(2, "~", clean_text(drift.path), color),
-            f"      manifest: {quote(drift.manifest)}",
-            f"      live:     {quote(drift.live)}",
+            marked(2, "~", path, color),
+            f"      manifest: {manifest}",
+            f"      live:     {live}",
         ]
     for name in asset.unchecked:
         out.append(

@@ -157,3 +157,36 @@ def test_malformed_credentials_name_the_variable_never_the_value(
 def test_a_malformed_token_is_refused_too() -> None:
     with pytest.raises(ConfigError, match="HW_AUTH_TOKEN: the token contains a non-ASCII"):
         credentials_from_env({"HW_AUTH_TOKEN": "token-\u4e2d\u6587"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "where"),
+    [
+        ("HUAWEICLOUD_SDK_AK", " AKVALUE-123", "before"),
+        ("HUAWEICLOUD_SDK_SK", "SKVALUE-456\n", "after"),
+        ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "STVALUE-789\r\n", "after"),
+        ("HW_ACCESS_KEY", "\tTFACCESS-1", "before"),
+        ("HW_SECRET_KEY", "TFSECRET-2 ", "after"),
+        ("HW_SECURITY_TOKEN", " TFTOKEN-3 ", "before"),
+        ("HW_AUTH_TOKEN", "IAMTOKEN-4\n", "after"),
+        ("HUAWEICLOUD_SDK_PROJECT_ID", "proj-5 ", "after"),
+    ],
+)
+def test_surrounding_whitespace_is_refused_naming_the_variable_never_the_value(
+    name: str, value: str, where: str
+) -> None:
+    env = {
+        "HW_ACCESS_KEY" if name.startswith("HW_") else "HUAWEICLOUD_SDK_AK": "AK-PAIR-0",
+        "HW_SECRET_KEY" if name.startswith("HW_") else "HUAWEICLOUD_SDK_SK": "SK-PAIR-0",
+    }
+    if name == "HW_AUTH_TOKEN":
+        env = {}
+    env[name] = value
+    with pytest.raises(ConfigError) as info:
+        credentials_from_env(env)
+    message = str(info.value)
+    assert (
+        message.startswith(f"{name}: the ")
+        and f"whitespace (a space, tab or line break) {where}" in message
+    )
+    assert value.strip() not in message and "\n" not in message

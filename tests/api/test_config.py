@@ -360,3 +360,26 @@ def test_bad_safety_settings_name_the_key(tmp_path: Path, text: str, problem: st
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=problem):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("targets:\n  prod:\n    timeout: .nan\n", "3:14: targets.prod.timeout: .nan"),
+        ("targets:\n  t:\n    max_response_mb: -.inf\n", "3:22: targets.t.max_response_mb: -.inf"),
+        (
+            "targets: {t: {rate_limits: {update: .inf}}}\n",
+            "1:37: targets.t.rate_limits.update: .inf",
+        ),
+        ("safety:\n  max_change_percent: 1e999\n", "2:23: safety.max_change_percent: 1e999"),
+        ("safety:\n  max_change_percent:\n    .NaN\n", "3:5: safety.max_change_percent: .NaN"),
+    ],
+)
+def test_a_non_finite_setting_names_the_file_and_the_key(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}:{where} is not a finite number"

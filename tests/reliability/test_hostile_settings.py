@@ -105,7 +105,7 @@ SETTINGS = {  # more cases, without a process each: tests/api/test_config.py
     ),
     "infinite rate": (
         "targets:\n  prod: {region: cn-north-4, project_id: p, rate_limits: {list: .inf}}\n",
-        "reconciler.yaml:2:65: .inf is not a finite number",
+        "reconciler.yaml:2:65: targets.prod.rate_limits.list: .inf is not a finite number",
     ),
     "large": (
         "# " + "x" * (2 * 1024 * 1024) + "\n",
