@@ -50,7 +50,7 @@ from reconciler.manager import DEFAULT_PATHS
     show_default=True,
     help="Longest wait between two heal attempts of one asset.",
 )
-@parallelism_option()
+@parallelism_option("At most this many requests in flight, reads and self-heal PUTs together.")
 @pass_options
 def watch(
     options: GlobalOptions,

@@ -14,12 +14,24 @@ def retry_lines(tally: RetryTally) -> list[str]:
         kinds = ", ".join(f"{n} x {kind}" for kind, n in sorted_kinds(tally))
         lines.append(f"retried {plural(total, 'request')}: {kinds}")
     if tally.throttled:
-        lines.append(
-            f"throttled {plural(tally.throttled, 'time')} by MetaStudio (HTTP 429), "
-            f"waited {tally.throttle_wait:.1f} s in all; the target's rate_limits in "
-            "reconciler.yaml set how fast requests are sent"
-        )
+        lines.append(throttle_line(tally))
     return lines
+
+
+def throttle_line(tally: RetryTally) -> str:
+    """``throttled 14 times by MetaStudio (HTTP 429, update limit 5/s); about 7.2 s lost; ...``:
+    the limits the service stated, and the wall time the back-offs cost (not their sum)."""
+    stated = [f"{api} limit {limit:g}/s" for api, limit in sorted(tally.limits.items())]
+    said = ", ".join(["HTTP 429", *stated])
+    pace = (
+        "requests now go at the limit the service applies"
+        if stated
+        else "requests were slowed until the service accepted them"
+    )
+    return (
+        f"throttled {plural(tally.throttled, 'time')} by MetaStudio ({said}); "
+        f"about {tally.throttle_lost:.1f} s lost; {pace}"
+    )
 
 
 def sorted_kinds(tally: RetryTally) -> list[tuple[str, int]]:

@@ -20,17 +20,19 @@ def test_transport_failures_are_named_as_a_person_would() -> None:
 
 
 def test_one_line_per_kind_with_counts() -> None:
-    tally = RetryTally()
+    now = [0.0]
+    tally = RetryTally(clock=lambda: now[0])
     assert not tally and retry_lines(tally) == []
     for _ in range(10):
         tally.retry("HTTP 500")
     tally.retry("connection reset")
     tally.retry("connection reset")
-    tally.throttle(2.5)
+    tally.throttle(2.5, limit=5, api="update")
+    now[0] = 60.0
     assert retry_lines(tally) == [
         "retried 12 requests: 10 x HTTP 500, 2 x connection reset",
-        "throttled 1 time by MetaStudio (HTTP 429), waited 2.5 s in all; the target's "
-        "rate_limits in reconciler.yaml set how fast requests are sent",
+        "throttled 1 time by MetaStudio (HTTP 429, update limit 5/s); about 2.5 s lost; "
+        "requests now go at the limit the service applies",
     ]
     single = RetryTally()
     single.retry("timeout")

@@ -198,3 +198,86 @@ def test_a_small_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert run.startup is not None and len(run.startup.first_request_s) == bench_run.STARTUP_RUNS
     runs = zip(run.startup.first_request_s, run.startup.wall_s, strict=True)
     assert all(0 < first < wall for first, wall in runs)  # each run's request came before its end
+
+
+def _entry(method: str, path: str, status: int = 200, **more: object) -> dict[str, object]:
+    return {"method": method, "path": path, "status": status, **more}
+
+
+def test_fresh_reads_count_every_read_of_a_written_asset_by_list_or_by_show() -> None:
+    """Apply re-reads an asset before each PUT attempt, a retry too: all of them are counted."""
+    entries = [
+        _entry("GET", "/v1/p/digital-assets", query=[["limit", "100"], ["offset", "0"]]),
+        _entry("GET", "/v1/p/digital-assets", query=[["asset_id", "a"], ["asset_id", "b"]]),
+        _entry("PUT", "/v1/p/digital-assets/a"),
+        _entry("PUT", "/v1/p/digital-assets/b", status=429),
+        _entry("GET", "/v1/p/digital-assets", query=[["asset_id", "b"]]),  # before the retry
+        _entry("PUT", "/v1/p/digital-assets/b"),
+        _entry("GET", "/v1/p/digital-assets/a"),  # a read-back
+        _entry("GET", "/v1/p/digital-assets/c"),  # an asset not written
+    ]
+    assert bench_run.fresh_reads(entries) == 3
+    assert bench_run.landed_assets(entries) == {"a", "b"}
+    timed = [{**e, "time": f"2026-01-01T00:00:{i:02d}.000Z"} for i, e in enumerate(entries)]
+    assert bench_run.put_window(timed) == (3.0, 2)  # first PUT at 2 s, last accepted at 5 s
+
+
+def test_the_real_floor_counts_only_the_requests_the_service_let_through() -> None:
+    entries = [_entry("PUT", f"/v1/p/digital-assets/{i}") for i in range(10)]
+    entries += [_entry("PUT", "/v1/p/digital-assets/0", status=429)] * 4
+    accepted = bench_run.accepted_counts(entries)
+    assert accepted == {"update": 10}
+    assert floor_seconds(accepted, bench_run.HALF_RATES) == pytest.approx(2.0)  # 10 at 5/s
+
+
+def test_half_quota_rows_have_their_own_table_targets_and_keep_the_other_rows(
+    tmp_path: Path,
+) -> None:
+    plan = Row(10000, "plan", {"list": 100}, 4.3, 5.0, 2.5, 80, 2, measured_at="old")
+    half_plan = Row(10000, "plan, half quota", {"list": 107, "throttled": 7}, 9.6, 10.0, 3, 82, 2)
+    half_apply = Row(
+        10000,
+        "apply, half quota",
+        {"list": 130, "update": 203, "throttled": 3},
+        50.0,
+        52.0,
+        5.0,
+        84,
+        0,
+        fresh_reads=30,
+        landed=199,
+        to_land=200,
+        put_window_s=41.0,
+        puts_accepted=200,
+    )
+    previous = tmp_path / "results.json"
+    old = Results([plan])
+    previous.write_text(json.dumps(results_json(old, latency_ms=30, rates=bench_run.DEFAULT_RATES)))
+    merged = merge_previous(Results([half_plan, half_apply]), previous)
+    assert [r.command for r in merged.rows] == ["plan", "apply, half quota", "plan, half quota"]
+    text = bench_run.report(merged, latency_ms=30, rates=bench_run.DEFAULT_RATES)
+    assert (
+        "| 10,000 | apply | 130 | 0 | 203 | 3 | 30 | 199 of 200 | 50.00 | 52.00 | 0.96 "
+        "| 41.00 (39.80) | 0 |" in text
+    )
+    assert "| half quota, plan: wall / real floor | 1.17 | <= 1.1 | 0.96 | met |" in text
+    assert "| half quota, apply: changes landed | 98.5% | >= 100% | 99.5% | NOT met |" in text
+    lines = "\n".join(verdicts(merged))
+    assert "apply, half quota of 10,000: 199 of 200 changes landed, 3 429(s)" in lines
+    # the main table keeps the rows measured at the configured limits only
+    main_table = text.split("Half quota:")[0]
+    assert "half quota" not in main_table.split("| assets |")[1]
+
+
+def test_the_half_quota_rows_run_end_to_end(tmp_path: Path) -> None:
+    """The emulator allows half the configured rates: the apply still lands every change, and
+    the rows count what the service let through against its real limits."""
+    rows = bench_run.bench_half_quota(200, tmp_path, latency_ms=0, changes=10)
+    by_command = {row.command: row for row in rows}
+    assert list(by_command) == ["plan, half quota", "apply, half quota", "re-plan, half quota"]
+    applied = by_command["apply, half quota"]
+    assert applied.returncode == 0 and applied.landed == applied.to_land == 10
+    assert applied.fresh_reads >= 1
+    assert by_command["re-plan, half quota"].changed == 0
+    planned = by_command["plan, half quota"]
+    assert planned.counts == {"list": 2} and planned.floor_s == pytest.approx(2 / 10)
