@@ -24,6 +24,7 @@ DATE_HEADER = "X-Sdk-Date"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 CONTENT_SHA256_HEADER = "X-Sdk-Content-Sha256"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+_AUTHORIZATION_PARTS = ("Access", "SignedHeaders", "Signature")
 
 
 def sdk_date(now: datetime | None = None) -> str:
@@ -146,10 +147,12 @@ def parse_authorization(value: str) -> tuple[str, list[str], str]:
         if not sep:
             raise ValueError("malformed authorization")
         parts[key] = val
-    try:
-        return parts["Access"], parts["SignedHeaders"].split(";"), parts["Signature"]
-    except KeyError as exc:
-        raise ValueError(f"authorization lacks {exc.args[0]}") from exc
+    # Checked by name rather than by catching a lookup error, so every incomplete header (a part
+    # missing or empty) is the same ValueError, which the verifier answers with a 401.
+    lacking = [name for name in _AUTHORIZATION_PARTS if not parts.get(name)]
+    if lacking:
+        raise ValueError(f"authorization lacks {', '.join(lacking)}")
+    return parts["Access"], parts["SignedHeaders"].split(";"), parts["Signature"]
 
 
 def verify(
