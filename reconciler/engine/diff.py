@@ -112,21 +112,32 @@ def _block_errors(spec: Mapping[str, Any], asset_type: str | None) -> list[str]:
 def leaf_change(path: Path, desired: Any, live: Any) -> FieldChange:
     """The FieldChange for one differing value (live is the raw value, None when absent)."""
     if policy.pattern(path) in policy.SET_LIKE:
-        want = list(dict.fromkeys(desired or ()))
-        have = list(dict.fromkeys(live or ()))
+        want = _distinct(desired)
+        have = _distinct(live)
         return FieldChange(
             path,
             ChangeKind.SET,
             before=live,
             after=desired,
-            added=tuple(x for x in want if x not in have),
-            removed=tuple(x for x in have if x not in want),
+            added=tuple(x for k, x in want.items() if k not in have),
+            removed=tuple(x for k, x in have.items() if k not in want),
         )
     if normalize.is_empty(live) and not normalize.is_empty(desired):
         return FieldChange(path, ChangeKind.ADD, before=live, after=desired)
     if normalize.is_empty(desired):
         return FieldChange(path, ChangeKind.REMOVE, before=live, after=desired)
     return FieldChange(path, ChangeKind.UPDATE, before=live, after=desired)
+
+
+def _distinct(items: Any) -> dict[str, Any]:
+    """The items of a set-like list by their canonical text, first occurrence kept: a service
+    may put objects where strings are expected, and those cannot be dictionary keys."""
+    if not isinstance(items, list | tuple):
+        return {}
+    out: dict[str, Any] = {}
+    for item in items:
+        out.setdefault(normalize.canonical_json(item), item)
+    return out
 
 
 def _changed_leaves(live: Any, desired: Any) -> list[Path]:

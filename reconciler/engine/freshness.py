@@ -73,8 +73,12 @@ def changed_fields(planned: Mapping[str, Any], fresh: Mapping[str, Any]) -> list
     before = dict(_parts(planned))
     after = dict(_parts(fresh))
     names = list(dict.fromkeys([*before, *after]))
+
+    def canonical(name: str, value: Any) -> str:
+        return normalize.canonical_json(value, tuple(name.split(".")))
+
     return [
         name
         for name in names
-        if normalize.canonical_json(before.get(name)) != normalize.canonical_json(after.get(name))
+        if canonical(name, before.get(name)) != canonical(name, after.get(name))
     ]

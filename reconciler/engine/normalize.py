@@ -200,6 +200,7 @@ def is_empty(value: Any) -> bool:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def canonical_json(value: Any) -> str:
-    """Stable JSON text for hashing: sorted keys, no whitespace, integral floats as ints."""
-    return _CANONICAL.encode(canon((), value))
+def canonical_json(value: Any, path: Path = ()) -> str:
+    """Stable JSON text for hashing: sorted keys, no whitespace, integral floats as ints;
+    ``path`` is where ``value`` stands in the asset (a set-like list is known by its path)."""
+    return _CANONICAL.encode(canon(path, value))

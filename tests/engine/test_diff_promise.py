@@ -396,3 +396,22 @@ def test_a_set_like_list_beside_a_change_is_sent_as_the_manifest_writes_it() -> 
     for names in (["d2", "d1"], ["d3", "d1"]):
         row = plan({"asset_extra_meta": {HM: {"support_live": True, "device_names": names}}}, live)
         assert row.body == {"asset_extra_meta": {HM: {"support_live": True, "device_names": names}}}
+
+
+def test_objects_where_a_set_like_list_holds_strings_are_planned_not_a_crash() -> None:
+    """A service that puts objects into ``tags`` (unhashable) still gets a plan: the
+    objects are removed, the declared tags added, each shown once."""
+    from reconciler.engine.diff import Desired, diff_asset
+    from reconciler.engine.plan import Action
+
+    live = {
+        "asset_id": "a1",
+        "asset_type": "IMAGE",
+        "asset_state": "ACTIVED",
+        "tags": [{"a": 1}, {"a": 1}, "NEWS"],
+    }
+    row = diff_asset(Desired("a1", {"tags": ["NEWS", "SPORTS"]}), live)
+    assert row.action is Action.UPDATE
+    assert row.body == {"tags": ["NEWS", "SPORTS"]}
+    (change,) = row.changes
+    assert change.added == ("SPORTS",) and change.removed == ({"a": 1},)

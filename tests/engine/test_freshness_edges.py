@@ -55,3 +55,12 @@ def test_the_own_block_is_asked_for_even_after_a_foreign_one() -> None:
     spec = {"asset_extra_meta": {"human_model_2d_meta": {"support_live": True}, VOICE: {}}}
     row = {"asset_id": "a", "asset_type": "VOICE_MODEL", "asset_extra_meta": {}}
     assert missing_for_diff(spec, row) == [f"asset_extra_meta.{VOICE}"]
+
+
+def test_a_set_like_list_the_service_reordered_is_no_change_since_plan() -> None:
+    """The fresh read before a write compares tags as a set, as the plan and the fingerprint
+    do: a service that returns them in another order has not changed the asset."""
+    planned = {"tags": ["NEWS", "SPORTS"], "asset_name": "a"}
+    fresh = {"tags": ["SPORTS", "NEWS"], "asset_name": "a"}
+    assert changed_fields(planned, fresh) == []
+    assert changed_fields(planned, {**fresh, "tags": ["SPORTS"]}) == ["tags"]
