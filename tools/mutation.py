@@ -79,6 +79,24 @@ MODULES: tuple[Module, ...] = (
             "tests/engine/test_diff_promise.py",
         ),
     ),
+    Module(
+        "outcomes",
+        "reconciler/engine/apply.py",
+        (
+            "tests/live/test_apply.py",
+            "tests/live/test_apply_attempts.py",
+            "tests/engine/test_apply_outcomes.py",
+        ),
+    ),
+    Module(
+        "attempts",
+        "reconciler/live/apply.py",
+        (
+            "tests/live/test_apply.py",
+            "tests/live/test_apply_attempts.py",
+            "tests/live/test_apply_mutants.py",
+        ),
+    ),
 )
 
 KILLED = frozenset({"killed", "timeout", "caught by type check"})
