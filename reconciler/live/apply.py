@@ -272,8 +272,11 @@ class FreshReader:
         except BaseException as exc:  # handed to every write waiting for this read
             for asset_id, future in futures.items():
                 if self._reads.get(asset_id) is future:
-                    del self._reads[asset_id]  # a later write reads again
-                if not future.done():
+                    # No write has claimed it yet: that write will read again.  Cancelled, not
+                    # failed: an error nobody retrieves would be logged with a traceback.
+                    del self._reads[asset_id]
+                    future.cancel()
+                elif not future.done():
                     future.set_exception(unwrap(exc))
             if not isinstance(exc, Exception):
                 raise

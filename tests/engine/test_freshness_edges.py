@@ -64,3 +64,11 @@ def test_a_set_like_list_the_service_reordered_is_no_change_since_plan() -> None
     fresh = {"tags": ["SPORTS", "NEWS"], "asset_name": "a"}
     assert changed_fields(planned, fresh) == []
     assert changed_fields(planned, {**fresh, "tags": ["SPORTS"]}) == ["tags"]
+
+
+def test_a_set_like_list_inside_a_block_the_service_reordered_is_no_change() -> None:
+    """``device_names`` is set-like inside its block: known by its whole path."""
+    block = "asset_extra_meta"
+    planned = {block: {"human_model_2d_meta": {"device_names": ["a", "b"]}}}
+    fresh = {block: {"human_model_2d_meta": {"device_names": ["b", "a"]}}}
+    assert changed_fields(planned, fresh) == []
