@@ -518,7 +518,12 @@ class MetaStudioClient:
         if answer.status < 400:
             self.pacer.succeeded("update")
             where = (answer.method, answer.raw_path, answer.status)
-            return LiveAsset(self._json(answer), answer.request_id, where=where)
+            try:
+                return LiveAsset(self._json(answer), answer.request_id, where=where)
+            except ServiceError as unreadable:  # accepted, but the answer cannot be read
+                return PutFailure(
+                    unreadable, retryable=False, maybe_applied=True, kind="unreadable answer"
+                )
         text = answer.body.decode("utf-8", "replace")
         error = error_for_status(
             method="PUT",
@@ -600,14 +605,8 @@ class MetaStudioClient:
                 raise ServiceError(method=method, path=shown_path, error_msg=str(exc)) from None
             except (httpx.TransportError, TimeoutError) as exc:
                 self._on_answer(api, "error")
-                log.debug(
-                    "%s %s -> %s after %.3fs (attempt %d)",
-                    method,
-                    shown_path,
-                    type(exc).__name__,
-                    time.monotonic() - started,
-                    attempt + 1,
-                    extra=self._fields(method, shown_path, attempt + 1, error=type(exc).__name__),
+                self._log_attempt(
+                    method, shown_path, started, attempt + 1, error=type(exc).__name__
                 )
                 permanent = self._permanent_failure(method, shown_path, exc)
                 if permanent is not None:
@@ -618,22 +617,7 @@ class MetaStudioClient:
             else:
                 request_id = answer.request_id
                 self._on_answer(api, str(answer.status))
-                log.debug(
-                    "%s %s -> %d request_id=%s %.3fs (attempt %d)",
-                    method,
-                    shown_path,
-                    answer.status,
-                    request_id,
-                    time.monotonic() - started,
-                    attempt + 1,
-                    extra=self._fields(
-                        method,
-                        shown_path,
-                        attempt + 1,
-                        status=answer.status,
-                        request_id=request_id,
-                    ),
-                )
+                self._log_attempt(method, shown_path, started, attempt + 1, answer=answer)
                 if answer.status < 400:
                     self.pacer.succeeded(api)
                     return answer

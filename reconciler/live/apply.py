@@ -388,21 +388,15 @@ class _Attempts:
         after its turn at the pacer came, unless a read-back just showed the planned-from state.
         """
         try:
-            if self.read is not None or not self.sent:
-                if self.read is None:
-                    step = await self._read_and_check(again=False)
-                    if step is not None:
-                        return step
-                slot = self.client.write_slot(retry=throttled)
-                if await _unless_stopped(slot, self.cancel) is STOPPED:
-                    return STOPPED
-                assert self.read is not None
-                if time.monotonic() - self.read[0] <= MAX_AGE:
-                    return None
-            else:
-                slot = self.client.write_slot(retry=throttled)
-                if await _unless_stopped(slot, self.cancel) is STOPPED:
-                    return STOPPED
+            if self.read is None and not self.sent:
+                step = await self._read_and_check(again=False)
+                if step is not None:
+                    return step
+            slot = self.client.write_slot(retry=throttled)
+            if await _unless_stopped(slot, self.cancel) is STOPPED:
+                return STOPPED
+            if self.read is not None and time.monotonic() - self.read[0] <= MAX_AGE:
+                return None
             return await self._read_and_check(again=True)
         except ReconcilerError as exc:
             return self._with(_failed(self.row, exc, stage="read"))

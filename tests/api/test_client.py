@@ -500,3 +500,19 @@ async def test_an_attempt_has_a_total_deadline() -> None:
         with pytest.raises(ServiceUnreachable, match=r"no complete answer within 0.2s"):
             await client.show("abc")
     assert asyncio.get_running_loop().time() - started < 1.0
+
+
+async def test_an_accepted_put_whose_answer_cannot_be_read_may_have_landed() -> None:
+    """A 2xx is the service taking the write: an unreadable body does not make it a failure."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<html>ok</html>")
+
+    async with client_with(handler) as client:
+        outcome = await client.put_once("abc", {"asset_name": "Sara"})
+    assert isinstance(outcome, PutFailure)
+    assert (outcome.maybe_applied, outcome.retryable, outcome.kind) == (
+        True,
+        False,
+        "unreadable answer",
+    )

@@ -25,6 +25,7 @@ from reconciler.emulator.samples import asset_id as aid
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.errors import ConfigError
 from tests.e2e.cli_runner import Cli
+from tests.e2e.test_trustworthy_writes import block
 
 pytestmark = pytest.mark.e2e
 
@@ -70,13 +71,6 @@ def write(cli: Cli, *specs: tuple[int, str]) -> None:
     directory = cli.cwd / "manifests"
     directory.mkdir(exist_ok=True)
     (directory / "assets.yaml").write_text("---\n".join(docs), encoding="utf-8")
-
-
-def block(emu: RunningEmulator, i: int) -> dict[str, Any]:
-    stored = emu.store.get(aid(i))
-    assert stored is not None
-    meta: dict[str, Any] = stored["asset_extra_meta"]["human_model_2d_meta"]
-    return meta
 
 
 def puts(emu: RunningEmulator) -> list[tuple[str, int | None]]:
