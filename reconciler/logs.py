@@ -91,7 +91,7 @@ class RedactingFilter(logging.Filter):
 USER_LOGGER = "reconciler.cli"  # the command line's own messages to the person running it
 # Loggers whose warnings and errors speak to the person running the command: shown as
 # ``Warning: ...`` rather than ``WARNING logger: ...``.
-USER_LOGGERS = (USER_LOGGER, "reconciler.manager")
+USER_LOGGERS = (USER_LOGGER, "reconciler.run")
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}

@@ -1,6 +1,6 @@
 """The global options of a run (target selection, output, logging), independent of the CLI.
 
-The command line fills them in; the api and manager layers read them, so they live here rather
+The command line fills them in; the api and run layers read them, so they live here rather
 than in ``reconciler.cli``.
 """
 
@@ -36,6 +36,7 @@ class GlobalOptions:
         """Add ``--target`` names (each kept once, in order); ``target`` follows them."""
         self.targets = tuple(dict.fromkeys((*self.targets, *names)))
         self.target = self.targets[0] if len(self.targets) == 1 else None
+
     timeout: float | None = None  # --timeout: the whole run's deadline in seconds
 
     def color(self, stream: object = None) -> bool:

@@ -24,6 +24,8 @@ from cli_process import DemoProject, demo_project_in
 from reconciler.emulator.demo_seed import demo_assets
 from reconciler.emulator.testing import EmulatorFactory, RunningEmulator, run_emulator
 
+pytest_plugins = ["pg_server"]  # postgres_server, postgres_url: a real PostgreSQL server
+
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorFactory]:

@@ -3,7 +3,9 @@
 Live state is read in pages of 100 through ``ListAssets`` (by asset ids, grouped by
 ``X-App-UserId``), never one GET per asset.  Every request waits for its API's rate limiter.
 Reads are retried here on 429, 5xx and transport failures, with backoff, within a bounded number
-of attempts and a bounded total time (and never past the run's ``--timeout``).  Writes are not:
+of attempts and a bounded total time (and never past the run's ``--timeout``): one attempt
+(:mod:`reconciler.api.attempt`), the retry decision (:class:`RetryBudget`) and a thin loop
+(:meth:`MetaStudioClient._request`).  Writes are not retried:
 :meth:`MetaStudioClient.put_once` makes one attempt and says what is known about it
 (:class:`PutFailure`), because every write attempt must follow a fresh read of its asset
 (design.md 3.11), which only the apply loop can make.  Other answers fail at once with an
@@ -13,56 +15,44 @@ of attempts and a bounded total time (and never past the run's ``--timeout``).  
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import itertools
 import json
 import logging
-import random
-import socket
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import quote, urlsplit
+from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
 from reconciler import __version__, interrupts
 from reconciler.api import tls
-from reconciler.api.answers import (
-    AnswerTooLarge,
-    BadJson,
-    decode_json,
-    non_finite_path,
-    read_bounded,
+from reconciler.api.answers import AnswerTooLarge, BadJson, decode_json, non_finite_path
+from reconciler.api.asset import LiveAsset
+from reconciler.api.attempt import (
+    Answer,
+    Failure,
+    Request,
+    send,
+    status_failure,
+    transport_failure,
+    transport_kind,
 )
 from reconciler.api.auth import Credentials
 from reconciler.api.config import Target
-from reconciler.api.errors import (
-    ApiError,
-    CredentialsRejected,
-    ServiceError,
-    ServiceUnreachable,
-    Throttled,
-    error_for_status,
-    parse_error_body,
-)
+from reconciler.api.errors import ApiError, CredentialsRejected, ServiceError
 from reconciler.api.pacing import Pacer, service_limit
 from reconciler.api.retries import RetryTally
+from reconciler.api.retry_policy import RetryBudget, RetryPolicy, retry_after_seconds
 from reconciler.api.signing import canonical_query
+from reconciler.constants import PAGE_SIZE
 from reconciler.errors import ConfigError, unwrap
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
-
-    from reconciler.api.models import DigitalAssetInfo
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 100
 USER_AGENT = f"reconciler/{__version__}"
 # ListAssets parameters that repeat their key per value; other lists are comma-separated.
 REPEATED_QUERY_KEYS = frozenset({"asset_id", "accurate_query_field"})
@@ -70,113 +60,6 @@ QueryValue = str | int | bool | Sequence[str] | None
 # Called once per attempt with the API name (list, show, update) and the HTTP status, or "error"
 # when no answer came; ``reconciler watch`` counts them for its metrics.
 AnswerObserver = Callable[[str, str], None]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How failed attempts are retried; the delays are parameters so tests can shrink them."""
-
-    max_retries: int = 5  # failures (5xx, transport) retried per request
-    # 429s waited out per request: they do not use up the failure budget (the service asked us
-    # to wait, not to give up); this and total_time (and the run's deadline) bound them.
-    max_throttled: int = 30
-    backoff_base: float = 0.5  # 5xx / transport: uniform(base, min(cap, base * 2**n))
-    backoff_cap: float = 8.0
-    throttle_delay: tuple[float, float] = (2.0, 5.0)  # 429 without Retry-After
-    retry_after_cap: float = 60.0
-    total_time: float = 180.0  # no new attempt would start after this many seconds
-
-    def backoff(self, attempt: int) -> float:
-        upper = min(self.backoff_cap, self.backoff_base * 2**attempt)
-        return random.uniform(min(self.backoff_base, upper), upper)
-
-    def throttle(self, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.retry_after_cap)
-        return random.uniform(*self.throttle_delay)
-
-
-class LiveAsset:
-    """One asset as the service returned it: the exact JSON, and a lenient typed view on demand.
-
-    The engine diffs ``raw``; the typed ``info`` is validated only when first read, because
-    validating every asset of a 10,000-asset plan cost more CPU than diffing them.  The id is
-    checked when the asset is received, so a body without a string ``asset_id`` still fails at
-    once.
-    """
-
-    def __init__(
-        self,
-        raw: dict[str, Any],
-        request_id: str | None = None,
-        *,
-        where: tuple[str, str, int] | None = None,
-    ) -> None:
-        self.raw = raw
-        self.request_id = request_id
-        # Why this asset cannot be used (a NaN in it): the reader reports it as that asset's error.
-        self.problem: str | None = None
-        self._where = where  # (method, path, status) of the response, for a bad-body error
-
-    def __repr__(self) -> str:
-        return f"LiveAsset(asset_id={self.asset_id!r}, request_id={self.request_id!r})"
-
-    @property
-    def asset_id(self) -> str:
-        asset_id: str = self.raw["asset_id"]
-        return asset_id
-
-    def problem_error(self) -> ServiceError | None:
-        """The error that stands for :attr:`problem` (this asset alone is unusable), if any."""
-        if self.problem is None:
-            return None
-        return self._unexpected(f"asset {self.asset_id}: {self.problem}")
-
-    @functools.cached_property
-    def info(self) -> DigitalAssetInfo:
-        """The lenient typed view; a value it cannot read is a :class:`ServiceError`.
-
-        The models are imported here, when a typed view is first asked for: a plan diffs the
-        raw JSON and never needs them."""
-        from pydantic import ValidationError
-
-        from reconciler.api.models import DigitalAssetInfo
-
-        try:
-            return DigitalAssetInfo.model_validate(self.raw)
-        except ValidationError as exc:
-            raise self._unexpected(_first_error(exc)) from None
-
-    def _unexpected(self, problem: str) -> ServiceError:
-        method, path, status = self._where or ("GET", "", 200)
-        return ServiceError(
-            method=method,
-            path=path,
-            status=status,
-            error_msg=f"unexpected response: {problem}",
-            request_id=self.request_id,
-        )
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _query_pairs(params: Mapping[str, QueryValue]) -> list[tuple[str, str]]:
@@ -200,41 +83,6 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
-def _raw_path(response: httpx.Response) -> str:
-    return response.url.raw_path.decode("ascii").partition("?")[0]
-
-
-def _causes(exc: BaseException) -> Iterable[BaseException]:
-    """``exc`` and the exceptions it was raised from (httpx wraps httpcore wraps the OS error)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _ssl_reason(error: ssl.SSLError) -> str:
-    return str(getattr(error, "reason", None) or error.strerror or error)
-
-
-@dataclass
-class Answer:
-    """One HTTP answer, its body read whole (and bounded)."""
-
-    method: str
-    raw_path: str
-    status: int
-    headers: httpx.Headers
-    body: bytes
-    non_finite: bool = False  # the JSON holds NaN or Infinity somewhere
-
-    @property
-    def request_id(self) -> str | None:
-        request_id: str | None = self.headers.get("X-Request-Id")
-        return request_id
-
-
 @dataclass(frozen=True)
 class PutFailure:
     """One PUT attempt that did not succeed, and what is known about it.
@@ -252,23 +100,6 @@ class PutFailure:
     wait: float = 0.0
     throttled: bool = False
     kind: str = ""  # what went wrong in a few words, for the retry summary ("HTTP 503")
-
-
-# Failures in which the request cannot have left this machine: no connection was made.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def transport_kind(exc: BaseException) -> str:
-    """A short name for a failure below HTTP, as a person would say it."""
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return "timeout"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused" if "refused" in str(exc).lower() else "connection failed"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "connection closed"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return "connection reset"
-    return type(exc).__name__
 
 
 class MetaStudioClient:
@@ -479,74 +310,19 @@ class MetaStudioClient:
         top-level fields): apply verifies it, and reads the asset back when it does not show
         the sent values.
         """
-        if self._http is None:
-            raise RuntimeError("MetaStudioClient must be used as 'async with'")
         path = f"/digital-assets/{quote(asset_id, safe='')}"
-        shown_path = f"/v1/{self.target.project_id}{path}"
-        headers = {"Content-Type": "application/json"}
-        if app_user_id:
-            headers["X-App-UserId"] = app_user_id
         content = json.dumps(body).encode("utf-8")
-        started = time.monotonic()
+        request = self._prepared("update", "PUT", path, [], content, app_user_id)
+        outcome = await self._attempt(request, 1)
+        if isinstance(outcome, Failure):
+            return _put_failure(outcome, self.retry)
+        where = (outcome.method, outcome.raw_path, outcome.status)
         try:
-            answer = await self._exchange("PUT", self._base + path, headers, content)
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigError(f"endpoint {self.target.endpoint}: {exc}") from None
-        except AnswerTooLarge as exc:  # an answer came: the service took the request
-            too_large = ServiceError(method="PUT", path=shown_path, error_msg=str(exc))
+            return LiveAsset(self._json(outcome), outcome.request_id, where=where)
+        except ServiceError as unreadable:  # accepted, but the answer cannot be read
             return PutFailure(
-                too_large, retryable=False, maybe_applied=True, kind="answer too large"
+                unreadable, retryable=False, maybe_applied=True, kind="unreadable answer"
             )
-        except (httpx.TransportError, TimeoutError) as exc:
-            self._on_answer("update", "error")
-            self._log_attempt("PUT", shown_path, started, 1, error=type(exc).__name__)
-            permanent = self._permanent_failure("PUT", shown_path, exc)
-            if isinstance(permanent, ConfigError):
-                raise permanent from None
-            if permanent is not None:
-                return PutFailure(permanent, retryable=False, maybe_applied=False)
-            sent = not isinstance(exc, _NOT_SENT)
-            return PutFailure(
-                self._unreachable("PUT", shown_path, exc, 1),
-                retryable=True,
-                maybe_applied=sent,
-                wait=self.retry.backoff(0),
-                kind=transport_kind(exc),
-            )
-        self._on_answer("update", str(answer.status))
-        self._log_attempt("PUT", shown_path, started, 1, answer=answer)
-        if answer.status < 400:
-            self.pacer.succeeded("update")
-            where = (answer.method, answer.raw_path, answer.status)
-            try:
-                return LiveAsset(self._json(answer), answer.request_id, where=where)
-            except ServiceError as unreadable:  # accepted, but the answer cannot be read
-                return PutFailure(
-                    unreadable, retryable=False, maybe_applied=True, kind="unreadable answer"
-                )
-        text = answer.body.decode("utf-8", "replace")
-        error = error_for_status(
-            method="PUT",
-            path=shown_path,
-            status=answer.status,
-            body=text,
-            request_id=answer.request_id,
-        )
-        if isinstance(error, Throttled):
-            wait = self._throttled("update", answer, error)
-            return PutFailure(error, retryable=True, maybe_applied=False, wait=wait, throttled=True)
-        if isinstance(error, ServiceError):
-            # The service's own error body says it handled the request and refused it; a 5xx
-            # without one (a gateway or proxy that gave up waiting) says nothing either way.
-            refused = parse_error_body(text)[0] is not None
-            return PutFailure(
-                error,
-                retryable=True,
-                maybe_applied=not refused,
-                wait=self.retry.backoff(0),
-                kind=f"HTTP {answer.status}",
-            )
-        return PutFailure(error, retryable=False, maybe_applied=False)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -576,84 +352,72 @@ class MetaStudioClient:
         content: bytes | None,
         app_user_id: str | None,
     ) -> Answer:
+        """A read with its retries: one attempt at a time, each failure judged by the request's
+        :class:`RetryBudget`, the wait it decides slept here."""
+        request = self._prepared(api, method, path, query, content, app_user_id)
+        budget = RetryBudget.starting(self.retry, time.monotonic(), interrupts.remaining())
+        throttled = False  # the last attempt got a 429: the next one keeps its place
+        while True:
+            await self.pacer.acquire(api, retry=throttled)
+            outcome = await self._attempt(request, budget.attempt)
+            if isinstance(outcome, Answer):
+                return outcome
+            wait = budget.wait_after(outcome, time.monotonic())
+            if wait is None:
+                raise outcome.error
+            self._log_retry(request, outcome, wait, budget.attempt)
+            throttled = outcome.throttled
+            if not throttled:
+                self.tally.retry(outcome.kind)
+            await self._sleep(wait)
+
+    async def _attempt(self, request: Request, number: int) -> Answer | Failure:
+        """One attempt (``number``, for logs and messages): the answer if its status is below
+        400, else what went wrong.  Each attempt is logged and told to ``on_answer``."""
+        assert self._http is not None
+        started = time.monotonic()
+        try:
+            answer = await send(self._http, request, self.target)
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigError(f"endpoint {self.target.endpoint}: {exc}") from None
+        except AnswerTooLarge as exc:  # an answer came; the same request would get it again
+            too_large = ServiceError(
+                method=request.method, path=request.shown_path, error_msg=str(exc)
+            )
+            return Failure(too_large, retryable=False, maybe_applied=True, kind="answer too large")
+        except (httpx.TransportError, TimeoutError) as exc:
+            self._on_answer(request.api, "error")
+            self._log_attempt(request, started, number, error=type(exc).__name__)
+            return transport_failure(request, exc, self.target, number)
+        self._on_answer(request.api, str(answer.status))
+        self._log_attempt(request, started, number, answer=answer)
+        if answer.status >= 400:
+            return status_failure(request, answer, functools.partial(self._throttled, request.api))
+        self.pacer.succeeded(request.api)
+        return answer
+
+    def _prepared(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        content: bytes | None,
+        app_user_id: str | None,
+    ) -> Request:
         if self._http is None:
             raise RuntimeError("MetaStudioClient must be used as 'async with'")
-        url = self._base + path + (f"?{canonical_query(query)}" if query else "")
-        shown_path = f"/v1/{self.target.project_id}{path}"
         headers = {"Content-Type": "application/json"}
         if app_user_id:
             headers["X-App-UserId"] = app_user_id
-        policy = self.retry
-        deadline = time.monotonic() + policy.total_time
-        run_left = interrupts.remaining()
-        if run_left is not None:
-            deadline = min(deadline, time.monotonic() + run_left)
-        attempt = 0  # failed attempts that count against the retry budget (not 429s)
-        waits = 0  # 429s waited out
-        throttled = False
-        while True:
-            await self.pacer.acquire(api, retry=throttled)
-            throttled = False
-            started = time.monotonic()
-            error: ApiError
-            delay: float
-            try:
-                answer = await self._exchange(method, url, headers, content)
-            except httpx.UnsupportedProtocol as exc:
-                raise ConfigError(f"endpoint {self.target.endpoint}: {exc}") from None
-            except AnswerTooLarge as exc:  # the same request would get the same answer
-                raise ServiceError(method=method, path=shown_path, error_msg=str(exc)) from None
-            except (httpx.TransportError, TimeoutError) as exc:
-                self._on_answer(api, "error")
-                self._log_attempt(
-                    method, shown_path, started, attempt + 1, error=type(exc).__name__
-                )
-                permanent = self._permanent_failure(method, shown_path, exc)
-                if permanent is not None:
-                    raise permanent from None
-                error = self._unreachable(method, shown_path, exc, attempt + 1)
-                delay = policy.backoff(attempt)
-                kind = transport_kind(exc)
-            else:
-                request_id = answer.request_id
-                self._on_answer(api, str(answer.status))
-                self._log_attempt(method, shown_path, started, attempt + 1, answer=answer)
-                if answer.status < 400:
-                    self.pacer.succeeded(api)
-                    return answer
-                error = error_for_status(
-                    method=method,
-                    path=shown_path,
-                    status=answer.status,
-                    body=answer.body.decode("utf-8", "replace"),
-                    request_id=request_id,
-                )
-                if isinstance(error, Throttled):
-                    delay = self._throttled(api, answer, error)
-                    kind = "throttled"
-                    throttled = True
-                elif isinstance(error, ServiceError):
-                    delay = policy.backoff(attempt)
-                    kind = f"HTTP {answer.status}"
-                else:
-                    raise error
-            # A 429 asks to wait, not to give up: the deadline bounds it, not the retry budget.
-            attempt += 0 if throttled else 1
-            waits += 1 if throttled else 0
-            over = attempt > policy.max_retries or waits > policy.max_throttled
-            if over or time.monotonic() + delay > deadline:
-                raise error
-            log.debug(
-                "retrying %s %s in %.2fs: %s",
-                method,
-                shown_path,
-                delay,
-                error,
-                extra=self._fields(method, shown_path, attempt + 1, delay=round(delay, 3)),
-            )
-            if kind != "throttled":
-                self.tally.retry(kind)
-            await self._sleep(delay)
+        return Request(
+            api=api,
+            method=method,
+            url=self._base + path + (f"?{canonical_query(query)}" if query else ""),
+            shown_path=f"/v1/{self.target.project_id}{path}",
+            headers=headers,
+            content=content,
+        )
 
     def _throttled(self, api: str, answer: Answer, error: ApiError) -> float:
         """A 429: how long to wait; the API's pacer slows down and pauses for that long."""
@@ -665,14 +429,14 @@ class MetaStudioClient:
 
     def _log_attempt(
         self,
-        method: str,
-        path: str,
+        request: Request,
         started: float,
         attempt: int,
         *,
         answer: Answer | None = None,
         error: str | None = None,
     ) -> None:
+        method, path = request.method, request.shown_path
         elapsed = time.monotonic() - started
         if answer is not None:
             log.debug(
@@ -698,6 +462,17 @@ class MetaStudioClient:
                 extra=self._fields(method, path, attempt, error=error),
             )
 
+    def _log_retry(self, request: Request, failure: Failure, wait: float, attempt: int) -> None:
+        method, path = request.method, request.shown_path
+        log.debug(
+            "retrying %s %s in %.2fs: %s",
+            method,
+            path,
+            wait,
+            failure.error,
+            extra=self._fields(method, path, attempt, delay=round(wait, 3)),
+        )
+
     def _fields(self, method: str, path: str, attempt: int, **more: Any) -> dict[str, Any]:
         """Structured fields of a request's log lines (``--log-format json``)."""
         asset_id = path.rsplit("/digital-assets/", 1)[1] if "/digital-assets/" in path else None
@@ -705,90 +480,6 @@ class MetaStudioClient:
         if asset_id:
             fields["asset_id"] = asset_id
         return {**fields, **more}
-
-    async def _exchange(
-        self, method: str, url: str, headers: Mapping[str, str], content: bytes | None
-    ) -> Answer:
-        """One attempt within the target's total deadline, its body read up to the size limit.
-
-        httpx's own timeouts bound each read separately, so a server sending one byte a second
-        would never trip them; the deadline here bounds the attempt as a whole.
-        """
-        assert self._http is not None
-        request = self._http.build_request(method, url, headers=headers, content=content)
-        async with asyncio.timeout(self.target.timeout):
-            response = await self._http.send(request, stream=True)
-            try:
-                body = await read_bounded(
-                    response.aiter_bytes(),
-                    self.target.max_response_mb,
-                    response.headers.get("Content-Length"),
-                )
-            finally:
-                await response.aclose()
-        return Answer(
-            method=method,
-            raw_path=_raw_path(response),
-            status=response.status_code,
-            headers=response.headers,
-            body=body,
-        )
-
-    def _permanent_failure(
-        self, method: str, path: str, exc: BaseException
-    ) -> ServiceUnreachable | ConfigError | None:
-        """A failure that another attempt cannot fix: DNS, TLS, a request that cannot be sent."""
-        host = urlsplit(self.target.endpoint).hostname or self.target.endpoint
-        if isinstance(exc, httpx.LocalProtocolError):
-            return ConfigError(f"{method} {path}: the request could not be sent: {exc}")
-        for cause in _causes(exc):
-            if isinstance(cause, socket.gaierror):
-                reason = cause.strerror or str(cause)
-                return ServiceUnreachable(
-                    method=method,
-                    path=path,
-                    error_msg=f"cannot resolve host {host} ({reason}); not retried",
-                    hint="check the region or --endpoint and the DNS settings",
-                )
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                reason = getattr(cause, "verify_message", None) or _ssl_reason(cause)
-                return ServiceUnreachable(
-                    method=method,
-                    path=path,
-                    error_msg=f"TLS certificate of {host} not accepted ({reason}); not retried",
-                    hint=(
-                        "check the endpoint and the system's CA certificates "
-                        "(SSL_CERT_FILE); verify_tls: false turns verification off"
-                    ),
-                )
-            if isinstance(cause, ssl.SSLError):
-                reason = _ssl_reason(cause)
-                return ServiceUnreachable(
-                    method=method,
-                    path=path,
-                    error_msg=f"TLS handshake with {host} failed ({reason}); not retried",
-                    hint="check that the endpoint speaks https (or use http:// for a local one)",
-                )
-        return None
-
-    def _unreachable(
-        self, method: str, path: str, exc: BaseException, attempts: int
-    ) -> ServiceUnreachable:
-        if isinstance(exc, TimeoutError):
-            kind = f"timed out (no complete answer within {self.target.timeout:g}s)"
-        elif isinstance(exc, httpx.TimeoutException):
-            kind = f"timed out ({exc or type(exc).__name__})"
-        else:
-            kind = f"connection failed ({exc or type(exc).__name__})"
-        return ServiceUnreachable(
-            method=method,
-            path=path,
-            error_msg=f"{kind} after {attempts} attempt{'' if attempts == 1 else 's'}",
-            hint=(
-                f"cannot reach MetaStudio at {self.target.endpoint}: check the region or "
-                "--endpoint, network access and proxy settings"
-            ),
-        )
 
     def _json(self, answer: Answer) -> dict[str, Any]:
         try:
@@ -836,12 +527,34 @@ class MetaStudioClient:
         )
 
 
+def _put_failure(failure: Failure, policy: RetryPolicy) -> PutFailure:
+    """A write attempt's failure as apply reads it: with the wait before another attempt."""
+    if failure.throttle_wait is not None:
+        return PutFailure(
+            failure.error,
+            retryable=True,
+            maybe_applied=False,
+            wait=failure.throttle_wait,
+            throttled=True,
+        )
+    return PutFailure(
+        failure.error,
+        retryable=failure.retryable,
+        maybe_applied=failure.maybe_applied,
+        wait=policy.backoff(0) if failure.retryable else 0.0,
+        kind=failure.kind,
+    )
+
+
 __all__ = [
     "PAGE_SIZE",
+    "AnswerObserver",
     "ApiError",
     "CredentialsRejected",
     "LiveAsset",
     "MetaStudioClient",
     "PutFailure",
     "RetryPolicy",
+    "retry_after_seconds",
+    "transport_kind",
 ]

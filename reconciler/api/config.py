@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from reconciler.api.answers import DEFAULT_MAX_RESPONSE_MB
 from reconciler.errors import ConfigError
@@ -109,7 +109,8 @@ class ReconcilerConfig:
 
     path: Path | None = None
     default_target: str | None = None
-    state: Path | None = None  # relative paths in the file are relative to the file's folder
+    # A path (relative ones are relative to the file's folder) or a ``postgresql://`` URL.
+    state: Path | str | None = None
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     safety: Mapping[str, float] = field(default_factory=dict)  # checked; see safety_settings
 
@@ -125,6 +126,22 @@ class ReconcilerConfig:
         if self.default_target is not None:
             return self.default_target
         return next(iter(self.targets)) if len(self.targets) == 1 else None
+
+
+def is_database_url(location: str) -> bool:
+    """Whether a ``state:`` value names a PostgreSQL database rather than a file."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _has_password(url: str) -> bool:
+    """Whether a database URL carries a password (in its user part or its query)."""
+    parts = urlsplit(url)
+    try:
+        has_user_password = parts.password is not None
+    except ValueError:
+        has_user_password = False
+    query = {key.lower() for key, _value in parse_qsl(parts.query, keep_blank_values=True)}
+    return has_user_password or "password" in query
 
 
 def _fail(path: Path, key: str, problem: str) -> ConfigError:
@@ -164,12 +181,20 @@ def load_config(path: Path | None) -> ReconcilerConfig:
         raise _fail(path, "default_target", f"no target named {default!r} (targets: {known})")
     state = data.get("state")
     if state is not None and not isinstance(state, str):
-        raise _fail(path, "state", "expected a file path")
+        raise _fail(path, "state", "expected a file path or a postgresql:// URL")
+    if state and is_database_url(state) and _has_password(state):
+        raise _fail(
+            path,
+            "state",
+            "a database URL in the config file must not hold a password (the file belongs in "
+            "git); pass the whole URL in the RECONCILER_STATE environment variable from a "
+            "secret, or keep the password in PGPASSWORD or a .pgpass file",
+        )
     _check_safety(path, "safety", data.get("safety"))
     return ReconcilerConfig(
         path=path,
         default_target=default,
-        state=(path.parent / state) if state else None,
+        state=(state if is_database_url(state) else path.parent / state) if state else None,
         targets={str(k): (v or {}) for k, v in targets.items()},
         safety=dict(data.get("safety") or {}),
     )
@@ -257,54 +282,57 @@ def _check_target(path: Path, name: str, settings: Any) -> None:
         if key not in _TARGET_KEYS:
             allowed = ", ".join(sorted(_TARGET_KEYS))
             raise _fail(path, key_path, f"unknown key (allowed: {allowed})")
-        if key in ("region", "project_id", "endpoint") and not (
-            isinstance(value, str) and value.strip()
-        ):
-            raise _fail(path, key_path, "expected a non-empty string")
-        if key == "verify_tls" and not isinstance(value, bool):
-            raise _fail(path, key_path, "expected true or false")
-        if key == "timeout" and not _positive_number(value, MAX_TIMEOUT):
+        _check_target_value(path, key_path, key, value)
+
+
+def _check_target_value(path: Path, key_path: str, key: str, value: Any) -> None:
+    """One known key of a target: its value's type and range."""
+    if key in ("region", "project_id", "endpoint") and not (
+        isinstance(value, str) and value.strip()
+    ):
+        raise _fail(path, key_path, "expected a non-empty string")
+    if key == "verify_tls" and not isinstance(value, bool):
+        raise _fail(path, key_path, "expected true or false")
+    if key == "timeout" and not _positive_number(value, MAX_TIMEOUT):
+        raise _fail(
+            path, key_path, f"expected a number of seconds above 0, at most {MAX_TIMEOUT:g}"
+        )
+    if key == "max_response_mb" and not _positive_number(value, MAX_RESPONSE_MB):
+        raise _fail(path, key_path, f"expected a size in MiB above 0, at most {MAX_RESPONSE_MB:g}")
+    if key == "max_retries" and not (
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 20
+    ):
+        raise _fail(path, key_path, "expected a whole number from 0 to 20")
+    if key == "endpoint":
+        _check_endpoint(value, f"{path}: {key_path}")
+    if key == "credentials_env_prefix" and not (
+        isinstance(value, str) and _ENV_PREFIX.fullmatch(value)
+    ):
+        raise _fail(
+            path, key_path, "expected the start of an environment variable name, e.g. PROD_"
+        )
+    if key == "safety":
+        _check_safety(path, key_path, value)
+    if key == "rate_limits":
+        _check_rate_limits(path, key_path, value)
+    if key == "region":
+        _check_region(value, f"{path}: {key_path}")
+    if key == "project_id":
+        check_printable(value, f"{path}: {key_path}", "project id")
+
+
+def _check_rate_limits(path: Path, key_path: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _fail(path, key_path, "expected a mapping like {list: 20, show: 20, update: 10}")
+    for api, rate in value.items():
+        if api not in ("list", "show", "update"):
+            raise _fail(path, f"{key_path}.{api}", "unknown API (allowed: list, show, update)")
+        if not (_positive_number(rate, MAX_RATE) or (_number(rate) and rate == 0)):
             raise _fail(
-                path, key_path, f"expected a number of seconds above 0, at most {MAX_TIMEOUT:g}"
+                path,
+                f"{key_path}.{api}",
+                f"expected requests per second, at most {MAX_RATE:g} (0 = unpaced)",
             )
-        if key == "max_response_mb" and not _positive_number(value, MAX_RESPONSE_MB):
-            raise _fail(
-                path, key_path, f"expected a size in MiB above 0, at most {MAX_RESPONSE_MB:g}"
-            )
-        if key == "max_retries" and not (
-            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 20
-        ):
-            raise _fail(path, key_path, "expected a whole number from 0 to 20")
-        if key == "endpoint":
-            _check_endpoint(value, f"{path}: {key_path}")
-        if key == "credentials_env_prefix" and not (
-            isinstance(value, str) and _ENV_PREFIX.fullmatch(value)
-        ):
-            raise _fail(
-                path, key_path, "expected the start of an environment variable name, e.g. PROD_"
-            )
-        if key == "safety":
-            _check_safety(path, key_path, value)
-        if key == "rate_limits":
-            if not isinstance(value, dict):
-                raise _fail(
-                    path, key_path, "expected a mapping like {list: 20, show: 20, update: 10}"
-                )
-            for api, rate in value.items():
-                if api not in ("list", "show", "update"):
-                    raise _fail(
-                        path, f"{key_path}.{api}", "unknown API (allowed: list, show, update)"
-                    )
-                if not (_positive_number(rate, MAX_RATE) or (_number(rate) and rate == 0)):
-                    raise _fail(
-                        path,
-                        f"{key_path}.{api}",
-                        f"expected requests per second, at most {MAX_RATE:g} (0 = unpaced)",
-                    )
-        if key == "region":
-            _check_region(value, f"{path}: {key_path}")
-        if key == "project_id":
-            check_printable(value, f"{path}: {key_path}", "project id")
 
 
 def _number(value: Any) -> bool:

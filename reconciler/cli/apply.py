@@ -1,6 +1,6 @@
 """``reconciler apply``: plan (or read a saved plan), check, confirm, send, summarise.
 
-The run is :func:`reconciler.manager.apply_manifests` or :func:`reconciler.manager.apply_saved`;
+The run is :func:`reconciler.run.apply_manifests` or :func:`reconciler.run.apply_saved`;
 this module decides the mode from the arguments, asks the question, and prints what the run
 reports through its hooks.  See docs/apply.md.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import output
+from reconciler.cli import output, retries
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import (
     DurationType,
@@ -25,22 +25,24 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.progress import ProgressLine, progress_for
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
-from reconciler.engine.apply import AssetResult
+from reconciler.engine.apply import AssetResult, PlanStale
 from reconciler.engine.plan import Action, PlanSet
+from reconciler.engine.safety import ThresholdCrossed
 from reconciler.escape import clean_lines, clean_text
 from reconciler.files import write_atomic
 from reconciler.interrupts import DeadlineExceeded, Stopped
-from reconciler.manager import (
+from reconciler.render import apply_json, apply_text
+from reconciler.render.registry import render
+from reconciler.render.words import plural
+from reconciler.run import (
     ApplyAborted,
     ApplyHooks,
     ApplyRefused,
     ApplyRun,
+    Filters,
     apply_manifests,
     apply_saved,
 )
-from reconciler.render import apply_json, apply_text
-from reconciler.render.registry import render
-from reconciler.render.words import plural
 
 PROMPT = """
 Do you want to perform these actions?
@@ -122,27 +124,22 @@ def apply(
     if plan_file is not None and filters:
         raise click.UsageError("--asset and --selector narrow a plan, not a saved plan file")
     try:
-        if plan_file is not None:
-            run = apply_saved(
+        with retries.reported():
+            run = _run(
                 options,
+                args,
                 plan_file,
-                parallelism=parallelism,
-                force=force,
-                hooks=hooks,
-                lock_timeout=lock_timeout,
-                max_change_percent=max_change_percent,
+                filters,
+                hooks,
+                parallelism,
+                force,
+                lock_timeout,
+                max_change_percent,
             )
-        else:
-            run = apply_manifests(
-                options,
-                list(args) or list(DEFAULT_PATHS),
-                parallelism=parallelism,
-                force=force,
-                hooks=hooks,
-                lock_timeout=lock_timeout,
-                filters=filters,
-                max_change_percent=max_change_percent,
-            )
+    except ApplyRefused as exc:
+        if exc.reason is not None:
+            exc.message = _refusal(exc)
+        raise
     except ApplyAborted as exc:
         click.echo(clean_lines(exc), err=True)
         sys.exit(exc.exit_code)
@@ -157,6 +154,47 @@ def apply(
             output.error(f"--report {report_path}: cannot write the apply result: {exc.strerror}")
             code = code or 1
     sys.exit(code)
+
+
+def _run(
+    options: GlobalOptions,
+    args: tuple[str, ...],
+    plan_file: Path | None,
+    filters: Filters,
+    hooks: ApplyHooks,
+    parallelism: int,
+    force: bool,
+    lock_timeout: float,
+    max_change_percent: float | None,
+) -> ApplyRun:
+    if plan_file is not None:
+        return apply_saved(
+            options,
+            plan_file,
+            parallelism=parallelism,
+            force=force,
+            hooks=hooks,
+            lock_timeout=lock_timeout,
+            max_change_percent=max_change_percent,
+        )
+    return apply_manifests(
+        options,
+        list(args) or list(DEFAULT_PATHS),
+        parallelism=parallelism,
+        force=force,
+        hooks=hooks,
+        lock_timeout=lock_timeout,
+        filters=filters,
+        max_change_percent=max_change_percent,
+    )
+
+
+def _refusal(exc: ApplyRefused) -> str:
+    """The words of a refusal the run gave as data."""
+    if isinstance(exc.reason, PlanStale):
+        return apply_text.stale_refusal(exc.reason)
+    assert exc.reason is not None
+    return apply_text.threshold_refusal(exc.reason)
 
 
 def _plan_file_argument(args: Sequence[str]) -> Path | None:
@@ -197,7 +235,10 @@ def _hooks(options: GlobalOptions, auto_approve: bool, progress: ProgressLine | 
     def show_plan(plan: PlanSet) -> None:
         if progress:
             progress.clear()
-        click.echo(render("plan", "text", plan, render_options(options)), nl=False)
+        click.echo(
+            render("plan", "text", apply_text.with_warnings(plan), render_options(options)),
+            nl=False,
+        )
 
     def confirm(plans: PlanSet) -> bool:
         if not auto_approve:
@@ -228,6 +269,10 @@ def _hooks(options: GlobalOptions, auto_approve: bool, progress: ProgressLine | 
         if progress and todo:
             progress.count("applied", done, todo)
 
+    def forced(reason: ThresholdCrossed) -> None:
+        for line in apply_text.threshold_forced(reason):
+            output.warn(clean_lines(line))
+
     def interrupted(stop: Stopped) -> None:
         if progress:
             progress.clear()
@@ -238,7 +283,7 @@ def _hooks(options: GlobalOptions, auto_approve: bool, progress: ProgressLine | 
         on_count=progress.count if progress else None,
         on_plan=show_plan,
         confirm=confirm,
-        on_warning=lambda message: output.warn(clean_lines(message)),
+        on_forced=forced,
         on_start=start,
         on_result=result,
         on_interrupt=interrupted,

@@ -48,6 +48,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "completion": CommandEntry(
         "reconciler.cli.completion:completion", "Print the shell completion script."
     ),
+    "state": CommandEntry("reconciler.cli.state:state", "Look after the state: locks, migration."),
     "watch": CommandEntry(
         "reconciler.cli.watch:watch",
         "Watch for drift continuously: history, metrics, self-heal.",

@@ -12,15 +12,16 @@ from pathlib import Path
 import click
 
 from reconciler import interrupts
+from reconciler.cli import retries
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import format_option, out_option, parallelism_option, render_options
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.errors import ReconcilerError
 from reconciler.escape import clean_text
 from reconciler.files import write_atomic
-from reconciler.manager import make_drift
 from reconciler.render.drift_text import summary_line
 from reconciler.render.registry import render
+from reconciler.run import make_drift
 
 
 @click.command()
@@ -52,14 +53,15 @@ def drift(
       reconciler drift --include-unmanaged
       reconciler drift --format markdown --out drift.md
     """
-    report = interrupts.run(
-        make_drift(
-            options,
-            paths or DEFAULT_PATHS,
-            include_unmanaged=include_unmanaged,
-            parallelism=parallelism,
+    with retries.reported():
+        report = interrupts.run(
+            make_drift(
+                options,
+                paths or DEFAULT_PATHS,
+                include_unmanaged=include_unmanaged,
+                parallelism=parallelism,
+            )
         )
-    )
     if out is not None:
         try:
             write_atomic(out, render("drift", fmt, report, render_options()))

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli import retries
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import parallelism_option
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.errors import ReconcilerError
-from reconciler.manager import import_assets
 from reconciler.render import import_text
+from reconciler.run import import_assets
 
 
 class ImportUsageError(ReconcilerError):
@@ -60,7 +61,8 @@ def import_(
     """
     if bool(asset_ids) == import_all:
         raise ImportUsageError("give asset ids to import, or --all (not both)")
-    run = import_assets(options, asset_ids, directory, parallelism=parallelism, check=check)
+    with retries.reported():
+        run = import_assets(options, asset_ids, directory, parallelism=parallelism, check=check)
     for line in import_text.file_lines(run.result):
         click.echo(line)
     for warning in run.result.warnings:

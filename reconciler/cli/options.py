@@ -13,9 +13,9 @@ from reconciler.ci import ci_run
 from reconciler.cli.global_options import FiniteFloat
 from reconciler.constants import READ_PARALLELISM
 from reconciler.durations import DurationError, format_duration, parse_duration
-from reconciler.manager import Filters
 from reconciler.options import GlobalOptions
 from reconciler.render.registry import FORMATS, RenderOptions
+from reconciler.run import Filters
 
 F = TypeVar("F", bound=Callable[..., Any])
 

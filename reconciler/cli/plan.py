@@ -2,7 +2,7 @@
 
 The plan body goes to stdout in the chosen format; logs, warnings and progress go to stderr, so
 ``reconciler plan --format json > plan.json`` stays machine-readable. The run is
-:func:`reconciler.manager.make_plan`, which ``apply`` shares.
+:func:`reconciler.run.make_plan`, which ``apply`` shares.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from reconciler import interrupts
-from reconciler.cli import output
+from reconciler.cli import output, retries
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import (
     filter_options,
@@ -31,9 +31,10 @@ from reconciler.cli.progress import progress_for
 from reconciler.constants import DEFAULT_PATHS
 from reconciler.engine.plan import Action, PlanSet
 from reconciler.escape import clean_text
-from reconciler.manager import make_plan
+from reconciler.render.apply_text import with_warnings
 from reconciler.render.registry import render_chunks
 from reconciler.render.words import plural
+from reconciler.run import make_plan, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +91,24 @@ def plan(
     """
     progress = progress_for(options)
     try:
-        result = interrupts.run(
-            make_plan(
-                options,
-                paths or DEFAULT_PATHS,
-                filters_from(asset_ids, selectors),
-                parallelism=parallelism,
-                progress=progress.message if progress else None,
-                counter=progress.count if progress else None,
-                out=out,
-                max_change_percent=max_change_percent,
+        with retries.reported():
+            result = interrupts.run(
+                make_plan(
+                    options,
+                    paths or DEFAULT_PATHS,
+                    filters_from(asset_ids, selectors),
+                    parallelism=parallelism,
+                    progress=progress.message if progress else None,
+                    counter=progress.count if progress else None,
+                    max_change_percent=max_change_percent,
+                )
             )
-        )
     finally:
         if progress:
             progress.clear()
+    with_warnings(result)
+    if out is not None:
+        write_plan(out, result)
     # In pieces: the JSON of a 100,000-asset plan is never one string in memory.
     _echo_pieces(render_chunks("plan", fmt, result, render_options(options)))
     if fmt == "json":

@@ -13,9 +13,9 @@ import click
 
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import format_option, render_options
-from reconciler.engine.planfile import read_plan
 from reconciler.escape import clean_text
 from reconciler.render.registry import render
+from reconciler.run import read_plan
 
 
 @click.command()

@@ -13,7 +13,7 @@ import click
 
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.options import DurationType, parallelism_option
-from reconciler.manager import DEFAULT_PATHS
+from reconciler.constants import DEFAULT_PATHS
 
 
 @click.command()

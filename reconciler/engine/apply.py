@@ -65,6 +65,7 @@ class AssetResult:
     # than Ctrl-C or SIGTERM) cut it
     waiting: float | None = None
     deadline: bool = False
+    halted: str | None = None  # NOT_SENT: why the run stopped writing (its write lock was lost)
 
     @property
     def ok(self) -> bool:
@@ -112,6 +113,8 @@ class ApplyResult:
     interrupted_by: str | None = None
     interrupt_exit_code: int = 130
     reads: ReadCounts = field(default_factory=ReadCounts)
+    # Why the apply stopped writing before its end (its write lock was lost), else None.
+    halted: str | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -155,6 +158,8 @@ class ApplyResult:
         change not sent, plan error or change since plan."""
         if self.interrupted:
             return self.interrupt_exit_code
+        if self.halted:
+            return 1
         problems = (
             self.failed,
             self.unknown,
@@ -369,6 +374,15 @@ class StaleAsset:
     name: str | None
     gone: bool = False
     write_only: bool = False
+
+
+@dataclass(frozen=True)
+class PlanStale:
+    """A saved plan's assets that changed since it was made, per target (``several``: the plan
+    covers more than one target)."""
+
+    stale: list[tuple[str | None, list[StaleAsset]]]
+    several: bool
 
 
 def checked_rows(plan: Plan) -> list[AssetPlan]:

@@ -21,7 +21,7 @@ from reconciler.constants import ASSET_NOT_FOUND
 from reconciler.engine import blocks as whole_blocks
 from reconciler.engine import fingerprint, normalize, policy
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, ItemChange
-from reconciler.engine.state import Record
+from reconciler.engine.records import Record
 from reconciler.fieldpath import FieldPath as Path
 from reconciler.fieldpath import format_path
 

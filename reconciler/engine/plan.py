@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+from operator import attrgetter
 from typing import Any
 
+from reconciler.engine.safety import Crossing, SafetyPolicy, threshold
 from reconciler.fieldpath import FieldPath, format_path, parse_path
 from reconciler.jsonstream import Streamed
 
@@ -123,6 +126,53 @@ class FieldChange:
         )
 
 
+@dataclass(frozen=True)
+class _Key:
+    """One key of a class's JSON form: the attribute it holds and how its value is written and
+    read back (None: as it is); ``default`` stands in for a key a document leaves out."""
+
+    name: str
+    dump: Callable[[Any], Any] | None = None
+    load: Callable[[Any], Any] | None = None
+    default: Any = None
+    required: bool = False  # a document without this key cannot be read
+    derived: bool = False  # written from a property; not read back
+
+
+def _covering(cls: type, keys: tuple[_Key, ...], *, unsaved: set[str]) -> tuple[_Key, ...]:
+    """``keys``, checked to name every field of ``cls`` but ``unsaved`` and nothing else: a field
+    added without its key fails when the module is imported, not in a saved plan later."""
+    saved = {f.name for f in dataclass_fields(cls)} - unsaved
+    named = {key.name for key in keys if not key.derived}
+    if saved != named:
+        raise TypeError(f"{cls.__name__}: JSON keys and fields differ: {sorted(saved ^ named)}")
+    return keys
+
+
+def _dump(obj: Any, keys: tuple[_Key, ...], **given: Any) -> dict[str, Any]:
+    """``obj`` as JSON, key by key in the order of ``keys``; ``given`` values are taken as
+    they are (a streamed list of assets)."""
+    data: dict[str, Any] = {}
+    for key in keys:
+        if key.name in given:
+            data[key.name] = given[key.name]
+            continue
+        value = getattr(obj, key.name)
+        data[key.name] = value if key.dump is None else key.dump(value)
+    return data
+
+
+def _load(data: Mapping[str, Any], keys: tuple[_Key, ...]) -> dict[str, Any]:
+    """The constructor's arguments that a JSON object holds."""
+    args: dict[str, Any] = {}
+    for key in keys:
+        if key.derived:
+            continue
+        value = data[key.name] if key.required else data.get(key.name, key.default)
+        args[key.name] = value if key.load is None else key.load(value)
+    return args
+
+
 @dataclass
 class AssetPlan:
     """What will happen to one asset."""
@@ -155,49 +205,43 @@ class AssetPlan:
     live: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "asset_id": self.asset_id,
-            "name": self.name,
-            "asset_type": self.asset_type,
-            "action": self.action.value,
-            "source": self.source,
-            "app_user_id": self.app_user_id,
-            "changes": [c.to_json() for c in self.changes],
-            "body": self.body,
-            "unchanged": self.unchanged,
-            "write_only": list(self.write_only),
-            "write_only_applied_at": self.write_only_applied_at,
-            "errors": list(self.errors),
-            "error_code": self.error_code,
-            "live_state": self.live_state,
-            "live_fingerprint": self.live_fingerprint,
-            "write_only_fingerprint": self.write_only_fingerprint,
-            "live_read": self.live_read,
-            "write_only_record": self.write_only_record,
-        }
+        return _dump(self, _ASSET_KEYS)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AssetPlan:
-        return cls(
-            asset_id=data["asset_id"],
-            action=Action(data["action"]),
-            name=data.get("name"),
-            asset_type=data.get("asset_type"),
-            source=data.get("source"),
-            app_user_id=data.get("app_user_id"),
-            changes=[FieldChange.from_json(c) for c in data.get("changes", ())],
-            body=data.get("body"),
-            unchanged=int(data.get("unchanged", 0)),
-            write_only=list(data.get("write_only", ())),
-            write_only_applied_at=data.get("write_only_applied_at"),
-            errors=list(data.get("errors", ())),
-            error_code=data.get("error_code"),
-            live_state=data.get("live_state"),
-            live_fingerprint=data.get("live_fingerprint"),
-            write_only_fingerprint=data.get("write_only_fingerprint"),
-            live_read=data.get("live_read"),
-            write_only_record=data.get("write_only_record"),
-        )
+        return cls(**_load(data, _ASSET_KEYS))
+
+
+# AssetPlan's JSON form, key by key in the document's order (docs/plan.md).
+_ASSET_KEYS = _covering(
+    AssetPlan,
+    (
+        _Key("asset_id", required=True),
+        _Key("name"),
+        _Key("asset_type"),
+        _Key("action", dump=attrgetter("value"), load=Action, required=True),
+        _Key("source"),
+        _Key("app_user_id"),
+        _Key(
+            "changes",
+            dump=lambda changes: [c.to_json() for c in changes],
+            load=lambda changes: [FieldChange.from_json(c) for c in changes],
+            default=(),
+        ),
+        _Key("body"),
+        _Key("unchanged", load=int, default=0),
+        _Key("write_only", dump=list, load=list, default=()),
+        _Key("write_only_applied_at"),
+        _Key("errors", dump=list, load=list, default=()),
+        _Key("error_code"),
+        _Key("live_state"),
+        _Key("live_fingerprint"),
+        _Key("write_only_fingerprint"),
+        _Key("live_read"),
+        _Key("write_only_record"),
+    ),
+    unsaved={"live"},  # the live asset itself: a saved plan keeps its fingerprint instead
+)
 
 
 @dataclass
@@ -212,12 +256,26 @@ class Summary:
         return self.to_change > 0
 
 
+@dataclass(frozen=True)
+class Targeting:
+    """A run narrowed by ``--asset`` / ``--selector`` (Terraform's ``-target``): how many of the
+    target's manifests it covers, and the options that narrowed it (``--asset, --selector``)."""
+
+    selected: int
+    declared: int
+    flags: str
+
+
 @dataclass
 class Plan:
     """One target's plan: every managed asset's AssetPlan, plus where the live state was read.
 
     ``error`` is set when the target as a whole could not be planned (unreachable, credentials
     rejected): then ``assets`` is empty and ``unplanned`` counts the manifests it would have held.
+    The plan carries its target's safety threshold (``safety``) and, when the run was narrowed,
+    its ``targeting``: whoever applies it checks :attr:`crossing` and cannot forget the
+    target's settings.  Neither is part of the JSON form: a saved plan is checked against the
+    settings of the run that applies it.
     """
 
     assets: list[AssetPlan]
@@ -228,6 +286,13 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     unplanned: int = 0
+    safety: SafetyPolicy = field(default_factory=SafetyPolicy, compare=False)
+    targeting: Targeting | None = field(default=None, compare=False)
+
+    @property
+    def crossing(self) -> Crossing | None:
+        """Where the plan crosses its target's safety threshold, else None."""
+        return threshold(self, self.safety)
 
     def by_action(self, action: Action) -> list[AssetPlan]:
         return [a for a in self.assets if a.action is action]
@@ -245,35 +310,13 @@ class Plan:
     def to_json(self, *, stream: bool = False) -> dict[str, Any]:
         """This target's entry of the plan document's ``targets`` list; with ``stream`` its
         assets are made as they are written (:mod:`reconciler.jsonstream`)."""
-        assets: Any = (
-            Streamed(self.assets, AssetPlan.to_json)
-            if stream
-            else [a.to_json() for a in self.assets]
-        )
-        return {
-            "target": self.target,
-            "project_id": self.project_id,
-            "endpoint": self.endpoint,
-            "created_at": self.created_at,
-            "error": self.error,
-            "unplanned": self.unplanned,
-            "summary": _summary_json(self.summary),
-            "warnings": list(self.warnings),
-            "assets": assets,
-        }
+        if stream:
+            return _dump(self, _PLAN_KEYS, assets=Streamed(self.assets, AssetPlan.to_json))
+        return _dump(self, _PLAN_KEYS)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
-        return cls(
-            assets=[AssetPlan.from_json(a) for a in data.get("assets", ())],
-            target=data.get("target"),
-            project_id=data.get("project_id"),
-            endpoint=data.get("endpoint"),
-            created_at=data.get("created_at"),
-            warnings=list(data.get("warnings", ())),
-            error=data.get("error"),
-            unplanned=int(data.get("unplanned", 0)),
-        )
+        return cls(**_load(data, _PLAN_KEYS))
 
 
 def _summary_json(s: Summary) -> dict[str, int]:
@@ -283,6 +326,30 @@ def _summary_json(s: Summary) -> dict[str, int]:
         "errors": s.errors,
         "blocked": s.blocked,
     }
+
+
+# Plan's JSON form (one entry of the document's ``targets``), key by key in order.
+_PLAN_KEYS = _covering(
+    Plan,
+    (
+        _Key("target"),
+        _Key("project_id"),
+        _Key("endpoint"),
+        _Key("created_at"),
+        _Key("error"),
+        _Key("unplanned", load=int, default=0),
+        _Key("summary", dump=_summary_json, derived=True),
+        _Key("warnings", dump=list, load=list, default=()),
+        _Key(
+            "assets",
+            dump=lambda assets: [a.to_json() for a in assets],
+            load=lambda assets: [AssetPlan.from_json(a) for a in assets],
+            default=(),
+        ),
+    ),
+    # The run's settings, not the plan's: a saved plan is checked against the applying run's.
+    unsaved={"safety", "targeting"},
+)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.freshness import missing_for_diff
 from reconciler.engine.plan import Action, AssetPlan, Plan
-from reconciler.engine.state import Record
+from reconciler.engine.records import Record
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ would change, ``plan`` warns and ``apply`` refuses unless ``--force`` is given. 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from reconciler.engine.plan import Plan
+if TYPE_CHECKING:
+    from reconciler.engine.plan import Plan
 
 MAX_CHANGE_PERCENT = 30.0
 MIN_ASSETS = 11  # "when more than 10 are managed"
@@ -51,3 +53,13 @@ def threshold(plan: Plan, policy: SafetyPolicy | None = None) -> Crossing | None
     if managed < max(policy.min_assets, 1) or 100 * changing <= policy.max_change_percent * managed:
         return None
     return Crossing(changing, managed, policy.max_change_percent)
+
+
+@dataclass(frozen=True)
+class ThresholdCrossed:
+    """Targets whose plan crosses their safety threshold (``(target, crossing)`` each);
+    ``shown``: the plan was just shown with its warnings, so the numbers need not be repeated."""
+
+    crossings: list[tuple[str | None, Crossing]]
+    several: bool
+    shown: bool = False

@@ -36,8 +36,9 @@ from typing import Any, Protocol, TypeVar
 
 from reconciler import interrupts
 from reconciler.api.client import PutFailure, RetryPolicy
+from reconciler.api.errors import AssetNotFound
 from reconciler.api.retries import RetryTally
-from reconciler.constants import ASSET_NOT_FOUND, PAGE_SIZE, WRITE_PARALLELISM
+from reconciler.constants import PAGE_SIZE, WRITE_PARALLELISM
 from reconciler.engine.apply import (
     ApplyResult,
     AssetResult,
@@ -87,7 +88,7 @@ class ApplyClient(Protocol):
 
 
 class WriteOnlyRecorder(Protocol):
-    """The part of ``reconciler.engine.state.WriteOnlyState`` that apply uses."""
+    """The part of :class:`reconciler.state.WriteOnlyRecords` that apply uses."""
 
     def record(self, project_id: str, asset_id: str, fingerprint: str) -> Any: ...
 
@@ -131,9 +132,14 @@ async def apply_plan(
     parallelism: int = WRITE_PARALLELISM,
     cancel: asyncio.Event | None = None,
     on_result: ResultCallback | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Send each UPDATE row's body once, at most ``parallelism`` at a time, each right after a
     fresh read that shows the state it was planned from (see the module docstring).
+
+    ``guard`` is called right before each PUT goes out: when it raises (the run's write lock
+    is no longer its own), that PUT and every one after it are not sent, and the result says
+    why (``ApplyResult.halted``).
 
     Failures are per asset: the rest go on. When ``cancel`` is set nothing new starts, the
     requests in flight finish, and the remaining rows are reported as not started. ``on_result``
@@ -157,13 +163,26 @@ async def apply_plan(
     for row in todo:
         queue.put_nowait(row)
 
+    halted: list[str] = []
+
+    def may_write() -> str | None:
+        """None while the run may write; else why it stopped (said once)."""
+        if not halted and guard is not None:
+            try:
+                guard()
+            except ReconcilerError as exc:
+                log.error("stopped writing: %s", exc)
+                halted.append(str(exc))
+        return halted[0] if halted else None
+
     async def worker() -> None:
-        while not cancel.is_set():
+        while not cancel.is_set() and not halted:
             try:
                 row = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            result = await _Attempts(row, client, reader, cancel).run(state, plan.project_id)
+            attempts = _Attempts(row, client, reader, cancel, may_write)
+            result = await attempts.run(state, plan.project_id)
             if result is None:  # stopped before its first attempt
                 return
             results[row.asset_id] = result
@@ -185,7 +204,8 @@ async def apply_plan(
             reads.read_backs,
             reads.retry_reads,
         )
-    return in_plan_order(plan, results, interrupted=cancel.is_set(), reads=reads)
+    done = in_plan_order(plan, results, interrupted=cancel.is_set(), reads=reads)
+    return replace(done, halted=halted[0]) if halted else done
 
 
 class FreshReader:
@@ -292,10 +312,8 @@ async def _show(
 ) -> dict[str, Any] | None:
     try:
         return raw_of(await client.show(asset_id, app_user_id))
-    except ReconcilerError as exc:
-        if getattr(exc, "error_code", None) == ASSET_NOT_FOUND:
-            return None
-        raise
+    except AssetNotFound:
+        return None
 
 
 def _failed(row: AssetPlan, exc: ReconcilerError, stage: str | None = None) -> AssetResult:
@@ -316,12 +334,18 @@ class _Attempts:
     shows the planned-from state, lost answers resolved by reading back, waits cut by a stop."""
 
     def __init__(
-        self, row: AssetPlan, client: ApplyClient, reader: FreshReader, cancel: asyncio.Event
+        self,
+        row: AssetPlan,
+        client: ApplyClient,
+        reader: FreshReader,
+        cancel: asyncio.Event,
+        may_write: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.row = row
         self.client = client
         self.reader = reader
         self.cancel = cancel
+        self.may_write = may_write
         self.body = row.body or {}
         self.sent = 0  # attempts put on the wire
         self.failures = 0  # failed attempts that count against the retry budget (not 429s)
@@ -341,6 +365,11 @@ class _Attempts:
                 return self._stopped(None)
             if step is not None:
                 return step
+            halted = self.may_write()
+            if halted is not None:
+                return self._with(
+                    AssetResult(self.row.asset_id, self.row.name, Outcome.NOT_SENT, halted=halted)
+                )
             outcome = await self.client.put_once(
                 self.row.asset_id, self.body, app_user_id=self.row.app_user_id
             )

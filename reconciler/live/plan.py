@@ -18,7 +18,7 @@ from reconciler.constants import READ_PARALLELISM
 from reconciler.engine.diff import Desired
 from reconciler.engine.plan import Plan
 from reconciler.engine.planner import PlanBuilder
-from reconciler.engine.state import Record
+from reconciler.engine.records import Record
 from reconciler.live.fetch import LiveReads, LiveSource, ShowSource, show_each
 from reconciler.times import now_rfc3339
 
@@ -35,7 +35,7 @@ async def cancel_task(task: asyncio.Task[Any] | None) -> None:
 
 
 class RecordSource(Protocol):
-    """The part of ``reconciler.engine.state.WriteOnlyState`` the plan reads."""
+    """The part of :class:`reconciler.state.WriteOnlyRecords` the plan reads."""
 
     def get_many(self, project_id: str, asset_ids: Sequence[str]) -> Mapping[str, Record]: ...
 

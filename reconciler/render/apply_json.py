@@ -26,6 +26,7 @@ def document(
         "summary": _counts(result),
         "exit_code": result.exit_code,
         "interrupted_by": result.interrupted_by if result.interrupted else None,
+        "stopped_by": result.halted,
         "assets": [_asset(item) for item in result.results],
     }
     if per_target and len(per_target) > 1:
@@ -70,6 +71,7 @@ def _asset(item: AssetResult) -> dict[str, Any]:
         "not_converged": [m.path for m in item.mismatches] or None,
         "wait_seconds": item.waiting,
         "deadline": item.deadline or None,
+        "stopped_by": item.halted,
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     return out

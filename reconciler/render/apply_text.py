@@ -15,14 +15,15 @@ from reconciler.engine.apply import (
     AssetResult,
     Mismatch,
     Outcome,
+    PlanStale,
     StaleAsset,
     not_applied,
 )
-from reconciler.engine.lock import LockHolder
 from reconciler.engine.plan import Action, Plan, PlanSet
-from reconciler.engine.safety import Crossing, SafetyPolicy, threshold
+from reconciler.engine.safety import Crossing, SafetyPolicy, ThresholdCrossed, threshold
 from reconciler.escape import clean_text
 from reconciler.render.words import plural
+from reconciler.state import LockHolder
 
 
 def result_line(result: AssetResult) -> str:
@@ -105,6 +106,8 @@ _STAGES = {
 
 def _not_sent_reason(result: AssetResult) -> str:
     tries = plural(result.attempts, "attempt")
+    if result.halted:
+        return f"the run stopped writing: {result.halted}"
     if result.deadline:
         return (
             f"after {tries} that did not land, the next one would wait {result.waiting:g} s, past "
@@ -143,6 +146,8 @@ def summary(result: ApplyResult) -> str:
         cause = result.interrupted_by
         by = f" by {cause}" if cause and cause != "Ctrl-C" else ""
         return f"Apply interrupted{by}: {counts}{extra}."
+    if result.halted:
+        return f"Apply stopped ({result.halted}): {counts}{extra}."
     if result.exit_code == 0:
         return f"Apply complete! {counts}{extra}."
     return f"Apply failed: {counts}{extra}."
@@ -195,9 +200,60 @@ def crossing_message(crossing: Crossing) -> str:
 
 
 def threshold_message(plan: Plan, policy: SafetyPolicy | None = None) -> str | None:
-    """The warning/refusal text when the plan crosses the threshold, else None."""
-    crossing = threshold(plan, policy)
+    """The warning/refusal text when the plan crosses the threshold (its own, unless
+    ``policy`` is given), else None."""
+    crossing = threshold(plan, policy) if policy is not None else plan.crossing
     return crossing_message(crossing) if crossing is not None else None
+
+
+def _crossing_lines(reason: ThresholdCrossed) -> list[str]:
+    return [
+        f"target {target}: {crossing_message(c)}" if reason.several else crossing_message(c)
+        for target, c in reason.crossings
+    ]
+
+
+def threshold_refusal(reason: ThresholdCrossed) -> str:
+    """Apply's refusal of a plan above a threshold.  When the plan was just shown, its warnings
+    already gave the numbers, so the threshold is said once."""
+    if not reason.shown:
+        return "\n".join([*_crossing_lines(reason), THRESHOLD_REFUSAL])
+    where = (
+        f"target {', '.join(str(target) for target, _ in reason.crossings)}: "
+        if reason.several
+        else ""
+    )
+    return where + THRESHOLD_REFUSAL
+
+
+def threshold_forced(reason: ThresholdCrossed) -> list[str]:
+    """The warnings of a saved plan applied above its threshold with ``--force``."""
+    return [f"{line} (--force given)" for line in _crossing_lines(reason)]
+
+
+def stale_refusal(reason: PlanStale) -> str:
+    """Apply's refusal of a stale saved plan, per target when it covers several."""
+    if not reason.several:
+        return stale_message(reason.stale[0][1])
+    return "\n".join(f"target {target}: {stale_message(items)}" for target, items in reason.stale)
+
+
+def with_warnings(plans: PlanSet) -> PlanSet:
+    """Each target's warnings in words, from its data (the run narrowed by ``--asset`` /
+    ``--selector`` first, the safety threshold last), so that every view of the plan (text,
+    markdown, JSON, a saved plan file) says the same; a warning already there is not repeated."""
+    for plan in plans.plans:
+        words = list(plan.warnings)
+        if plan.targeting is not None:
+            t = plan.targeting
+            targeted = targeted_message(t.selected, t.declared, t.flags)
+            if targeted not in words:
+                words.insert(0, targeted)
+        crossed = threshold_message(plan)
+        if crossed is not None and crossed not in words:
+            words.append(crossed)
+        plan.warnings = words
+    return plans
 
 
 def lock_wait_line(holder: LockHolder, timeout: float) -> str:

@@ -3,5 +3,5 @@
 ``service`` runs the cycles and owns the process's lifetime (signals, no overlap); ``metrics``
 holds the Prometheus metrics; ``http`` serves ``/metrics`` and ``/healthz``; ``backoff`` spaces
 out the heal attempts of an asset whose heal failed.  Each cycle's work goes through
-:mod:`reconciler.manager`, the same run layer as ``drift`` and ``apply``.
+:mod:`reconciler.run`, the same run layer as ``drift`` and ``apply``.
 """

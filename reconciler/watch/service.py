@@ -1,9 +1,9 @@
 """The watch loop: one cycle at a time, every interval, until SIGTERM or SIGINT.
 
 A cycle (re)loads the manifests when their files changed, computes the drift of every target's
-whole project through :func:`reconciler.manager.drift_run`, records it in the drift history,
+whole project through :func:`reconciler.run.drift_run`, records it in the drift history,
 updates the metrics and, with self-heal, applies drifted assets back through
-:func:`reconciler.manager.heal` (the apply rules: lock, plan under the lock, safety threshold).
+:func:`reconciler.run.heal` (the apply rules: lock, plan under the lock, safety threshold).
 A failed cycle is logged and counted; the next one runs on schedule.  Cycles never overlap: the
 next starts one interval (plus a little jitter) after the previous one started, or at once when
 it took longer.
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import interrupts, manager
+from reconciler import interrupts
+from reconciler import run as runs
 from reconciler.constants import READ_PARALLELISM
 from reconciler.durations import format_duration
 from reconciler.engine.apply import Outcome
@@ -36,11 +37,12 @@ from reconciler.engine.drift import (
     DriftStatus,
     ProjectDrift,
 )
-from reconciler.engine.history import DriftHistory, Observation, Resolution
+from reconciler.engine.history import Observation, Resolution
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.loader import LoadedManifest, discover, load_manifests
 from reconciler.options import GlobalOptions
-from reconciler.render.apply_text import result_line
+from reconciler.render.apply_text import crossing_message, result_line
+from reconciler.state import History
 from reconciler.times import now_rfc3339
 from reconciler.watch.backoff import HealBackoff
 from reconciler.watch.http import MetricsServer
@@ -100,7 +102,7 @@ class Watcher:
         self.settings = settings
         self.metrics = metrics or WatchMetrics()
         self.backoff = HealBackoff(settings.heal_backoff, settings.heal_backoff_max)
-        self._run: manager.Run | None = None
+        self._run: runs.Run | None = None
         self.cycles = 0
         self.last_success: float | None = None  # monotonic
         self.last_success_at: str | None = None  # RFC 3339
@@ -191,8 +193,8 @@ class Watcher:
         if self._cycle is not None and not self._cycle.done():
             self._cycle.cancel()
 
-    def _open_run(self, loaded: Sequence[LoadedManifest]) -> manager.Run:
-        return manager.open_run(
+    def _open_run(self, loaded: Sequence[LoadedManifest]) -> runs.Run:
+        return runs.open_run(
             self.options, self.settings.paths, loaded=loaded, on_answer=self.metrics.request
         )
 
@@ -230,7 +232,7 @@ class Watcher:
         started = time.monotonic()
         try:
             run = self._open_run(await asyncio.to_thread(self._load))
-            report = await manager.drift_run(run, parallelism=self.settings.parallelism)
+            report = await runs.drift_run(run, parallelism=self.settings.parallelism)
             outcome.report = report
             self.metrics.observe_report(report)
             # drift_run reports the targets in the run's order.
@@ -239,7 +241,8 @@ class Watcher:
                 for target, project in zip(run.targets, report.projects, strict=True)
                 if project.error is None and target.session is not None
             ]
-            with run.history() as history:
+            with run.store() as store:
+                history = store.history
                 for target, project in checked:
                     self._record(history, project, target.manifests)
                 if self.settings.self_heal and not self._stop.is_set():
@@ -288,9 +291,9 @@ class Watcher:
         return loaded
 
     def _record(
-        self, history: DriftHistory, project: ProjectDrift, loaded: Sequence[LoadedManifest]
+        self, history: History, project: ProjectDrift, loaded: Sequence[LoadedManifest]
     ) -> None:
-        digests = manager.manifest_digests(loaded)
+        digests = runs.manifest_digests(loaded)
         observations = [
             Observation(
                 asset_id=asset.asset_id,
@@ -336,9 +339,9 @@ class Watcher:
 
     async def _heal(
         self,
-        history: DriftHistory,
+        history: History,
         project: ProjectDrift,
-        session: manager.Session,
+        session: runs.Session,
         loaded: Sequence[LoadedManifest],
         counts: Counter[str],
     ) -> None:
@@ -350,7 +353,7 @@ class Watcher:
             counts["backoff"] += len(drifted) - len(ready)
         if not ready:
             return
-        run = await manager.heal(
+        run = await runs.heal(
             session,
             loaded,
             ready,
@@ -370,8 +373,8 @@ class Watcher:
             log.warning(
                 "self-heal stopped: %s. Nothing was sent; it resumes when the drift falls "
                 "below the threshold (or run `reconciler apply --force`).",
-                run.refused,
-                extra={"event": "heal-refused", "reason": run.refused},
+                crossing_message(run.refused),
+                extra={"event": "heal-refused", "reason": crossing_message(run.refused)},
             )
             return
         assert run.result is not None

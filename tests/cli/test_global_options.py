@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cli_process import DemoProject
 from click.testing import CliRunner
@@ -26,8 +28,13 @@ def test_options_before_and_after_the_subcommand_mean_the_same(demo_project: Dem
 
 
 def test_a_value_after_the_subcommand_wins(demo_project: DemoProject) -> None:
-    result = demo_project.run("--project-id", "wrong-project", "plan", "--project-id", "p-test")
+    result = demo_project.run(
+        "--project-id", "wrong-project", "plan", "--project-id", "p-test", "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
+    (planned,) = json.loads(result.stdout)["targets"]
+    assert planned["project_id"] == "p-test"
+    assert planned["summary"]["to_change"] > 0  # the project's assets were read and diffed
 
 
 def test_verbosity_adds_up_and_log_format_applies_after_the_subcommand(

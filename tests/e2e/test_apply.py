@@ -19,10 +19,10 @@ from reconciler.engine.apply import Outcome
 from reconciler.engine.diff import Desired
 from reconciler.engine.fingerprint import live_fingerprint
 from reconciler.engine.plan import Action, Plan
-from reconciler.engine.state import WriteOnlyState
 from reconciler.live.apply import apply_plan, find_stale
 from reconciler.live.plan import build_plan
 from reconciler.render.apply_text import result_line, summary
+from reconciler.state.sqlite import SqliteStore
 
 pytestmark = pytest.mark.e2e
 
@@ -171,7 +171,8 @@ async def test_ctrl_c_event_stops_new_puts_and_rerun_converges() -> None:
 async def test_write_only_values_are_recorded_and_not_resent(
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
-    state = WriteOnlyState(tmp_path / "state.sqlite")
+    store = SqliteStore(tmp_path / "state.sqlite")
+    state = store.records
     specs = [desired(0, shared_config={"shared_type": "PRIVATE"})]
     plan = await plan_for(emu, specs, state)
     row = plan.assets[0]
@@ -181,7 +182,7 @@ async def test_write_only_values_are_recorded_and_not_resent(
     assert result.results[0].outcome is Outcome.UPDATED
     assert state.get(emu.project_id, row.asset_id) is not None
     assert (await plan_for(emu, specs, state)).summary.to_change == 0
-    state.close()
+    store.close()
 
 
 async def test_rejected_put_is_reported_with_code_and_request_id(emu: RunningEmulator) -> None:

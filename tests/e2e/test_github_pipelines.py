@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.testing import RunningEmulator, run_emulator
-from reconciler.engine.state import DEFAULT_STATE_PATH
+from reconciler.state import DEFAULT_STATE_PATH
 from tests.e2e.forges import TOKEN, Forge, serve_forge
 from tests.e2e.workflow_runner import (
     ACTION,
@@ -91,7 +91,13 @@ def all_uses() -> Iterator[tuple[str, str]]:
 
 
 def test_every_action_is_pinned_to_a_commit() -> None:
-    for where, uses in all_uses():
+    found = list(all_uses())
+    # Every workflow and the action itself use other actions, each workflow ours: a file whose
+    # steps were not found (a renamed key, a moved directory) must not pass unchecked.
+    files = {path.name for path in WORKFLOWS.glob("*.yml")}
+    assert {where for where, _ in found} == {*files, ACTION.name}, found
+    assert {where for where, uses in found if OUR_ACTION.match(uses)} == files, found
+    for where, uses in found:
         name, _, ref = uses.partition("@")
         assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), (where, uses)
         if name == "your-org/reconciler":

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.testing import run_emulator
-from reconciler.engine.state import DEFAULT_STATE_PATH
+from reconciler.state import DEFAULT_STATE_PATH
 from tests.e2e.forges import TOKEN, Forge, serve_forge
 from tests.e2e.test_github_pipelines import ASSET_ID, LIVE, MANIFEST, READ, WRITE, check_jsonschema
 from tests.e2e.workflow_runner import ROOT, load

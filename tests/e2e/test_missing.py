@@ -22,9 +22,9 @@ from cli_process import clean_env
 from reconciler.api.client import MetaStudioClient
 from reconciler.api.errors import ServiceError
 from reconciler.emulator.testing import RunningEmulator, run_emulator
-from reconciler.engine.history import DriftHistory
-from reconciler.manager import import_assets
 from reconciler.options import GlobalOptions
+from reconciler.run import import_assets
+from reconciler.state.sqlite import SqliteStore
 
 pytestmark = pytest.mark.e2e
 
@@ -188,8 +188,8 @@ def test_watch_once_records_the_real_drift_not_a_missing_asset(
     (cycle,) = [e for e in events if e.get("event") == "cycle"]
     assert (cycle["result"], cycle["drifted"], cycle["missing"]) == ("success", 1, 0)
     assert cycle["managed"] == 250
-    with DriftHistory(root / ".reconciler" / "state.sqlite") as history:
-        episodes = history.open_episodes(emu.project_id)
+    with SqliteStore(root / ".reconciler" / "state.sqlite") as store:
+        episodes = store.history.open_episodes(emu.project_id)
     assert set(episodes) == {SHIFTED}
     assert (episodes[SHIFTED].status, episodes[SHIFTED].fields) == (
         "drifted",
@@ -200,8 +200,8 @@ def test_watch_once_records_the_real_drift_not_a_missing_asset(
     events = [json.loads(line) for line in again.stderr.splitlines() if line.startswith("{")]
     (cycle,) = [e for e in events if e.get("event") == "cycle"]
     assert (cycle["drifted"], cycle["missing"], cycle["managed"]) == (1, 1, 249)
-    with DriftHistory(root / ".reconciler" / "state.sqlite") as history:
-        assert history.open_episodes(emu.project_id)[DELETED].status == "missing"
+    with SqliteStore(root / ".reconciler" / "state.sqlite") as store:
+        assert store.history.open_episodes(emu.project_id)[DELETED].status == "missing"
 
 
 def test_import_all_refreshes_a_manifest_whose_asset_shifted_off_every_page(

@@ -18,8 +18,9 @@ from reconciler.emulator.store import generate_assets
 from reconciler.emulator.testing import RunningEmulator, run_emulator
 from reconciler.engine.diff import Desired
 from reconciler.engine.plan import Plan
-from reconciler.engine.state import WriteOnlyState
 from reconciler.live.plan import build_plan
+from reconciler.state import WriteOnlyRecords
+from reconciler.state.sqlite import SqliteStore
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +110,7 @@ def desired(overrides: dict[int, dict[str, Any]] | None = None) -> list[Desired]
 
 async def plan(
     emu: RunningEmulator,
-    state: WriteOnlyState,
+    state: WriteOnlyRecords,
     overrides: dict[int, dict[str, Any]] | None = None,
 ) -> Plan:
     async with emu.client(retry=FAST) as client:
@@ -128,7 +129,7 @@ def rows(plan: Plan) -> dict[str, dict[str, Any]]:
 
 
 async def test_plan_over_the_wire_has_exactly_the_expected_changes(tmp_path: Path) -> None:
-    state = WriteOnlyState(tmp_path / "state.sqlite")
+    state = SqliteStore(tmp_path / "state.sqlite").records
     with run_emulator(LIVE) as emu:
         result = await plan(emu, state)
         gets = [r for r in emu.requests() if r["method"] == "GET"]
@@ -194,7 +195,7 @@ async def test_plan_over_the_wire_has_exactly_the_expected_changes(tmp_path: Pat
 
 
 async def test_after_sending_the_bodies_a_new_plan_is_empty(tmp_path: Path) -> None:
-    state = WriteOnlyState(tmp_path / "state.sqlite")
+    state = SqliteStore(tmp_path / "state.sqlite").records
     with run_emulator(LIVE) as emu:
         first = await plan(emu, state)
         async with emu.client(retry=FAST) as client:
@@ -221,7 +222,7 @@ async def test_a_mostly_managed_project_is_read_in_short_pages(tmp_path: Path) -
     assets = generate_assets(260, seed=3, project_id="p-test")
     items = [Desired(a["asset_id"], {"asset_name": a["asset_name"]}) for a in assets[:250]]
     items.append(Desired("not-created-yet", {"asset_name": "x"}))
-    state = WriteOnlyState(tmp_path / "state.sqlite")
+    state = SqliteStore(tmp_path / "state.sqlite").records
     with run_emulator(assets) as emu:
         async with emu.client(retry=FAST) as client:
             result = await build_plan(

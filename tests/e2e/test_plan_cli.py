@@ -14,7 +14,7 @@ from conftest import EmulatorFactory
 
 from reconciler.emulator.testing import RunningEmulator
 from reconciler.engine.plan import PlanSet
-from reconciler.engine.planfile import read_plan
+from reconciler.run.planfile import read_plan
 
 pytestmark = pytest.mark.e2e
 

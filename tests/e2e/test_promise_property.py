@@ -37,10 +37,11 @@ from reconciler.engine import policy
 from reconciler.engine.apply import ApplyResult
 from reconciler.engine.diff import Desired
 from reconciler.engine.plan import Action, Plan
-from reconciler.engine.state import WriteOnlyState
 from reconciler.live.apply import apply_plan
 from reconciler.live.plan import build_plan
 from reconciler.render.apply_text import result_line
+from reconciler.state import WriteOnlyRecords
+from reconciler.state.sqlite import SqliteStore
 from tests.engine.test_convergence import (
     BLOCKS,
     INSTANTS,
@@ -179,16 +180,15 @@ def emu() -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture(scope="module")
-def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WriteOnlyState]:
-    records = WriteOnlyState(Path(tmp_path_factory.mktemp("promise")) / "state.sqlite")
-    yield records
-    records.close()
+def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WriteOnlyRecords]:
+    with SqliteStore(Path(tmp_path_factory.mktemp("promise")) / "state.sqlite") as store:
+        yield store.records
 
 
 NUMBERS = itertools.count()
 
 
-async def _plan(emu: RunningEmulator, desired: Desired, state: WriteOnlyState) -> Plan:
+async def _plan(emu: RunningEmulator, desired: Desired, state: WriteOnlyRecords) -> Plan:
     async with emu.client(retry=FAST_RETRY) as client:
         return await build_plan(
             [desired],
@@ -237,7 +237,7 @@ def _props(**values: str) -> list[dict[str, str]]:
     )
 )
 def test_apply_reads_back_as_declared_leaves_the_rest_and_converges(
-    emu: RunningEmulator, state: WriteOnlyState, case: tuple[dict[str, Any], dict[str, Any]]
+    emu: RunningEmulator, state: WriteOnlyRecords, case: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
     spec, live = case
     asset_id = f"promise-{next(NUMBERS)}"

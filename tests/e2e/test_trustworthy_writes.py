@@ -292,9 +292,8 @@ def test_validate_verbose_says_the_service_may_refuse_system_properties(cli: Cli
 
 HOLDER = """
 import sys
-from reconciler.engine.lock import ProjectLock
-lock = ProjectLock(sys.argv[1])
-with lock.hold(sys.argv[2], sys.argv[3], command="apply"):
+from reconciler.state.sqlite import SqliteStore
+with SqliteStore(sys.argv[1]) as store, store.locks.hold(sys.argv[2], sys.argv[3], command="apply"):
     print("held", flush=True)
     sys.stdin.readline()  # hold it until told to let go
 """
@@ -367,6 +366,7 @@ def test_a_lock_left_by_a_process_that_died_is_taken_over(cli: Cli) -> None:
     holder.wait(timeout=30)
     result = cli.run("apply", "--auto-approve")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert cli.puts() == [(aid(1), {"asset_name": "Renamed 1"})]  # the change was written
 
 
 def test_an_older_saved_plan_cannot_send_old_write_only_values_back(cli: Cli) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,8 +28,8 @@ from cli_process import clean_env
 
 from bench.process import free_port
 from reconciler.emulator.testing import EmulatorFactory, RunningEmulator, run_emulator
-from reconciler.engine.history import DriftHistory, Resolution
-from reconciler.engine.lock import ProjectLock
+from reconciler.state import History, Resolution
+from reconciler.state.sqlite import SqliteStore
 
 pytestmark = pytest.mark.e2e
 
@@ -170,8 +170,10 @@ class Runner:
             stdin=subprocess.DEVNULL,
         )
 
-    def history(self) -> DriftHistory:
-        return DriftHistory(self.root / ".reconciler" / "state.sqlite")
+    @contextmanager
+    def history(self) -> Iterator[History]:
+        with SqliteStore(self.root / ".reconciler" / "state.sqlite") as store:
+            yield store.history
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -412,8 +414,10 @@ def test_two_self_healing_watchers_do_not_both_write(
     emu.store.patch(A0, {"asset_name": "Edited"})
 
     # While another writer holds the project's lock, a heal sends nothing and names it.
-    lock = ProjectLock(tmp_path / ".reconciler" / "state.sqlite")
-    with lock.hold(emu.base_url, emu.project_id, command="apply"):
+    with (
+        SqliteStore(tmp_path / ".reconciler" / "state.sqlite") as store,
+        store.locks.hold(emu.base_url, emu.project_id, command="apply"),
+    ):
         done = runner.run("watch", "manifests", "--once", "--self-heal")
     assert done.returncode == 2
     assert puts(emu) == []

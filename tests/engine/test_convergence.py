@@ -16,7 +16,7 @@ from reconciler.emulator.app import stored_after
 from reconciler.engine import normalize
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.plan import Action
-from reconciler.engine.state import Record
+from reconciler.engine.records import Record
 
 AID = "a-1"
 TAGS = st.lists(st.sampled_from(["NEWS", "FEMALE", "SPORTS", "x"]), max_size=4)

@@ -11,7 +11,7 @@ from reconciler.emulator import samples
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.fingerprint import live_fingerprint, write_only_fingerprint
 from reconciler.engine.plan import Action, ChangeKind, FieldChange
-from reconciler.engine.state import Record
+from reconciler.engine.records import Record
 
 AID = "93769b5a-c8c6-4692-9c95-53933a1f0c93"
 

@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.plan import Action, AssetPlan
-from reconciler.engine.state import Record
+from reconciler.engine.records import Record
 
 AID = "a-promise"
 HM = "human_model_2d_meta"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.api.client import PutFailure, RetryPolicy
-from reconciler.api.errors import ApiError, ServiceUnreachable
+from reconciler.api.errors import ApiError, AssetNotFound, ServiceUnreachable
 from reconciler.api.retries import RetryTally
 from reconciler.engine.apply import ApplyResult, AssetResult, Outcome, verify
 from reconciler.engine.plan import Action, AssetPlan, Plan
@@ -100,7 +100,7 @@ class FakeService:
     async def show(self, asset_id: str, app_user_id: str | None = None) -> Updated:
         self.shown.append(asset_id)
         if asset_id not in self.assets:
-            raise api_error(400, "MSS.10001001", "Asset not found")
+            raise not_found(asset_id)
         return Updated(dict(self.assets[asset_id]))
 
 
@@ -115,6 +115,18 @@ def planned(plan: Plan, service: FakeService) -> Plan:
 def row(asset_id: str, body: dict[str, Any] | None, **kw: Any) -> AssetPlan:
     action = kw.pop("action", Action.UPDATE if body is not None else Action.NOOP)
     return AssetPlan(asset_id=asset_id, action=action, name=f"n-{asset_id}", body=body, **kw)
+
+
+def not_found(asset_id: str) -> AssetNotFound:
+    """What the client raises for ShowAsset's 400 ``MSS.10001001``."""
+    return AssetNotFound(
+        method="GET",
+        path=f"/v1/p/digital-assets/{asset_id}",
+        status=400,
+        error_code="MSS.10001001",
+        error_msg="Asset not found",
+        request_id="req-9",
+    )
 
 
 def api_error(status: int, code: str, msg: str) -> ApiError:

@@ -20,7 +20,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.live import apply as live_apply
 from reconciler.live.apply import apply_plan, find_stale
 
-from .test_apply import Recorder, api_error
+from .test_apply import Recorder, api_error, not_found
 from .test_apply_attempts import Answer, error
 
 LOGGER = "reconciler.live.apply"
@@ -103,7 +103,7 @@ class Desk:
         if self.show_errors.get(asset_id):
             raise self.show_errors[asset_id].pop(0)
         if asset_id not in self.assets:
-            raise api_error(400, "MSS.10001001", "Asset not found")
+            raise not_found(asset_id)
         return Answer(dict(self.assets[asset_id]))
 
     def sent(self) -> list[tuple[Any, ...]]:

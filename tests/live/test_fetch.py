@@ -20,10 +20,10 @@ from reconciler.engine.diff import Desired
 from reconciler.engine.fingerprint import write_only_fingerprint
 from reconciler.engine.plan import Action
 from reconciler.engine.planner import desired_from_loaded
-from reconciler.engine.state import WriteOnlyState
 from reconciler.live.fetch import CHUNK, LiveReads
 from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import load_manifests
+from reconciler.state.sqlite import SqliteStore
 
 
 class Service:
@@ -117,7 +117,7 @@ async def test_rejected_credentials_fail_the_run_even_inside_a_task_group() -> N
 
 
 async def test_records_come_from_the_state_store(tmp_path: Path) -> None:
-    state = WriteOnlyState(tmp_path / "s.sqlite")
+    state = SqliteStore(tmp_path / "s.sqlite").records
     review = {"review_config": {"no_need_review": True}}
     state.record("p", "a0", write_only_fingerprint(review))
     service = Service({"a0": live(0), "a1": live(1)})

@@ -1,12 +1,13 @@
 """Golden-file tests: rendered plans are reviewed as text, so any change in output shows in a diff.
 
-Regenerate after an intended change with ``UPDATE_GOLDEN=1 pytest tests/render/test_golden.py``.
+Regenerate after an intended change with ``UPDATE_GOLDEN=1 pytest tests/render/test_golden.py``
+(refused under CI, where the comparison must be able to fail).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,32 @@ CASES: dict[str, Callable[[], str]] = {
 }
 
 
+def updating(environ: Mapping[str, str]) -> bool:
+    """Whether the golden files are to be rewritten (``UPDATE_GOLDEN``).  Refused under CI: a
+    rewritten file matches whatever was rendered, so the comparison could not fail there."""
+    if not environ.get("UPDATE_GOLDEN"):
+        return False
+    if environ.get("CI", "").strip().lower() in ("true", "1"):
+        pytest.fail("UPDATE_GOLDEN is refused under CI (CI=true): golden files change by review")
+    return True
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_golden(name: str) -> None:
     rendered = CASES[name]()
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
+    if updating(os.environ):
         path.write_text(rendered, encoding="utf-8")
     assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1 to create it"
     assert rendered == path.read_text(encoding="utf-8")
+
+
+def test_update_golden_is_refused_under_ci() -> None:
+    with pytest.raises(pytest.fail.Exception, match="UPDATE_GOLDEN is refused under CI"):
+        updating({"UPDATE_GOLDEN": "1", "CI": "true"})
+    assert updating({"UPDATE_GOLDEN": "1"}) is True
+    assert updating({"UPDATE_GOLDEN": "1", "CI": "false"}) is True
+    assert updating({"CI": "true"}) is False
 
 
 def test_colour_only_when_asked() -> None:

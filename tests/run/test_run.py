@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.testing import RunningEmulator, run_emulator
-from reconciler.engine import planfile
 from reconciler.engine.plan import Action
+from reconciler.engine.safety import Crossing, ThresholdCrossed
 from reconciler.errors import ConfigError
-from reconciler.manager import (
+from reconciler.options import GlobalOptions
+from reconciler.run import (
     ApplyHooks,
     ApplyRefused,
     apply_manifests,
@@ -27,8 +28,10 @@ from reconciler.manager import (
     import_assets,
     make_plan,
     open_run,
+    open_session,
+    read_plan,
+    write_plan,
 )
-from reconciler.options import GlobalOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -73,21 +76,34 @@ def manifests(directory: Path, names: dict[int, str]) -> list[str]:
     return [str(directory)]
 
 
-async def test_plan_above_the_threshold_carries_the_warning(
+async def test_plan_above_the_threshold_carries_the_crossing(
     options: GlobalOptions, tmp_path: Path
 ) -> None:
     names = {i: ("Renamed" if i < 7 else f"Image {i}") for i in range(20)}
     plan = await make_plan(options, manifests(tmp_path, names))
     assert len(plan.by_action(Action.UPDATE)) == 7
-    assert len(plan.warnings) == 1 and "7 of 20 managed assets (35%)" in plan.warnings[0]
+    (target,) = plan.plans
+    assert target.crossing == Crossing(7, 20, 30.0)
+    assert plan.warnings == []  # the words are the command line's (render.apply_text)
+
+
+async def test_each_plan_carries_its_targets_own_threshold(
+    options: GlobalOptions, tmp_path: Path
+) -> None:
+    names = {i: ("Renamed" if i < 2 else f"Image {i}") for i in range(20)}
+    plan = await make_plan(options, manifests(tmp_path, names), max_change_percent=5)
+    (target,) = plan.plans
+    assert target.safety.max_change_percent == 5
+    assert target.crossing == Crossing(2, 20, 5.0)
 
 
 async def test_plan_with_out_saves_a_plan_file_that_reads_back(
     options: GlobalOptions, tmp_path: Path
 ) -> None:
     out = tmp_path / "saved" / "plan.json"
-    plan = await make_plan(options, manifests(tmp_path, {1: "New"}), out=out)
-    assert planfile.read_plan(out).plan == plan
+    plan = await make_plan(options, manifests(tmp_path, {1: "New"}))
+    write_plan(out, plan)
+    assert read_plan(out).plan == plan
 
 
 def test_declined_confirmation_sends_nothing(
@@ -106,8 +122,11 @@ def test_apply_above_the_threshold_is_refused_without_force(
     emu: RunningEmulator, options: GlobalOptions, tmp_path: Path
 ) -> None:
     names = {i: f"Bulk {i}" for i in range(20)}
-    with pytest.raises(ApplyRefused, match="Re-run with --force"):
+    with pytest.raises(ApplyRefused) as refused:
         apply_manifests(options, manifests(tmp_path, names))
+    assert refused.value.reason == ThresholdCrossed(
+        [("default", Crossing(20, 20, 30.0))], several=False, shown=True
+    )
     stored = emu.store.get(asset_id(10))
     assert stored is not None and stored["asset_name"] == "Image 10"
 
@@ -115,7 +134,7 @@ def test_apply_above_the_threshold_is_refused_without_force(
 def test_saved_plan_for_another_project_is_refused(options: GlobalOptions, tmp_path: Path) -> None:
 
     out = tmp_path / "plan.json"
-    asyncio.run(make_plan(options, manifests(tmp_path, {3: "Elsewhere"}), out=out))
+    write_plan(out, asyncio.run(make_plan(options, manifests(tmp_path, {3: "Elsewhere"}))))
     other = GlobalOptions(endpoint=options.endpoint, project_id="another-project")
     with pytest.raises(ApplyRefused, match="was made for project"):
         apply_saved(other, out)
@@ -221,8 +240,6 @@ def test_single_target_flags_are_refused_when_a_run_covers_several(
 def test_the_clients_of_one_session_share_its_pacing(options: GlobalOptions) -> None:
     """The limits are the tenant's: an apply's fresh reads right after its plan's reads must not
     start with a full burst of their own (that drew 429s from the service)."""
-    from reconciler.manager import open_session
-
     session = open_session(options)
     first, second = session.client(), session.client(parallelism=2)
     assert first.pacer is second.pacer is session.pacer

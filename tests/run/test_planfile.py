@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from plan_samples import SARA, sample_plan
 
-from reconciler.engine import planfile
 from reconciler.engine.plan import FORMAT_VERSION, Plan, PlanSet
-from reconciler.engine.planfile import PlanFileError, read_plan, write_plan
+from reconciler.run import planfile
+from reconciler.run.planfile import PlanFileError, read_plan, write_plan
 
 ENDPOINT = "https://metastudio.cn-north-4.myhuaweicloud.com"
 

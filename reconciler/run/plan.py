@@ -1,0 +1,184 @@
+"""``plan``: every target's plan, made while the manifests load.
+
+Each target's plan carries that target's safety threshold and, when ``--asset``/``--selector``
+narrowed the run, its targeting (:class:`~reconciler.engine.plan.Plan`): whoever shows or
+applies the plan reads them from it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reconciler.api.client import MetaStudioClient
+from reconciler.api.config import ReconcilerConfig, config_path, load_config
+from reconciler.constants import READ_PARALLELISM
+from reconciler.engine.diff import Desired
+from reconciler.engine.plan import Plan, PlanSet, Targeting
+from reconciler.errors import ReconcilerError
+from reconciler.live.plan import PlanRun
+from reconciler.options import GlobalOptions
+from reconciler.run.locks import StreamedLocks
+from reconciler.run.selection import Filters
+from reconciler.run.session import Session, StageCounter, open_config_store
+from reconciler.run.streamed import Lane, Streamed, TargetResult
+from reconciler.state import WriteOnlyRecords
+from reconciler.times import now_rfc3339
+
+
+async def make_plan(
+    options: GlobalOptions,
+    paths: Sequence[str],
+    filters: Filters | None = None,
+    *,
+    parallelism: int = READ_PARALLELISM,
+    progress: Callable[[str], None] | None = None,
+    counter: StageCounter | None = None,
+    max_change_percent: float | None = None,
+) -> PlanSet:
+    """Plan the manifests under ``paths`` against every target of the run, concurrently,
+    reading live state while the manifests load (:class:`~reconciler.run.streamed.Streamed`).
+
+    A target that cannot be planned (unreachable, credentials rejected) is reported in its own
+    plan (``Plan.error``) when the run covers several; a one-target run raises, as a setup
+    error.  ``counter`` gets ``("reading live assets", done, total)`` over all targets as live
+    state arrives, from the end of the load on (when the total is known).
+    """
+    if parallelism < 1:
+        raise ReconcilerError("--parallelism must be at least 1")
+    planned = await streamed_plan(
+        options,
+        load_config(config_path(options)),
+        paths,
+        filters or Filters(),
+        max_change_percent,
+        parallelism=parallelism,
+        progress=progress,
+        counter=counter,
+    )
+    return planned.plans
+
+
+class Planned:
+    """Every target's plan, each with its session (None for a target that could not be
+    opened), in target order."""
+
+    def __init__(self, results: Sequence[TargetResult[Plan]], created_at: str) -> None:
+        self.pairs = list(results)
+        self.plans = PlanSet([pair.result for pair in self.pairs], created_at=created_at)
+
+    def opened(self) -> list[tuple[Plan, Session]]:
+        """The plans whose session opened, with it."""
+        return [(pair.result, pair.session) for pair in self.pairs if pair.session is not None]
+
+
+async def streamed_plan(
+    options: GlobalOptions,
+    config: ReconcilerConfig,
+    paths: Sequence[str],
+    filters: Filters,
+    max_change_percent: float | None,
+    *,
+    parallelism: int,
+    progress: Callable[[str], None] | None,
+    counter: StageCounter | None,
+    locks: StreamedLocks | None = None,
+) -> Planned:
+    """Every target's plan (:class:`Streamed` with :class:`PlanKind`) with its session."""
+    with open_config_store(config) as store:
+        kind = PlanKind(store.records, filters, max_change_percent, counter, progress)
+        streamed = Streamed(
+            kind, options, config, paths, filters, parallelism, progress=progress, locks=locks
+        )
+        return Planned(await streamed.run(), streamed.created_at)
+
+
+class _PlanReads:
+    """A target's plan reads (:class:`PlanRun`) as a streamed run drives them."""
+
+    def __init__(self, run: PlanRun) -> None:
+        self.run = run
+
+    def start(self, expected: int, *, exact: bool = False) -> None:
+        self.run.start(expected, exact=exact)
+
+    def add(self, desired: Sequence[Desired]) -> None:
+        self.run.add(desired)
+
+    async def cancel(self) -> None:
+        await self.run.cancel()
+
+    async def finish(self, session: Session) -> Plan:
+        target = session.target
+        return await self.run.finish(target_name=target.name, endpoint=target.endpoint)
+
+
+class PlanKind:
+    """A streamed plan: each target's plan with its threshold and targeting, and the live
+    progress counter over every target (shown once the load has given its total)."""
+
+    def __init__(
+        self,
+        records: WriteOnlyRecords,
+        filters: Filters,
+        max_change_percent: float | None,
+        counter: StageCounter | None,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.records = records
+        self.filters = filters
+        self.max_change_percent = max_change_percent
+        self.counter = counter
+        self.say = progress or (lambda _message: None)
+        self._done: dict[str | None, int] = {}
+        self._total: int | None = None
+
+    def reads(self, lane: Lane[Any], client: MetaStudioClient, parallelism: int) -> _PlanReads:
+        name = lane.name
+        self._done[name] = 0
+
+        def arrived(count: int, _of: int) -> None:
+            self._done[name] = count
+            self._count()
+
+        assert lane.session is not None
+        return _PlanReads(
+            PlanRun(
+                client,
+                state=self.records,
+                project_id=lane.session.target.project_id,
+                parallelism=parallelism,
+                on_progress=arrived if self.counter is not None else None,
+            )
+        )
+
+    def _count(self) -> None:
+        if self.counter is not None and self._total is not None:
+            self.counter("reading live assets", sum(self._done.values()), self._total)
+
+    def loaded(self, lanes: Sequence[Lane[Any]]) -> None:
+        self._total = sum(len(lane.desired) for lane in lanes)
+        if any(self._done.values()):
+            self._count()
+
+    def done(self, lane: Lane[Any], result: Plan) -> Plan:
+        assert lane.session is not None
+        result.safety = lane.session.safety(self.max_change_percent)
+        if self.filters:
+            result.targeting = Targeting(len(lane.desired), lane.declared, self.filters.flags)
+        elapsed = time.monotonic() - lane.started
+        self.say(f"{lane.prefix}Planned {len(result.assets)} assets in {elapsed:.1f}s.")
+        return result
+
+    def failed(self, lane: Lane[Any], error: str) -> Plan:
+        project_id, endpoint = lane.place
+        return Plan(
+            [],
+            target=lane.label,
+            project_id=project_id,
+            endpoint=endpoint,
+            created_at=now_rfc3339(),
+            error=error,
+            unplanned=len(lane.desired),
+        )
