@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit quick bench clean mutation property
+.PHONY: demo test lint typecheck unit quick test-fast bench clean mutation property
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,8 @@ unit: $(STAMP)
 # The fast subset for your own loop: no end-to-end or reliability tests (real processes).
 quick: $(STAMP)
 	$(BIN)/pytest -q -n auto -m "not e2e and not reliability" --ignore=tests/e2e --ignore=tests/reliability
+
+test-fast: quick
 
 test: lint typecheck unit
 

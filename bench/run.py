@@ -937,6 +937,7 @@ def report(results: Results, *, latency_ms: int, rates: dict[str, float], priori
         *(format_row(r) for r in results.rows if not r.command.endswith(HALF_SUFFIX)),
         "",
         *target_verdicts(results.rows),
+        *_rules_verdict(results.rows),
         *half_quota_table(results.rows),
     ]
     if results.baseline is not None:
@@ -951,6 +952,12 @@ def report(results: Results, *, latency_ms: int, rates: dict[str, float], priori
         ]
     lines += ["Targets (issues 18 and 22):", "", *target_table(results)]
     return "\n".join(lines)
+
+
+def _rules_verdict(rows: Sequence[Row]) -> list[str]:
+    from bench.rules_rows import rules_verdict  # it imports this module
+
+    return rules_verdict(list(rows))
 
 
 def merge_previous(results: Results, previous: Path = RESULTS_JSON) -> Results:
@@ -1074,6 +1081,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="assets the half-quota apply changes",
     )
     parser.add_argument(
+        "--state-size",
+        type=int,
+        default=10000,
+        metavar="N",
+        help="assets of the state backend rows (an apply of 100 changes with the SQLite and "
+        "with a PostgreSQL state; 0 to skip them)",
+    )
+    parser.add_argument(
+        "--rules-size",
+        type=int,
+        default=10000,
+        metavar="N",
+        help="assets of the ownership and policy rows (a plan with 5 ignore and 5 policy rules "
+        "and without them; 0 to skip them)",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help=f"skip the SDK script at {BASELINE_SIZE:,} assets (it takes about a minute)",
@@ -1121,11 +1144,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                     plan_only=args.plan_only,
                 )
             )
+        if args.rules_size:
+            from bench.rules_rows import bench_rules
+
+            results.rows.extend(
+                bench_rules(args.rules_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES)
+            )
+        if args.state_size and not args.plan_only:
+            from bench.state_rows import bench_state_backends
+
+            results.rows.extend(
+                bench_state_backends(
+                    args.state_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES
+                )
+            )
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print("\n".join([*verdicts(results), *target_verdicts(results.rows)]))
+    from bench.rules_rows import rules_verdict
+    from bench.state_rows import state_verdict
+
+    print(
+        "\n".join(
+            [
+                *verdicts(results),
+                *target_verdicts(results.rows),
+                *state_verdict(results.rows),
+                *rules_verdict(results.rows),
+            ]
+        )
+    )
     options: dict[str, Any] = {
         "latency_ms": args.latency_ms,
         "rates": DEFAULT_RATES,

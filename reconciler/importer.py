@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from reconciler.api import models
 from reconciler.api.answers import non_finite_path
+from reconciler.api.enums import NON_UPDATABLE_STATES
 from reconciler.engine import normalize, policy
 from reconciler.fieldpath import FieldPath, format_path
 from reconciler.manifest import writer
@@ -199,6 +200,9 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
     schema: Path | None = None  # the schema file, when this import wrote or refreshed it
     refused: list[str] = field(default_factory=list)  # assets not written, and why
+    # Assets left out on purpose: in a state no update is allowed in (BLOCK, FAILED, ...).  A
+    # manifest for one would make drift and watch report it as blocked until it changes.
+    skipped: list[str] = field(default_factory=list)
     # What each update changes in manifests that already existed: (asset id, edit) per path.
     edits: dict[Path, list[tuple[str, writer.SpecEdit]]] = field(default_factory=dict)
     check: bool = False  # nothing was written (--check)
@@ -229,9 +233,7 @@ def write_imports(
     for raw in assets:
         asset_id = str(raw["asset_id"])
         label = f"asset {raw.get('asset_name') or ''!r} ({asset_id!r})"
-        refused = _refusal(raw)
-        if refused:
-            result.refused.append(f"{label}: {refused}; not imported")
+        if _left_out(raw, label, result):
             continue
         spec, problems = validated(spec_from_live(raw))
         result.warnings += [f"{label}: {p}" for p in problems]
@@ -296,6 +298,23 @@ def write_schema(directory: Path) -> Path | None:
         return None
     writer.write_atomic(path, text)
     return path
+
+
+def _left_out(raw: Mapping[str, Any], label: str, result: ImportResult) -> bool:
+    """Whether the asset gets no manifest: refused (it could not be one), or skipped (it is in
+    a state no update is allowed in); said in ``result``."""
+    refused = _refusal(raw)
+    if refused:
+        result.refused.append(f"{label}: {refused}; not imported")
+        return True
+    state = raw.get("asset_state")
+    if state in NON_UPDATABLE_STATES:
+        result.skipped.append(
+            f"{label} is {state}, a state that does not allow updates: not imported "
+            "(import it once the service lets it be updated)"
+        )
+        return True
+    return False
 
 
 def _refusal(raw: Mapping[str, Any]) -> str | None:

@@ -92,6 +92,9 @@ USER_LOGGER = "reconciler.cli"  # the command line's own messages to the person 
 # Loggers whose warnings and errors speak to the person running the command: shown as
 # ``Warning: ...`` rather than ``WARNING logger: ...``.
 USER_LOGGERS = (USER_LOGGER, "reconciler.run")
+# Loggers whose INFO lines are ``-v``'s account of a run (phases, requests, state), shown with
+# the seconds since the command started.
+_VERBOSE_LOGGERS = ("reconciler.cli", "reconciler.run", "reconciler.live")
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
@@ -140,17 +143,26 @@ def _speaks_to_user(name: str) -> bool:
 
 
 class TextFormatter(logging.Formatter):
-    """``Error: ...`` / ``Warning: ...`` for messages to the user, ``LEVEL logger: ...`` else."""
+    """What the person running the command reads on stderr.
+
+    * Every warning and error, whichever module noticed it: ``Warning: ...`` / ``Error: ...``
+      (the module's name is of no use to a user; ``--log-format json`` keeps it).
+    * ``-v`` (INFO) lines of the command line and the run: ``[  0.42s] message``, the seconds
+      since the command started, so the time each phase took can be read off the left edge.
+    * Anything else (``-vv`` debug lines, a module's own INFO): ``LEVEL logger: message``.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.levelno >= logging.WARNING and _speaks_to_user(record.name):
+        if record.levelno >= logging.WARNING:
             text = f"{record.levelname.capitalize()}: {record.getMessage()}"
             if record.exc_info:
                 text += "\n" + redact(self.formatException(record.exc_info))
             return text
+        if record.levelno == logging.INFO and record.name.startswith(_VERBOSE_LOGGERS):
+            return f"[{record.relativeCreated / 1000:7.2f}s] {record.getMessage()}"
         return super().format(record)
 
 

@@ -71,6 +71,21 @@ MODULES: tuple[Module, ...] = (
         ("tests/engine/test_safety.py", "tests/engine/test_safety_edges.py"),
     ),
     Module(
+        "ignore",
+        "reconciler/engine/ignore.py",
+        ("tests/engine/test_ignore.py",),
+    ),
+    Module(
+        "guardrails",
+        "reconciler/engine/guardrails.py",
+        ("tests/engine/test_guardrails.py",),
+    ),
+    Module(
+        "history",
+        "reconciler/engine/history.py",
+        ("tests/engine/test_history.py",),
+    ),
+    Module(
         "diff",
         "reconciler/engine/diff.py",
         (
@@ -95,6 +110,7 @@ MODULES: tuple[Module, ...] = (
             "tests/live/test_apply.py",
             "tests/live/test_apply_attempts.py",
             "tests/live/test_apply_mutants.py",
+            "tests/live/test_apply_guard.py",
         ),
     ),
 )

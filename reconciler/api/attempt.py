@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.api.answers import read_bounded
-from reconciler.api.config import Target
+from reconciler.api.config import LOOPBACK_HOSTS, Target
 from reconciler.api.errors import (
     ApiError,
     ServiceError,
@@ -78,6 +78,9 @@ class Failure:
     maybe_applied: bool
     kind: str = ""  # what went wrong in a few words, for the retry summary ("HTTP 503")
     throttle_wait: float | None = None
+    # Known at once and cheap to ask again: a loopback port that refused the connection (a
+    # local emulator not started yet, or not at all).  Retried with short waits only.
+    quick: bool = False
 
     @property
     def throttled(self) -> bool:
@@ -89,7 +92,7 @@ def transport_kind(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
-        return "connection refused" if "refused" in str(exc).lower() else "connection failed"
+        return "connection refused" if _refused(exc) else "connection failed"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "connection closed"
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
@@ -138,11 +141,23 @@ def transport_failure(
         raise permanent from None
     if permanent is not None:
         return Failure(permanent, retryable=False, maybe_applied=False)
+    kind = transport_kind(exc)
+    host = urlsplit(target.endpoint).hostname or ""
     return Failure(
         _unreachable(request.method, request.shown_path, exc, attempts, target),
         retryable=True,
         maybe_applied=not isinstance(exc, _NOT_SENT),
-        kind=transport_kind(exc),
+        kind=kind,
+        quick=kind == "connection refused" and host in LOOPBACK_HOSTS,
+    )
+
+
+def _refused(exc: BaseException) -> bool:
+    """The connection was refused: nothing listens there.  httpx's asynchronous transport
+    words it "All connection attempts failed"; the operating system's error below says it."""
+    return any(
+        isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower()
+        for cause in _causes(exc)
     )
 
 
@@ -232,6 +247,10 @@ def _unreachable(
         kind = f"timed out (no complete answer within {target.timeout:g}s)"
     elif isinstance(exc, httpx.TimeoutException):
         kind = f"timed out ({exc or type(exc).__name__})"
+    elif isinstance(exc, httpx.ConnectError) and _refused(exc):
+        parts = urlsplit(target.endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        kind = f"connection refused by {parts.hostname}:{port} (nothing listens there)"
     else:
         kind = f"connection failed ({exc or type(exc).__name__})"
     return ServiceUnreachable(

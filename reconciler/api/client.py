@@ -368,7 +368,7 @@ class MetaStudioClient:
             self._log_retry(request, outcome, wait, budget.attempt)
             throttled = outcome.throttled
             if not throttled:
-                self.tally.retry(outcome.kind)
+                self.tally.retry(outcome.kind, first=budget.failures == 1)
             await self._sleep(wait)
 
     async def _attempt(self, request: Request, number: int) -> Answer | Failure:
@@ -376,6 +376,7 @@ class MetaStudioClient:
         400, else what went wrong.  Each attempt is logged and told to ``on_answer``."""
         assert self._http is not None
         started = time.monotonic()
+        self.tally.attempt(request.api)
         try:
             answer = await send(self._http, request, self.target)
         except httpx.UnsupportedProtocol as exc:

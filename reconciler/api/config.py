@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from reconciler.api.answers import DEFAULT_MAX_RESPONSE_MB
+from reconciler.api.rules import IgnoreRule, PolicyRule, RuleError, parse_ignore, parse_policies
 from reconciler.errors import ConfigError
 from reconciler.fieldpath import format_path
 from reconciler.yaml_safe import Document, YamlProblem, parse_documents, read_text
@@ -71,8 +72,10 @@ _TARGET_KEYS = {
     "max_response_mb",
     "credentials_env_prefix",
     "safety",
+    "ignore",
+    "policies",
 }
-_TOP_KEYS = {"default_target", "state", "targets", "safety"}
+_TOP_KEYS = {"default_target", "state", "targets", "safety", "ignore", "policies"}
 _SAFETY_KEYS = ("max_change_percent", "min_assets")
 _CREDENTIAL_KEYS = {
     "ak",
@@ -113,6 +116,20 @@ class ReconcilerConfig:
     state: Path | str | None = None
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     safety: Mapping[str, float] = field(default_factory=dict)  # checked; see safety_settings
+    # Ignore and policy rules (docs/ownership.md, docs/policies.md): the file's, and each
+    # target's own (added to the file's for that target).
+    ignore: tuple[IgnoreRule, ...] = ()
+    policies: tuple[PolicyRule, ...] = ()
+    target_ignore: Mapping[str, tuple[IgnoreRule, ...]] = field(default_factory=dict)
+    target_policies: Mapping[str, tuple[PolicyRule, ...]] = field(default_factory=dict)
+
+    def ignore_rules(self, target_name: str | None) -> tuple[IgnoreRule, ...]:
+        """The file's ignore rules, then the target's own."""
+        return self.ignore + self.target_ignore.get(target_name or "", ())
+
+    def policy_rules(self, target_name: str | None) -> tuple[PolicyRule, ...]:
+        """The file's policy rules, then the target's own."""
+        return self.policies + self.target_policies.get(target_name or "", ())
 
     def safety_settings(self, target_name: str | None) -> dict[str, float]:
         """``safety:`` of the file, overridden key by key by the target's own ``safety:``."""
@@ -133,6 +150,18 @@ def is_database_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
+CONNECTION_STRING_REFUSED = (
+    "a key=value connection string is not supported: write the database as a postgresql:// "
+    "URL (postgresql://user@host:5432/dbname), or give a file path"
+)
+
+
+def looks_like_connection_string(location: str) -> bool:
+    """A libpq ``key=value`` string (``host=db dbname=x``): refused rather than taken for a
+    file name."""
+    return re.match(r"\s*[A-Za-z_]+\s*=", location) is not None
+
+
 def _has_password(url: str) -> bool:
     """Whether a database URL carries a password (in its user part or its query)."""
     parts = urlsplit(url)
@@ -141,7 +170,7 @@ def _has_password(url: str) -> bool:
     except ValueError:
         has_user_password = False
     query = {key.lower() for key, _value in parse_qsl(parts.query, keep_blank_values=True)}
-    return has_user_password or "password" in query
+    return has_user_password or bool(query & {"password", "sslpassword"})
 
 
 def _fail(path: Path, key: str, problem: str) -> ConfigError:
@@ -182,6 +211,8 @@ def load_config(path: Path | None) -> ReconcilerConfig:
     state = data.get("state")
     if state is not None and not isinstance(state, str):
         raise _fail(path, "state", "expected a file path or a postgresql:// URL")
+    if state and looks_like_connection_string(state):
+        raise _fail(path, "state", CONNECTION_STRING_REFUSED)
     if state and is_database_url(state) and _has_password(state):
         raise _fail(
             path,
@@ -191,13 +222,48 @@ def load_config(path: Path | None) -> ReconcilerConfig:
             "secret, or keep the password in PGPASSWORD or a .pgpass file",
         )
     _check_safety(path, "safety", data.get("safety"))
+    rules = _rules(path, data, targets)
     return ReconcilerConfig(
         path=path,
         default_target=default,
         state=(state if is_database_url(state) else path.parent / state) if state else None,
         targets={str(k): (v or {}) for k, v in targets.items()},
         safety=dict(data.get("safety") or {}),
+        **rules,
     )
+
+
+def _rules(path: Path, data: Mapping[str, Any], targets: Mapping[Any, Any]) -> dict[str, Any]:
+    """``ignore:`` and ``policies:`` of the file and of each target, parsed and checked (a
+    target's rule may not reuse a name of the file's: a violation names its rule)."""
+    try:
+        ignore = parse_ignore(data.get("ignore"))
+        policies = parse_policies(data.get("policies"))
+        target_ignore: dict[str, tuple[IgnoreRule, ...]] = {}
+        target_policies: dict[str, tuple[PolicyRule, ...]] = {}
+        for name, settings in targets.items():
+            where = f"targets.{name}"
+            own = settings or {}
+            target_ignore[str(name)] = parse_ignore(own.get("ignore"), f"{where}.ignore")
+            target_policies[str(name)] = parse_policies(own.get("policies"), f"{where}.policies")
+            for key, mine, shared in (
+                ("ignore", target_ignore[str(name)], ignore),
+                ("policies", target_policies[str(name)], policies),
+            ):
+                taken = {rule.name for rule in shared} & {rule.name for rule in mine}
+                if taken:
+                    raise RuleError(
+                        f"{where}.{key}: {sorted(taken)[0]!r} is already the name of a rule "
+                        f"of the file's {key}"
+                    )
+    except RuleError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return {
+        "ignore": ignore,
+        "policies": policies,
+        "target_ignore": target_ignore,
+        "target_policies": target_policies,
+    }
 
 
 def _read_settings(path: Path) -> Any:
@@ -366,13 +432,22 @@ def check_printable(value: str, origin: str, what: str) -> str:
 
 
 def _check_region(value: str, origin: str) -> str:
-    if not REGION_RE.fullmatch(value):
-        shown = value if value.isascii() and value.isprintable() and len(value) <= 40 else "..."
+    """``value`` if it is a region name; else an error that shows it as given (a URL or host
+    is told where it belongs: the endpoint)."""
+    if REGION_RE.fullmatch(value):
+        return value
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
         raise ConfigError(
-            f"{origin}: {shown!r} is not a region name; expected one like cn-north-4 (a host or "
-            "URL belongs in endpoint)"
+            f"{origin}: not a region name (it holds spaces, control or non-ASCII characters); "
+            "expected one like cn-north-4"
         )
-    return value
+    shown = value if len(value) <= 120 else value[:117] + "..."
+    if "://" in value or "." in value or "/" in value or ":" in value:
+        raise ConfigError(
+            f"{origin}: {shown} is a host or URL, not a region name; give it as the endpoint "
+            "(--endpoint, or endpoint: in reconciler.yaml), or give a region like cn-north-4"
+        )
+    raise ConfigError(f"{origin}: {shown} is not a region name; expected one like cn-north-4")
 
 
 def _check_endpoint(url: str, origin: str) -> str:
@@ -453,6 +528,12 @@ def resolve_target(
         _check_region(region, region_origin)
     project_id = _project_id(options.project_id, chosen, env)
     endpoint = _endpoint(options.endpoint, chosen, region, env)
+    if options.region and not options.endpoint and chosen.settings.get("endpoint"):
+        _warn_once(
+            f"--region {options.region} does not choose the endpoint of target "
+            f"{chosen.name or 'default'}: {chosen.key}.endpoint in {chosen.origin} gives "
+            f"{endpoint}, and requests go there (the region still sets the rate limits)"
+        )
     return Target(
         name=chosen.name or "default",
         region=region,
@@ -465,6 +546,16 @@ def resolve_target(
         max_response_mb=float(chosen.settings.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB)),
         credentials_env_prefix=_prefix(chosen),
     )
+
+
+_warned: set[str] = set()  # warnings already given in this process
+
+
+def _warn_once(message: str) -> None:
+    """A warning about the configuration, once per run however often targets are resolved."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
 
 
 def _first(*candidates: tuple[str | None, str]) -> tuple[str | None, str]:
@@ -569,11 +660,9 @@ def _endpoint_for_region(region: str, env: Mapping[str, str]) -> str:
         first = override.split(",")[0].strip()
         return _check_endpoint(first, "HUAWEICLOUD_SDK_REGION_METASTUDIO_*")
     if region not in REGION_RATE_LIMITS:
-        log.warning(
-            "region %s is not one MetaStudio is documented in (%s); using %s",
-            region,
-            ", ".join(REGION_RATE_LIMITS),
-            ENDPOINT_PATTERN.format(region=region),
+        _warn_once(
+            f"region {region} is not one MetaStudio is documented in "
+            f"({', '.join(REGION_RATE_LIMITS)}); using {ENDPOINT_PATTERN.format(region=region)}"
         )
     return ENDPOINT_PATTERN.format(region=region)
 

@@ -23,6 +23,8 @@ class RetryTally:
     """Counts shared by every client of one run."""
 
     retried: Counter[str] = field(default_factory=Counter)  # kind -> retries (429 excluded)
+    requests_retried: int = 0  # distinct requests among those retries
+    attempts: Counter[str] = field(default_factory=Counter)  # api -> requests sent (each try)
     throttled: int = 0  # 429 answers that were retried
     throttle_wait: float = 0.0  # seconds waited for them, summed over concurrent requests
     limits: dict[str, float] = field(default_factory=dict)  # api -> per-second limit stated
@@ -31,8 +33,16 @@ class RetryTally:
     _lost_before: float = field(default=0.0, init=False, repr=False)  # windows closed
     _window: tuple[float, float] | None = field(default=None, init=False, repr=False)  # open
 
-    def retry(self, kind: str) -> None:
+    def retry(self, kind: str, *, first: bool = True) -> None:
+        """One retry after a failure of ``kind``; ``first``: the request's first retry (a
+        request retried five times is one request, not five)."""
         self.retried[kind] += 1
+        if first:
+            self.requests_retried += 1
+
+    def attempt(self, api: str) -> None:
+        """One request sent to ``api`` (list, show, update), for ``-v``'s count of requests."""
+        self.attempts[api] += 1
 
     def throttle(self, delay: float, *, limit: float | None = None, api: str | None = None) -> None:
         """A 429 that is retried after ``delay`` seconds; ``limit``: the per-second limit the

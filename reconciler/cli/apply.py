@@ -26,6 +26,7 @@ from reconciler.cli.options import (
 from reconciler.cli.progress import ProgressLine, progress_for
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
 from reconciler.engine.apply import AssetResult, PlanStale
+from reconciler.engine.guardrails import PolicyViolated
 from reconciler.engine.plan import Action, PlanSet
 from reconciler.engine.safety import ThresholdCrossed
 from reconciler.escape import clean_lines, clean_text
@@ -56,6 +57,7 @@ NO_TERMINAL = (
     "Re-run with --auto-approve, or save a plan with `reconciler plan --out PLANFILE`, "
     "review it, and run `reconciler apply PLANFILE`."
 )
+PROMPT_INTERRUPTED = "\nInterrupted at the prompt: nothing was sent."
 INTERRUPTED = (
     "\n{cause}: starting nothing new, waiting for requests in flight "
     "({again} again to abandon them)."
@@ -87,6 +89,14 @@ __all__ = ["ApplyRefused", "apply"]
     metavar="FILE",
     help="Also write the result as JSON to FILE: each asset's outcome and the summary's counts.",
 )
+@click.option(
+    "--allow-policy",
+    "allow_policies",
+    multiple=True,
+    metavar="NAME",
+    help="Apply changes that policy rule NAME refuses (repeatable); recorded in the summary "
+    "and the --report JSON.",
+)
 @max_change_percent_option
 @filter_options
 @pass_options
@@ -101,6 +111,7 @@ def apply(
     asset_ids: tuple[str, ...],
     selectors: tuple[str, ...],
     report_path: Path | None,
+    allow_policies: tuple[str, ...] = (),
 ) -> None:
     """Make live assets match the manifests, or apply a saved plan.
 
@@ -135,8 +146,12 @@ def apply(
                 force,
                 lock_timeout,
                 max_change_percent,
+                allow_policies,
             )
     except ApplyRefused as exc:
+        if isinstance(exc.reason, PlanStale) and exc.reason.already_applied:
+            click.echo(apply_text.already_applied(exc.reason))  # a re-run of a done job: exit 0
+            sys.exit(0)
         if exc.reason is not None:
             exc.message = _refusal(exc)
         raise
@@ -149,7 +164,9 @@ def apply(
     code = _finish(run)
     if report_path is not None and run.result is not None:
         try:
-            write_atomic(report_path, apply_json.render(run.result, run.results))
+            write_atomic(
+                report_path, apply_json.render(run.result, run.results, allowed=run.allowed)
+            )
         except OSError as exc:
             output.error(f"--report {report_path}: cannot write the apply result: {exc.strerror}")
             code = code or 1
@@ -166,6 +183,7 @@ def _run(
     force: bool,
     lock_timeout: float,
     max_change_percent: float | None,
+    allow_policies: tuple[str, ...] = (),
 ) -> ApplyRun:
     if plan_file is not None:
         return apply_saved(
@@ -176,6 +194,7 @@ def _run(
             hooks=hooks,
             lock_timeout=lock_timeout,
             max_change_percent=max_change_percent,
+            allow_policies=allow_policies,
         )
     return apply_manifests(
         options,
@@ -186,6 +205,7 @@ def _run(
         lock_timeout=lock_timeout,
         filters=filters,
         max_change_percent=max_change_percent,
+        allow_policies=allow_policies,
     )
 
 
@@ -193,6 +213,8 @@ def _refusal(exc: ApplyRefused) -> str:
     """The words of a refusal the run gave as data."""
     if isinstance(exc.reason, PlanStale):
         return apply_text.stale_refusal(exc.reason)
+    if isinstance(exc.reason, PolicyViolated):
+        return apply_text.policy_refusal(exc.reason)
     assert exc.reason is not None
     return apply_text.threshold_refusal(exc.reason)
 
@@ -244,8 +266,12 @@ def _hooks(options: GlobalOptions, auto_approve: bool, progress: ProgressLine | 
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise ApplyRefused(NO_TERMINAL)
-            click.echo(prompt(plans), nl=False, err=True)
-            if sys.stdin.readline().strip() != "yes":
+            try:
+                click.echo(prompt(plans), nl=False, err=True)
+                answer = sys.stdin.readline()
+            except KeyboardInterrupt:  # Ctrl-C instead of an answer: exit 130, nothing sent
+                raise Stopped(PROMPT_INTERRUPTED) from None
+            if answer.strip() != "yes":
                 click.echo("\nApply cancelled.", err=True)
                 return False
         click.echo()
@@ -319,6 +345,8 @@ def _finish(run: ApplyRun) -> int:
             for name, result in run.results.items():
                 click.echo(f"{name}: {apply_text.summary(result)}")
         click.echo(apply_text.summary(run.result))
+        for line in apply_text.allowed_lines(run.allowed):
+            click.echo(line)
     elif not run.cancelled:
         unplanned = apply_text.nothing_to_send(run.plan)
         if unplanned is not None:

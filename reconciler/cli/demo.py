@@ -29,6 +29,7 @@ import click
 from reconciler.cli.extras import require_emulator
 from reconciler.constants import MANIFEST_SUFFIXES
 from reconciler.errors import ReconcilerError
+from reconciler.importer import write_schema
 from reconciler.manifest.discovery import manifest_files
 
 # Declared in the demo's extra manifest, absent from the live project.
@@ -108,6 +109,8 @@ def prepare_folder(folder: Path | None, manifests: Path | None) -> Path:
         target = work / "manifests" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+    # The samples' schema line (``$schema=manifest.schema.json``) resolves beside them.
+    write_schema(work / "manifests")
     (work / "retired-jingle.yaml").write_text(MISSING_MANIFEST, encoding="utf-8")
     return work
 
@@ -187,7 +190,8 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_", "HW_"))}
         env.update(HUAWEICLOUD_SDK_AK=DEMO_AK, HUAWEICLOUD_SDK_SK=DEMO_SK)
         click.echo(f"Emulator listening on {base_url} (project {DEMO_PROJECT_ID}).")
-        click.echo(f"Working in {work}")
+        made = "a new temporary folder; --dir DIR for one of your own" if folder is None else ""
+        click.echo(f"Working in {work}" + (f" ({made})" if made else ""))
 
         _banner("1. Validate the manifests (offline)")
         _run(["validate", "manifests"], work, env, expect=[0])
@@ -220,7 +224,7 @@ def demo(folder: Path | None, manifest_dir: Path | None, keep: bool) -> None:
 
         _banner(f"Done. The demo folder is {work}")
         for name, what in (
-            ("manifests/", "the sample manifests, now applied"),
+            ("manifests/", "the sample manifests, now applied, and their JSON Schema"),
             ("retired-jingle.yaml", "a manifest for an asset that does not exist"),
             ("reconciler.yaml", f"target 'demo': the emulator at {base_url}"),
             ("demo.env", "the emulator's demo credentials"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +271,14 @@ def serve(
         log.warning("listening on %s: the emulator is reachable beyond loopback", host)
     if ready_file is not None:
         ready_file.write_text(base_url + "\n", encoding="utf-8")
+    # Ctrl-C and SIGTERM are this command's documented way to stop: uvicorn shuts down
+    # gracefully, then raises the signal again, which ends here as a clean exit (0) instead of
+    # an interrupted run's "Aborted." and 130.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         serve_forever(create_app(config, store), sock)
+    except KeyboardInterrupt:
+        click.echo("Emulator stopped.", err=True)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()

@@ -48,7 +48,8 @@ def import_(
 ) -> None:
     """Write manifests from live state.
 
-    Only writable fields are written. Re-importing an asset that already has a manifest under
+    Only writable fields are written; assets in a state that does not allow updates (BLOCK,
+    FAILED, ...) are left out with a note. Re-importing an asset that already has a manifest under
     --dir updates its spec in place, keeping comments and layout, and prints every value it
     changes.  Exit 0 when every asset was imported, 1 otherwise; with --check nothing is
     written, and the exit is 0 when nothing would change, 2 when something would, 1 on errors.
@@ -71,8 +72,11 @@ def import_(
         click.echo(import_text.missing_line(asset_id), err=True)
     for refused in run.result.refused:
         click.echo(import_text.refused_line(refused), err=True)
+    for skipped in run.result.skipped:
+        click.echo(import_text.skipped_line(skipped), err=True)
     click.echo(import_text.summary(run.result))
-    if run.missing or run.result.refused:
+    # --all leaves such assets out by design; an asset named on the command line was asked for.
+    if run.missing or run.result.refused or (asset_ids and run.result.skipped):
         sys.exit(1)
     if check and run.result.changes:
         sys.exit(2)

@@ -9,12 +9,15 @@ middle of the line.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
 
 from reconciler.options import GlobalOptions
+
+log = logging.getLogger("reconciler.cli")
 
 REDRAW_INTERVAL = 0.1
 RATE_AFTER = 0.2  # seconds of a stage before its rate means anything
@@ -32,13 +35,25 @@ def duration(seconds: float) -> str:
 
 
 class ProgressLine:
-    """One in-place status line; see the module docstring."""
+    """One in-place status line; see the module docstring.
+
+    With ``-v`` (``logged``) the stage messages and each finished stage (with its time) are
+    log lines instead (``[   0.42s] Loading manifests...``), so they reach a CI log too;
+    ``draw`` says whether the in-place line is drawn (only on a terminal).
+    """
 
     def __init__(
-        self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        draw: bool = True,
+        logged: bool = False,
     ) -> None:
         self._stream = stream or sys.stderr
         self._clock = clock
+        self._draw = draw
+        self._logged = logged
         self._what = ""
         self._started = 0.0
         self._drawn_at = float("-inf")
@@ -47,7 +62,10 @@ class ProgressLine:
     def message(self, text: str) -> None:
         """A line of its own (``Loading manifests...``), above the progress line."""
         self.clear()
-        self._write(text + "\n")
+        if self._logged:
+            log.info("%s", text)
+        else:
+            self._write(text + "\n")
 
     def count(self, what: str, done: int, total: int) -> None:
         """``done`` of ``total`` items of the stage ``what`` are finished."""
@@ -56,7 +74,12 @@ class ProgressLine:
             self.clear()
             self._what, self._started, self._drawn_at = what, now, float("-inf")
         finished = done >= total
-        if not finished and now - self._drawn_at < REDRAW_INTERVAL:
+        if finished and self._logged:
+            self.clear()
+            log.info("%s", self.line(what, done, total, now - self._started))
+            self._what = ""
+            return
+        if not self._draw or (not finished and now - self._drawn_at < REDRAW_INTERVAL):
             return
         self._drawn_at = now
         self._write("\r" + self.line(what, done, total, now - self._started) + "\x1b[K")
@@ -89,7 +112,9 @@ class ProgressLine:
 
 
 def progress_for(options: GlobalOptions) -> ProgressLine | None:
-    """A progress line when stderr is a terminal and logs are text, else None."""
-    if options.log_format == "json" or not sys.stderr.isatty():
-        return None
-    return ProgressLine()
+    """A progress line when stderr is a terminal and logs are text; with ``-v`` also without
+    a terminal (then only its log lines: stages and their times); else None."""
+    terminal = options.log_format != "json" and sys.stderr.isatty()
+    if options.verbose:
+        return ProgressLine(draw=terminal, logged=True)
+    return ProgressLine() if terminal else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from reconciler.api.config import config_path, load_config
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.errors import ReconcilerError
 from reconciler.escape import clean_text
 from reconciler.manifest.loader import ManifestError, load_manifests, notes, summary
 from reconciler.manifest.schema import manifest_json_schema_text
+from reconciler.render.words import plural
 
 DEFAULT_PATHS = ("manifests",)
 
@@ -23,13 +25,16 @@ class ValidationFailed(ReconcilerError):
 def validate(options: GlobalOptions, paths: tuple[str, ...]) -> None:
     """Check manifests offline (default path: manifests/).
 
-    Exit 0 valid, 1 not; every problem is reported with file:line:column. With -v, also
-    print notes about fields the service may refuse (system_properties).
+    Also checks reconciler.yaml's ignore and policy rules (field paths, CEL syntax) when the
+    file is there or given with --config. Exit 0 valid, 1 not; every problem is reported with
+    file:line:column. With -v, also print notes about fields the service may refuse
+    (system_properties).
 
     \b
     Example:
       reconciler validate manifests/ more/voice.yaml
     """
+    config = load_config(config_path(options))  # rules checked offline: paths, CEL syntax
     try:
         loaded = load_manifests(paths or DEFAULT_PATHS)
     except ManifestError as exc:
@@ -42,16 +47,36 @@ def validate(options: GlobalOptions, paths: tuple[str, ...]) -> None:
                 click.echo(clean_text(note), err=True)
     noun = "manifest" if len(loaded) == 1 else "manifests"
     click.echo(f"{len(loaded)} {noun} valid.")
+    if config.path is not None:
+        ignore = len(config.ignore) + sum(len(r) for r in config.target_ignore.values())
+        policies = len(config.policies) + sum(len(r) for r in config.target_policies.values())
+        if ignore or policies:
+            click.echo(
+                f"{clean_text(str(config.path))}: {plural(ignore, 'ignore rule')} and "
+                f"{plural(policies, 'policy rule')} valid."
+            )
 
 
 @click.command()
-def schema() -> None:
+@click.option(
+    "--settings",
+    is_flag=True,
+    help="Print the schema of reconciler.yaml (targets, ignore and policy rules) instead.",
+)
+def schema(settings: bool) -> None:
     """Print the JSON Schema of a manifest.
 
-    For editors (completion and checks while typing): see docs/manifests.md.
+    With --settings, the schema of reconciler.yaml instead. For editors (completion and
+    checks while typing): see docs/manifests.md and docs/configuration.md.
 
     \b
-    Example:
+    Examples:
       reconciler schema > manifest.schema.json
+      reconciler schema --settings > reconciler.schema.json
     """
+    if settings:
+        from reconciler.api.config_schema import config_json_schema_text
+
+        click.echo(config_json_schema_text(), nl=False)
+        return
     click.echo(manifest_json_schema_text(), nl=False)

@@ -50,6 +50,14 @@ from reconciler.constants import DEFAULT_PATHS
     show_default=True,
     help="Longest wait between two heal attempts of one asset.",
 )
+@click.option(
+    "--leader-poll",
+    type=DurationType(minimum=0.1),
+    default="5s",
+    show_default=True,
+    help="With several replicas on one state: how often a standby claims the leadership of "
+    "a project (and the leader confirms it).",
+)
 @parallelism_option("At most this many requests in flight, reads and self-heal PUTs together.")
 @pass_options
 def watch(
@@ -61,6 +69,7 @@ def watch(
     once: bool,
     heal_backoff: float,
     heal_backoff_max: float,
+    leader_poll: float,
     parallelism: int,
 ) -> None:
     """Watch for drift continuously: history, metrics, self-heal.
@@ -68,6 +77,8 @@ def watch(
     Every interval, compare the manifests (PATHS default to ./manifests) with the live project,
     record the drift history, update the metrics and, with --self-heal, apply drifted assets
     back. Runs until SIGTERM or SIGINT (exit 0). With --once: exit 0 in sync, 2 drift, 1 error.
+    Replicas sharing one state elect one leader per project, which alone records the history
+    and heals; the others stand by and take over when it ends.
 
     \b
     Examples:
@@ -88,5 +99,6 @@ def watch(
         heal_backoff=heal_backoff,
         heal_backoff_max=heal_backoff_max,
         parallelism=parallelism,
+        leader_poll=leader_poll,
     )
     sys.exit(Watcher(options, settings).run())

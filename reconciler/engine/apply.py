@@ -374,6 +374,9 @@ class StaleAsset:
     name: str | None
     gone: bool = False
     write_only: bool = False
+    # The change is the plan's own: the live asset now shows every value the plan would send
+    # (and the write-only record is the one this plan leaves), as after applying it.
+    applied: bool = False
 
 
 @dataclass(frozen=True)
@@ -383,6 +386,13 @@ class PlanStale:
 
     stale: list[tuple[str | None, list[StaleAsset]]]
     several: bool
+
+    @property
+    def already_applied(self) -> bool:
+        """Every change since the plan was made is the plan's own: it was applied already, so
+        applying it again has nothing to do (rather than being refused as stale)."""
+        items = [item for _target, found in self.stale for item in found]
+        return bool(items) and all(item.applied for item in items)
 
 
 def checked_rows(plan: Plan) -> list[AssetPlan]:
@@ -405,8 +415,17 @@ def stale_assets(
         if current is None:
             stale.append(StaleAsset(row.asset_id, row.name, gone=True))
         elif row.live_fingerprint is None or fingerprint(current) != row.live_fingerprint:
-            stale.append(StaleAsset(row.asset_id, row.name))
+            stale.append(StaleAsset(row.asset_id, row.name, applied=shows_plan(row, current)))
     return stale
+
+
+def shows_plan(row: AssetPlan, live: Mapping[str, Any]) -> bool:
+    """Whether ``live`` shows every readable value ``row`` would send: the row's update landed.
+    A row with nothing readable to send (no update, or write-only fields alone) cannot tell."""
+    body = row.body if row.action is Action.UPDATE else None
+    if not body or all(key in WRITE_ONLY_FIELDS for key in body):
+        return False
+    return not verify(body, live)
 
 
 def stale_records(plan: Plan, records: Mapping[str, str | None]) -> list[StaleAsset]:
@@ -419,6 +438,12 @@ def stale_records(plan: Plan, records: Mapping[str, str | None]) -> list[StaleAs
     stale: list[StaleAsset] = []
     for row in checked_rows(plan):
         manages = bool(row.write_only) or any(c.kind is ChangeKind.WRITE_ONLY for c in row.changes)
-        if manages and records.get(row.asset_id) != row.write_only_record:
-            stale.append(StaleAsset(row.asset_id, row.name, write_only=True))
+        current = records.get(row.asset_id)
+        if manages and current != row.write_only_record:
+            # The record this plan's own apply leaves: ``<fingerprint>@<applied_at>``.
+            ours = current is not None and current.partition("@")[0] == row.write_only_fingerprint
+            applied = (
+                ours and row.action is Action.UPDATE and row.write_only_fingerprint is not None
+            )
+            stale.append(StaleAsset(row.asset_id, row.name, write_only=True, applied=applied))
     return stale

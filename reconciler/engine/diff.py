@@ -7,7 +7,8 @@ whole (the raw live block, unknown keys included, with the declared fields on to
 engine.blocks), its ordered lists of objects matched with live item by item by identity, and
 the items of a changed one shown in the plan as sent; ``system_properties`` as ADD/DELETE
 operations for the declared keys only; write-only fields when their fingerprint differs from the
-last applied one.
+last applied one.  Ignore rules (engine.ignore) take fields out of the spec first, and the
+policy rules (engine.guardrails) judge the change once it is known.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.api.enums import NON_UPDATABLE_STATES
+from reconciler.api.rules import IgnoreRule
 from reconciler.constants import ASSET_NOT_FOUND
 from reconciler.engine import blocks as whole_blocks
-from reconciler.engine import fingerprint, normalize, policy
+from reconciler.engine import fingerprint, guardrails, normalize, policy
+from reconciler.engine.ignore import applicable, apply_ignore
 from reconciler.engine.plan import Action, AssetPlan, ChangeKind, FieldChange, ItemChange
 from reconciler.engine.records import Record
 from reconciler.fieldpath import FieldPath as Path
@@ -40,6 +43,9 @@ class Desired:
     source: str | None = None  # "manifests/a.yaml:3:1"
     name: str | None = None  # display name; defaults to the declared asset_name
     labels: dict[str, str] = field(default_factory=dict)
+    # The manifest's own ``metadata.ignore``, and its target's rules (attached by the run).
+    own_ignore: tuple[IgnoreRule, ...] = ()
+    rules: guardrails.Rules | None = None
 
 
 def same(a: Any, b: Any) -> bool:
@@ -366,6 +372,12 @@ def diff_asset(
     mismatched = _block_errors(spec, plan.asset_type)
     if mismatched:
         return _error(plan, mismatched)
+    rules = desired.rules
+    ignore = (rules.ignore if rules else ()) + desired.own_ignore
+    if ignore:
+        chosen = applicable(ignore, desired.asset_id, plan.asset_type, desired.labels)
+        if chosen:
+            spec, plan.ignored = apply_ignore(spec, live, chosen)
 
     plan.live_state = live.get("asset_state")
     plan.live_fingerprint = fingerprint.live_fingerprint(live)
@@ -395,4 +407,8 @@ def diff_asset(
     if work.body:
         plan.action = Action.UPDATE
         plan.body = {k: work.body[k] for k in sorted(work.body, key=lambda k: order.get(k, 0))}
+        if rules is not None and rules.policies:
+            plan.violations = guardrails.check(
+                plan, live, desired.labels, rules.policies, rules.target
+            )
     return plan

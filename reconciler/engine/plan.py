@@ -21,7 +21,9 @@ from reconciler.engine.safety import Crossing, SafetyPolicy, threshold
 from reconciler.fieldpath import FieldPath, format_path, parse_path
 from reconciler.jsonstream import Streamed
 
-FORMAT_VERSION = "2.1"  # 2.1: items of ordered lists; 2.0: a list of targets; 1.x: one target
+# 2.2: ignored fields and policy violations per asset; 2.1: items of ordered lists; 2.0: a list
+# of targets; 1.x: one target
+FORMAT_VERSION = "2.2"
 
 Path = FieldPath
 
@@ -127,6 +129,50 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
+class Ignored:
+    """A field (or the matching entries of a set-like list) that an ignore rule took out of
+    what the manifest manages (docs/ownership.md): ``kept`` holds the live entries kept."""
+
+    path: str  # dotted, under spec
+    rule: str
+    pattern: str | None = None  # for the entries of a set-like list
+    kept: tuple[Any, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path, "rule": self.rule}
+        if self.pattern is not None:
+            data["pattern"] = self.pattern
+            data["kept_from_live"] = list(self.kept)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Ignored:
+        return cls(
+            path=str(data["path"]),
+            rule=str(data["rule"]),
+            pattern=data.get("pattern"),
+            kept=tuple(data.get("kept_from_live", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A policy rule that refuses this asset's change (docs/policies.md); ``error`` is set when
+    the rule could not be evaluated, which refuses the change too."""
+
+    rule: str
+    message: str
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "message": self.message, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Violation:
+        return cls(rule=str(data["rule"]), message=str(data["message"]), error=data.get("error"))
+
+
+@dataclass(frozen=True)
 class _Key:
     """One key of a class's JSON form: the attribute it holds and how its value is written and
     read back (None: as it is); ``default`` stands in for a key a document leaves out."""
@@ -201,6 +247,10 @@ class AssetPlan:
     # The write-only state record the plan was made with ("<fingerprint>@<applied_at>", None
     # when there was none): a saved plan is stale when the record changed since.
     write_only_record: str | None = None
+    # Fields the ignore rules took out of what the manifest manages, and the policy rules that
+    # refuse the change (docs/ownership.md, docs/policies.md).
+    ignored: list[Ignored] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
     # The live asset the plan was made from (not saved: a saved plan keeps its fingerprint).
     live: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
@@ -239,6 +289,18 @@ _ASSET_KEYS = _covering(
         _Key("write_only_fingerprint"),
         _Key("live_read"),
         _Key("write_only_record"),
+        _Key(
+            "ignored",
+            dump=lambda items: [i.to_json() for i in items],
+            load=lambda items: [Ignored.from_json(i) for i in items],
+            default=(),
+        ),
+        _Key(
+            "violations",
+            dump=lambda items: [v.to_json() for v in items],
+            load=lambda items: [Violation.from_json(v) for v in items],
+            default=(),
+        ),
     ),
     unsaved={"live"},  # the live asset itself: a saved plan keeps its fingerprint instead
 )
@@ -250,6 +312,8 @@ class Summary:
     unchanged: int
     errors: int
     blocked: int
+    ignored: int = 0  # fields (or entry patterns) left alone by ignore rules
+    violations: int = 0  # assets whose change a policy rule refuses
 
     @property
     def has_changes(self) -> bool:
@@ -305,7 +369,14 @@ class Plan:
             unchanged=counts[Action.NOOP],
             errors=counts[Action.ERROR],
             blocked=counts[Action.BLOCKED],
+            ignored=sum(len(a.ignored) for a in self.assets if a.ignored),
+            violations=sum(1 for a in self.assets if a.violations),
         )
+
+    @property
+    def violated(self) -> list[AssetPlan]:
+        """The assets whose change a policy rule refuses."""
+        return [a for a in self.assets if a.violations]
 
     def to_json(self, *, stream: bool = False) -> dict[str, Any]:
         """This target's entry of the plan document's ``targets`` list; with ``stream`` its
@@ -325,6 +396,8 @@ def _summary_json(s: Summary) -> dict[str, int]:
         "unchanged": s.unchanged,
         "errors": s.errors,
         "blocked": s.blocked,
+        "ignored_fields": s.ignored,
+        "violations": s.violations,
     }
 
 
@@ -394,7 +467,14 @@ class PlanSet:
             unchanged=sum(p.unchanged for p in parts),
             errors=sum(p.errors for p in parts),
             blocked=sum(p.blocked for p in parts),
+            ignored=sum(p.ignored for p in parts),
+            violations=sum(p.violations for p in parts),
         )
+
+    @property
+    def violated(self) -> list[tuple[str | None, AssetPlan]]:
+        """Every asset whose change a policy rule refuses, with its target."""
+        return [(plan.target, a) for plan in self.plans for a in plan.violated]
 
     @property
     def has_errors(self) -> bool:

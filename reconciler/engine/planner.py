@@ -9,11 +9,13 @@ CPU work overlaps with the paced reads, and lays the plan out in manifest order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from reconciler.api.rules import manifest_rule
 from reconciler.engine.diff import Desired, diff_asset
 from reconciler.engine.freshness import missing_for_diff
+from reconciler.engine.guardrails import Rules
 from reconciler.engine.plan import Action, AssetPlan, Plan
 from reconciler.engine.records import Record
 
@@ -40,6 +42,8 @@ class DeclaredLike(Protocol):
     def desired(self) -> dict[str, Any]: ...
     @property
     def source(self) -> str: ...
+    @property
+    def ignore(self) -> Sequence[str]: ...
 
 
 def desired_from_loaded(loaded: DeclaredLike) -> Desired:
@@ -51,7 +55,15 @@ def desired_from_loaded(loaded: DeclaredLike) -> Desired:
         source=loaded.source,
         name=loaded.desired.get("asset_name"),
         labels=dict(loaded.labels),
+        own_ignore=(manifest_rule(loaded.ignore),) if loaded.ignore else (),
     )
+
+
+def with_rules(desired: Sequence[Desired], rules: Rules) -> list[Desired]:
+    """``desired`` under its target's ignore and policy rules (unchanged when it has none)."""
+    if not rules.ignore and not rules.policies:
+        return list(desired)
+    return [replace(item, rules=rules) for item in desired]
 
 
 class PlanBuilder:

@@ -403,7 +403,7 @@ class _Attempts:
                 return self._stopped(wait, deadline=True)
             log.debug("retrying the PUT of %s in %.2fs: %s", self.row.asset_id, wait, failure.error)
             if not failure.throttled:
-                self.client.tally.retry(failure.kind or "error")
+                self.client.tally.retry(failure.kind or "error", first=self.failures == 1)
             if await _unless_stopped(asyncio.sleep(wait), self.cancel) is STOPPED:
                 return self._stopped(wait)
             throttled = failure.throttled

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from reconciler.constants import DEFAULT_PATHS
 from reconciler.fieldpath import FieldPath, format_path
 from reconciler.manifest import parallel
 from reconciler.manifest.discovery import manifest_entries
@@ -71,6 +72,11 @@ class LoadedManifest:
         return dict(self.manifest.metadata.labels or {})
 
     @property
+    def ignore(self) -> tuple[str, ...]:
+        """``metadata.ignore``: the fields of this asset someone else owns."""
+        return tuple(self.manifest.metadata.ignore)
+
+    @property
     def source(self) -> str:
         """``manifests/voice.yaml:3:1``: the document, for messages."""
         return f"{self.file}:{self.line}:{self.column}"
@@ -95,6 +101,7 @@ class LoadedManifest:
             line=self.line,
             column=self.column,
             asset_id_position=self.asset_id_position,
+            ignore=self.ignore,
         )
 
 
@@ -113,6 +120,7 @@ class Declared:
     line: int
     column: int
     asset_id_position: Position
+    ignore: tuple[str, ...] = ()  # metadata.ignore
 
     @property
     def source(self) -> str:
@@ -183,12 +191,27 @@ def discover_names(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem
             for path, key in manifest_entries(root):
                 add(path, key)
             if len(found) == before:
-                problems.append(Problem(str(root), None, None, "", "no .yaml or .yml files found"))
+                problems.append(_path_problem(root, "a folder with no .yaml or .yml files in it"))
         elif root.exists():
             add(str(root))
         else:
-            problems.append(Problem(str(root), None, None, "", "no such file or directory"))
+            problems.append(_path_problem(root, _missing(root)))
     return found, problems
+
+
+def _path_problem(root: Path, message: str) -> Problem:
+    return Problem(str(root), None, None, "", message, about_path=True)
+
+
+def _missing(root: Path) -> str:
+    """What to say of a path that does not exist; ``manifests`` is the commands' default, which
+    a user who never named it may not know."""
+    if str(root) in DEFAULT_PATHS:
+        return (
+            f"no such folder; {root}/ is only the default path when none is given: name the "
+            "files or folders that hold your manifests (e.g. reconciler plan path/to/manifests)"
+        )
+    return "no such file or folder"
 
 
 def load_manifests(paths: Sequence[str | Path]) -> list[LoadedManifest]:

@@ -17,6 +17,9 @@ class Problem:
     column: int | None
     path: str
     message: str
+    # About a path given to the run (a folder with no manifests, a path that does not exist),
+    # not about a file's content: counted apart from "N problems in M files".
+    about_path: bool = False
 
     def __str__(self) -> str:
         where = self.file
@@ -30,12 +33,23 @@ class ManifestError(ReconcilerError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
+        if len(self.problems) == 1 and self.problems[0].about_path:
+            super().__init__(str(self.problems[0]))  # one line says it all
+            return
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"{summary(self.problems)}\n{lines}")
 
 
 def summary(problems: Sequence[Problem]) -> str:
-    """``3 problems in 2 files.``"""
-    files = len({problem.file for problem in problems})
+    """``3 problems in 2 files.``; problems with the paths given are counted as such:
+    ``no manifests to read.``, ``2 problems in 1 file and 1 path.``"""
+    in_files = [problem for problem in problems if not problem.about_path]
+    paths = len({problem.file for problem in problems if problem.about_path})
+    if not in_files:
+        return "no manifests to read." if paths else "no problems."
+    files = len({problem.file for problem in in_files})
     noun = "problem" if len(problems) == 1 else "problems"
-    return f"{len(problems)} {noun} in {files} file{'' if files == 1 else 's'}."
+    where = f"{files} file{'' if files == 1 else 's'}"
+    if paths:
+        where += f" and {paths} path{'' if paths == 1 else 's'}"
+    return f"{len(problems)} {noun} in {where}."

@@ -342,6 +342,26 @@ def _check_app_user_id(value: str) -> str:
     return value
 
 
+def _check_ignore_path(value: str) -> str:
+    """A ``metadata.ignore`` entry names a field of the spec (docs/ownership.md)."""
+    from reconciler.api.rules import RuleError, parse_path
+
+    try:
+        parse_path(value)
+    except RuleError as exc:
+        message = str(exc).replace("{", "(").replace("}", ")")
+        raise PydanticCustomError("ignore_path", message) from None
+    return value
+
+
+IgnorePathText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256),
+    AfterValidator(_check_ignore_path),
+    Field(json_schema_extra={"pattern": r"^spec\.[A-Za-z0-9_.]+(\[[^\[\]]+\])?$"}),
+]
+
+
 def _check_label_key(value: str) -> str:
     if not re.match(_LABEL_KEY_PATTERN, value):
         raise PydanticCustomError(
@@ -411,6 +431,13 @@ class Metadata(BaseModel):
         dict[LabelKey, LabelValue],
         Field(description="Local labels for --selector k=v; never sent to the service."),
     ] = Field(default_factory=dict)
+    ignore: Annotated[
+        list[IgnorePathText],
+        Field(
+            description="Fields someone else owns (spec.asset_order, spec.tags[campaign-*]): "
+            "not diffed, not sent, not drift (docs/ownership.md)."
+        ),
+    ] = Field(default_factory=list)
 
 
 class Manifest(BaseModel):

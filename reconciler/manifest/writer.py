@@ -17,7 +17,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import CommentMark, YAMLError
+from ruamel.yaml.tokens import CommentToken
 
 from reconciler import files
 from reconciler.errors import ReconcilerError
@@ -309,6 +310,24 @@ def _merge_map(
     new: Mapping[str, Any],
     path: FieldPath,
 ) -> bool:
+    """Merge ``new`` into ``node``.  Comment lines after the mapping's last value (a note
+    about the block, or about what follows it) stay at the mapping's end when keys are
+    appended, not above the new keys."""
+    if all(key in node for key in new):
+        return _merge_entries(merger, node, new, path)
+    trailing = _detach_trailing(node)
+    changed = _merge_entries(merger, node, new, path)
+    if trailing is not None:
+        _attach_trailing(node, trailing)
+    return changed
+
+
+def _merge_entries(
+    merger: _Merger,
+    node: CommentedMap,
+    new: Mapping[str, Any],
+    path: FieldPath,
+) -> bool:
     keep, equal = merger.keep, merger.equal
     changed = False
     for key in list(node.keys()):
@@ -358,6 +377,80 @@ def _merge_map(
         node[key] = _to_commented(value)
         changed = True
     return changed
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """Where ruamel keeps the comment lines after a mapping: on the last value written under
+    it, however deep (``items[key][slot]``: slot 2 after a mapping's value, slot 0 after a block
+    list's item), and the column of the first block below the mapping on the way there (None
+    when the leaf is the mapping's own)."""
+
+    items: dict[Any, list[Any]]
+    key: Any
+    slot: int
+    below: int | None
+
+
+def _last_leaf(node: CommentedMap) -> _Leaf | None:
+    below: int | None = None
+    while node:
+        key = list(node.keys())[-1]
+        value = node[key]
+        if isinstance(value, CommentedSeq) and value and not value.fa.flow_style():
+            if below is None:
+                below = value.lc.col
+            return _Leaf(value.ca.items, len(value) - 1, 0, below)
+        if not isinstance(value, CommentedMap) or not value:
+            return _Leaf(node.ca.items, key, 2, below)
+        if below is None:
+            below = value.lc.col
+        node = value
+    return None
+
+
+def _detach_trailing(node: CommentedMap) -> str | None:
+    """Remove and return the whole comment lines after ``node``'s last value that belong to
+    ``node``: indented at its keys' column or deeper, but not as deep as a block below it
+    (those stay at the end of that block).  An end-of-line comment stays where it is."""
+    leaf = _last_leaf(node)
+    column = node.lc.col
+    if leaf is None or column is None:
+        return None
+    entry = leaf.items.get(leaf.key)
+    if not entry or len(entry) <= leaf.slot or entry[leaf.slot] is None:
+        return None
+    token = entry[leaf.slot]
+    head, _, rest = token.value.partition("\n")
+    ours: list[str] = []
+    kept: list[str] = []
+    for line in rest.splitlines(keepends=True):
+        indent = len(line) - len(line.lstrip(" "))
+        mine = line.strip() and indent >= column and (leaf.below is None or indent < leaf.below)
+        (ours if mine else kept).append(line)
+    if not ours:
+        return None
+    remaining = head + "\n" + "".join(kept)
+    if remaining.strip():
+        token.value = remaining
+    else:
+        entry[leaf.slot] = None
+    return "".join(ours)
+
+
+def _attach_trailing(node: CommentedMap, lines: str) -> None:
+    """Put comment ``lines`` (as :func:`_detach_trailing` gave them) after ``node``'s last
+    value."""
+    leaf = _last_leaf(node)
+    if leaf is None:
+        return
+    entry = leaf.items.setdefault(leaf.key, [None, None, None, None])
+    while len(entry) < 4:
+        entry.append(None)
+    if entry[leaf.slot] is None:
+        entry[leaf.slot] = CommentToken("\n" + lines, CommentMark(0), None)
+    else:
+        entry[leaf.slot].value = entry[leaf.slot].value.rstrip("\n") + "\n" + lines
 
 
 def _like(old: CommentedSeq, new: CommentedSeq) -> CommentedSeq:

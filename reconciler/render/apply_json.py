@@ -17,10 +17,13 @@ FORMAT_VERSION = "1.0"
 
 
 def document(
-    result: ApplyResult, per_target: dict[str, ApplyResult] | None = None
+    result: ApplyResult,
+    per_target: dict[str, ApplyResult] | None = None,
+    *,
+    allowed: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready form of an apply result (``per_target``: each target's, in a run over
-    several)."""
+    several; ``allowed``: the policy rules ``--allow-policy`` let through, with their assets)."""
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": _counts(result),
@@ -28,14 +31,25 @@ def document(
         "interrupted_by": result.interrupted_by if result.interrupted else None,
         "stopped_by": result.halted,
         "assets": [_asset(item) for item in result.results],
+        "allowed_policies": [
+            {"rule": rule, "asset_ids": list(ids)} for rule, ids in sorted((allowed or {}).items())
+        ],
     }
     if per_target and len(per_target) > 1:
         doc["targets"] = {name: _counts(item) for name, item in per_target.items()}
     return doc
 
 
-def render(result: ApplyResult, per_target: dict[str, ApplyResult] | None = None) -> str:
-    return json.dumps(document(result, per_target), indent=2, ensure_ascii=False) + "\n"
+def render(
+    result: ApplyResult,
+    per_target: dict[str, ApplyResult] | None = None,
+    *,
+    allowed: dict[str, list[str]] | None = None,
+) -> str:
+    return (
+        json.dumps(document(result, per_target, allowed=allowed), indent=2, ensure_ascii=False)
+        + "\n"
+    )
 
 
 def _counts(result: ApplyResult) -> dict[str, int]:

@@ -19,7 +19,8 @@ from reconciler.engine.apply import (
     StaleAsset,
     not_applied,
 )
-from reconciler.engine.plan import Action, Plan, PlanSet
+from reconciler.engine.guardrails import PolicyViolated
+from reconciler.engine.plan import Action, Plan, PlanSet, Violation
 from reconciler.engine.safety import Crossing, SafetyPolicy, ThresholdCrossed, threshold
 from reconciler.escape import clean_text
 from reconciler.render.words import plural
@@ -168,7 +169,9 @@ def nothing_to_send(plans: PlanSet) -> tuple[str, str] | None:
 
 def stale_line(item: StaleAsset) -> str:
     name = f" ({item.name})" if item.name else ""
-    if item.write_only:
+    if item.applied:
+        reason = "already shows this plan's changes (applied since the plan was made)"
+    elif item.write_only:
         reason = (
             "its write-only values (review_config, shared_config) were applied again since the "
             "plan was made; this plan would send older ones back"
@@ -231,6 +234,15 @@ def threshold_forced(reason: ThresholdCrossed) -> list[str]:
     return [f"{line} (--force given)" for line in _crossing_lines(reason)]
 
 
+def already_applied(reason: PlanStale) -> str:
+    """What applying a saved plan a second time says: nothing to do, nothing sent."""
+    count = sum(len(items) for _target, items in reason.stale)
+    return (
+        "The saved plan was already applied: the live state shows every change it holds "
+        f"({plural(count, 'asset')}); nothing was sent."
+    )
+
+
 def stale_refusal(reason: PlanStale) -> str:
     """Apply's refusal of a stale saved plan, per target when it covers several."""
     if not reason.several:
@@ -275,3 +287,41 @@ def targeted_message(selected: int, total: int, flags: str) -> str:
         f"{plural(total, 'manifest')} of the target, so changes to the other assets are neither "
         f"shown nor applied; run without {flags} to reconcile everything"
     )
+
+
+def violation_text(violation: Violation) -> str:
+    """One violation: the rule's name and message, and why it failed when it could not be
+    evaluated (such a rule refuses the change too)."""
+    text = f"policy {violation.rule}: {violation.message}"
+    return clean_text(f"{text} ({violation.error})" if violation.error else text)
+
+
+def violations_text(violations: Iterable[Violation]) -> str:
+    return "; ".join(violation_text(v) for v in violations)
+
+
+def policy_refusal(reason: PolicyViolated) -> str:
+    """Apply's refusal of a plan with policy violations: each refused asset and its rules."""
+    lines = [
+        f"policy rules refuse {plural(len(reason.violations), 'change')}; nothing was sent:",
+    ]
+    for target, asset in reason.violations:
+        where = f"target {target}: " if reason.several and target else ""
+        name = f" ({asset.name})" if asset.name else ""
+        lines.append(
+            clean_text(f"  {where}{asset.asset_id}{name}: {violations_text(asset.violations)}")
+        )
+    names = sorted({v.rule for _t, a in reason.violations for v in a.violations})
+    flags = " ".join(f"--allow-policy {clean_text(n)}" for n in names)
+    lines.append(f"Change the manifests, or re-run with {flags} to apply anyway.")
+    return "\n".join(lines)
+
+
+def allowed_lines(allowed: dict[str, list[str]]) -> list[str]:
+    """The summary's record of the policy rules ``--allow-policy`` let through."""
+    return [
+        clean_text(
+            f"Allowed by --allow-policy {rule}: {plural(len(ids), 'asset')} ({', '.join(ids)})"
+        )
+        for rule, ids in sorted(allowed.items())
+    ]

@@ -53,12 +53,18 @@ def refused_line(reason: str) -> str:
     return f"Error: {clean_text(reason)}"
 
 
+def skipped_line(reason: str) -> str:
+    return f"Note: {clean_text(reason)}"
+
+
 def warning_line(warning: str) -> str:
     return f"Warning: {clean_text(warning)}"
 
 
 def summary(result: ImportResult) -> str:
     refused = f", {len(result.refused)} refused" if result.refused else ""
+    if result.skipped:
+        refused += f", {len(result.skipped)} skipped (not updatable)"
     if result.check:
         return (
             f"Import check: {len(result.created)} to create, {len(result.updated)} to update, "

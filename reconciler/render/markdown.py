@@ -126,8 +126,13 @@ def render_target(
         f"| unchanged | {s.unchanged} |",
         f"| errors | {s.errors} |",
         f"| blocked | {s.blocked} |",
-        "",
     ]
+    if s.violations:
+        out.append(f"| refused by policy | {s.violations} |")
+    out.append("")
+    ignored = text.ignored_line(plan.assets)
+    if ignored:
+        out += [escape(ignored), ""]
     for warning in plan.warnings:
         out += [f"> [!WARNING]\n> {escape(warning)}", ""]
     footer = ci_footer(ci)
@@ -205,6 +210,9 @@ def _details(asset: AssetPlan) -> list[str]:
     fields = ", ".join(escape(c.dotted) for c in asset.changes)
     if fields:
         summary += f": {fields}"
+    if asset.violations:
+        rules = ", ".join(code(v.rule) for v in asset.violations)
+        summary += f" — <b>refused by policy</b> {rules}"
     body = "\n".join(_diff_line(line) for line in text.render_asset(asset, color=False))
     return [
         "<details>",

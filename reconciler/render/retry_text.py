@@ -7,12 +7,18 @@ from reconciler.render.words import plural
 
 
 def retry_lines(tally: RetryTally) -> list[str]:
-    """``retried 12 requests: 10 x HTTP 500, 2 x connection reset`` and the throttling line."""
+    """``retried 12 requests: 10 x HTTP 500, 2 x connection reset`` (``retried 1 request 5
+    times: ...`` when requests were retried more than once) and the throttling line."""
     lines = []
     if tally.retried:
         total = sum(tally.retried.values())
+        requests = tally.requests_retried or total
         kinds = ", ".join(f"{n} x {kind}" for kind, n in sorted_kinds(tally))
-        lines.append(f"retried {plural(total, 'request')}: {kinds}")
+        if requests == total:
+            lines.append(f"retried {plural(total, 'request')}: {kinds}")
+        else:  # "retried 1 request 5 times", "retried 3 requests 7 times in all"
+            times = f"{total} times" if requests == 1 else f"{total} times in all"
+            lines.append(f"retried {plural(requests, 'request')} {times}: {kinds}")
     if tally.throttled:
         lines.append(throttle_line(tally))
     return lines

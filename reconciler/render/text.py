@@ -101,6 +101,9 @@ def render_target(plan: Plan, color: bool = False) -> str:
         out.append(note)
         out.append("")
     out.append(bold(summary_line(plan), color))
+    ignored = ignored_line(plan.assets)
+    if ignored:
+        out.append(ignored)
     for warning in plan.warnings:
         out.append("")
         label = f"{_BOLD}{_YELLOW}Warning:{_RESET}" if color else "Warning:"
@@ -123,7 +126,58 @@ def counts(s: Summary) -> list[str]:
         parts.append(plural(s.errors, "error"))
     if s.blocked:
         parts.append(f"{s.blocked} blocked")
+    if s.violations:
+        parts.append(f"{s.violations} refused by policy")
     return parts
+
+
+def ignored_by_rule(assets: Iterable[AssetPlan]) -> dict[str, int]:
+    """How many fields (or entry patterns) each ignore rule left alone, by rule name."""
+    out: dict[str, int] = {}
+    for asset in assets:
+        for item in asset.ignored:
+            out[item.rule] = out.get(item.rule, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def ignored_line(assets: Iterable[AssetPlan]) -> str:
+    """``Ignored: 3 fields (campaign-tags 2, console-owns-order 1).``, or "" when none."""
+    by_rule = ignored_by_rule(assets)
+    if not by_rule:
+        return ""
+    rules = ", ".join(f"{clean_text(rule)} {count}" for rule, count in by_rule.items())
+    return f"Ignored: {plural(sum(by_rule.values()), 'field')} ({rules})."
+
+
+def violation_lines(asset: AssetPlan) -> list[str]:
+    """``# refused by policy keep-live-avatars-active: live avatars stay active``."""
+    return [
+        clean_text(
+            f"refused by policy {v.rule}: {v.message}" + (f" ({v.error})" if v.error else "")
+        )
+        for v in asset.violations
+    ]
+
+
+def ignored_lines(asset: AssetPlan) -> list[str]:
+    """One line per field an ignore rule left alone; for list entries, what was kept and,
+    when the list is sent, the whole list the body carries."""
+    sent = {c.dotted: c.after for c in asset.changes}
+    out: list[str] = []
+    for item in asset.ignored:
+        rule = clean_text(item.rule)
+        if item.pattern is None:
+            out.append(f"ignored by rule {rule}: {clean_text(item.path)}")
+            continue
+        kept = ", ".join(quote(v) for v in item.kept) or "none"
+        line = (
+            f"ignored by rule {rule}: {clean_text(item.path)} entries matching "
+            f"{quote(item.pattern)} (kept from live: {kept})"
+        )
+        if item.path in sent:
+            line += f"; sent whole: {quote(sent[item.path])}"
+        out.append(line)
+    return out
 
 
 def asset_label(asset: AssetPlan) -> str:
@@ -150,6 +204,7 @@ def header(asset: AssetPlan) -> str:
 def render_asset(asset: AssetPlan, color: bool = False) -> list[str]:
     """The lines for one asset: its header and, for an update, its field changes."""
     lines = [bold(f"  # {header(asset)}", color)]
+    lines.extend(f"  # ! {line}" for line in violation_lines(asset))
     if asset.action in (Action.ERROR, Action.BLOCKED):
         for extra in asset.errors[1:]:
             lines.append(f"  #   {clean_text(extra)}")
@@ -174,6 +229,7 @@ def render_asset(asset: AssetPlan, color: bool = False) -> list[str]:
         block.comments.append(f"# write-only: {names}, cannot be read back; {since}, not re-sent")
     if asset.unchanged:
         block.comments.append(_hidden(asset.unchanged, "attribute"))
+    block.comments.extend(f"# {line}" for line in ignored_lines(asset))
     lines.extend(block.lines(color))
     lines.append("    }")
     return lines

@@ -16,6 +16,7 @@ and ``targeting``, each session's retry tally through :func:`sessions_opened`).
 | watch: targets | :func:`open_run` | :class:`Run` of :class:`TargetRun` | ``targets.py`` |
 | watch: a cycle | :func:`drift_run` | ``DriftReport`` | ``drift.py`` |
 | watch: self-heal | :func:`heal` | :class:`HealRun` | ``heal.py`` |
+| watch: which replica leads | :class:`Leadership` | :class:`Standing` per project | ``leader.py`` |
 | show PLANFILE | :func:`read_plan` | ``SavedPlan`` | ``planfile.py`` |
 
 Which target each manifest belongs to is decided in one place (``run/selection.py``) for every
@@ -40,6 +41,7 @@ from reconciler.run.apply import (
 from reconciler.run.drift import drift_run, make_drift, manifest_digests
 from reconciler.run.heal import HealRun, heal
 from reconciler.run.importing import ImportRun, LiveAssets, import_assets, read_live
+from reconciler.run.leader import LEADER_SUFFIX, Leadership, Standing, leader_key
 from reconciler.run.locks import Guard, project_lock
 from reconciler.run.plan import make_plan
 from reconciler.run.planfile import PlanFileError, SavedPlan, read_plan, write_plan
@@ -50,6 +52,7 @@ from reconciler.state import LockHeld
 
 __all__ = [
     "DEFAULT_PATHS",
+    "LEADER_SUFFIX",
     "ApplyAborted",
     "ApplyHooks",
     "ApplyRefused",
@@ -58,6 +61,7 @@ __all__ = [
     "Guard",
     "HealRun",
     "ImportRun",
+    "Leadership",
     "LiveAssets",
     "LockHeld",
     "PlanFileError",
@@ -67,6 +71,7 @@ __all__ = [
     "SavedPlan",
     "Session",
     "StageCounter",
+    "Standing",
     "TargetRun",
     "ThresholdCrossed",
     "apply_manifests",
@@ -74,6 +79,7 @@ __all__ = [
     "drift_run",
     "heal",
     "import_assets",
+    "leader_key",
     "make_drift",
     "make_plan",
     "manifest_digests",

@@ -1,8 +1,8 @@
 """``apply``: from manifests (plan under the locks, show, check, confirm, send) or from a saved
 plan (check it is the same target, under its threshold and not stale, then send).
 
-Refusals leave as data (the engine's ``ThresholdCrossed`` and ``PlanStale`` on
-:class:`ApplyRefused`); the command line words them.
+Refusals leave as data (the engine's ``ThresholdCrossed``, ``PolicyViolated`` and ``PlanStale``
+on :class:`ApplyRefused`); the command line words them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from reconciler.engine.apply import (
 )
 from reconciler.engine.diff import record_text
 from reconciler.engine.fingerprint import live_fingerprint
+from reconciler.engine.guardrails import PolicyViolated, refused
 from reconciler.engine.plan import Action, Plan, PlanSet
 from reconciler.engine.safety import ThresholdCrossed
 from reconciler.errors import ReconcilerError
@@ -41,7 +42,7 @@ from reconciler.run.selection import Filters, Selection
 from reconciler.run.session import Session, StageCounter, open_config_store, open_target
 from reconciler.state import LockHolder, WriteOnlyRecords
 
-Refusal = ThresholdCrossed | PlanStale
+Refusal = ThresholdCrossed | PlanStale | PolicyViolated
 
 
 class ApplyRefused(ReconcilerError):
@@ -105,6 +106,8 @@ class ApplyRun:
     cancelled: bool = False  # the confirmation was declined
     saved: Path | None = None  # the plan file, when a saved plan was applied
     results: dict[str, ApplyResult] = field(default_factory=dict)
+    # Policy rules that --allow-policy let through: rule name -> the asset ids it refused.
+    allowed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -128,6 +131,23 @@ def _check_threshold(plans: PlanSet, force: bool, hooks: ApplyHooks, *, shown: b
         raise ApplyRefused("the plan is above the safety threshold; nothing was sent", reason)
     if not shown:
         hooks.on_forced(reason)
+
+
+def _check_policies(plans: PlanSet, allowed: Sequence[str]) -> dict[str, list[str]]:
+    """Policy rules (docs/policies.md): a change a rule refuses is sent only when
+    ``--allow-policy`` names every rule that refuses it; returns what was let through, per rule."""
+    violated = plans.violated
+    if not violated:
+        return {}
+    stopped = refused(violated, allowed)
+    if stopped:
+        reason = PolicyViolated(stopped, several=len(plans.plans) > 1)
+        raise ApplyRefused("policy rules refuse changes in the plan; nothing was sent", reason)
+    through: dict[str, list[str]] = {}
+    for _target, asset in violated:
+        for violation in asset.violations:
+            through.setdefault(violation.rule, []).append(asset.asset_id)
+    return through
 
 
 def _check_planned(plans: PlanSet) -> None:
@@ -173,6 +193,7 @@ def apply_manifests(
     lock_timeout: float = 0.0,
     filters: Filters | None = None,
     max_change_percent: float | None = None,
+    allow_policies: Sequence[str] = (),
 ) -> ApplyRun:
     """Under each target's write lock: plan every target's manifests (those ``filters``
     select) with the streamed plan (reads overlap the load; nothing is written before the
@@ -202,9 +223,10 @@ def apply_manifests(
         _check_planned(plans)
         if not plans.by_action(Action.UPDATE):
             return ApplyRun(plans)
+        allowed = _check_policies(plans, allow_policies)
         _check_threshold(plans, force, hooks, shown=True)
         if not hooks.confirm(plans):
-            return ApplyRun(plans, cancelled=True)
+            return ApplyRun(plans, cancelled=True, allowed=allowed)
         sessions = [session for _plan, session in planned.opened()]
         guards = [locks.guards[session.place] for session in sessions]
 
@@ -213,7 +235,9 @@ def apply_manifests(
                 clients = [await stack.enter_async_context(s.client(parallelism)) for s in sessions]
                 return await send_all(plans, clients, records, parallelism, cancel, hooks, guards)
 
-        return _finished(plans, _send_interruptible(sessions[0], work, hooks))
+        done = _finished(plans, _send_interruptible(sessions[0], work, hooks))
+        done.allowed = allowed
+        return done
 
 
 def apply_saved(
@@ -225,6 +249,7 @@ def apply_saved(
     hooks: ApplyHooks | None = None,
     lock_timeout: float = 0.0,
     max_change_percent: float | None = None,
+    allow_policies: Sequence[str] = (),
 ) -> ApplyRun:
     """Apply a saved plan file under each target's write lock: every target planned, each the
     same target and project as now, under its threshold, and none stale (each target checked
@@ -244,6 +269,7 @@ def apply_saved(
         _check_same_target(plan, session.target, path)
         plan.safety = session.safety(max_change_percent)
         sessions.append(session)
+    allowed = _check_policies(plans, allow_policies)
     _check_threshold(plans, force, hooks, shown=False)
 
     async def work(cancel: asyncio.Event, records: WriteOnlyRecords) -> dict[str, ApplyResult]:
@@ -268,6 +294,7 @@ def apply_saved(
     with all_locked(sessions, lock_timeout, hooks.on_lock_wait) as held:
         done = _finished(plans, _send_interruptible(sessions[0], work, hooks))
     done.saved = path
+    done.allowed = allowed
     return done
 
 
@@ -292,6 +319,14 @@ def _with_records(
     (it would send older write-only values back), then those whose live state moved."""
     found = records.get_many(plan.project_id or "", [a.asset_id for a in plan.assets])
     stale = stale_records(plan, {k: record_text(v) for k, v in found.items()})
+    # An asset in both lists was applied by this plan only if both its parts show it.
+    live_part = {item.asset_id: item for item in moved}
+    stale = [
+        replace(item, applied=item.applied and live_part[item.asset_id].applied)
+        if item.asset_id in live_part
+        else item
+        for item in stale
+    ]
     listed = {item.asset_id for item in stale}
     return stale + [item for item in moved if item.asset_id not in listed]
 

@@ -11,7 +11,8 @@ from reconciler.api.config import config_path, load_config
 from reconciler.constants import PAGE_SIZE, READ_PARALLELISM
 from reconciler.engine.diff import Desired
 from reconciler.engine.drift import DriftReport, ProjectDrift, project_drift
-from reconciler.engine.planner import desired_from_loaded
+from reconciler.engine.guardrails import Rules
+from reconciler.engine.planner import desired_from_loaded, with_rules
 from reconciler.live.fetch import ProjectReads
 from reconciler.manifest.loader import LoadedManifest
 from reconciler.options import GlobalOptions
@@ -104,8 +105,9 @@ class DriftReads:
     async def finish(self, session: Session) -> ProjectDrift:
         read = await self.reads.finish(self.desired)
         target = session.target
+        ignore = Rules(session.config.ignore_rules(target.name))  # drift judges no policy
         return project_drift(
-            self.desired,
+            with_rules(self.desired, ignore),
             list(read.rows.values()),
             target=target.name,
             project_id=target.project_id,

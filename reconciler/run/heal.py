@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from reconciler.constants import WRITE_PARALLELISM
 from reconciler.engine.apply import ApplyResult
-from reconciler.engine.plan import Action, Plan, PlanSet
-from reconciler.engine.planner import desired_from_loaded
+from reconciler.engine.plan import Action, AssetPlan, Plan, PlanSet
+from reconciler.engine.planner import desired_from_loaded, with_rules
 from reconciler.engine.safety import Crossing
 from reconciler.live.plan import build_plan
 from reconciler.manifest.loader import LoadedManifest
 from reconciler.run.apply import ApplyHooks, send_all
 from reconciler.run.locks import project_lock
+from reconciler.run.plan import target_rules
 from reconciler.run.session import Session
 from reconciler.state import LockHeld, WriteOnlyRecords
 
@@ -24,12 +25,14 @@ from reconciler.state import LockHeld, WriteOnlyRecords
 class HealRun:
     """One self-heal attempt on one target: the plan made under the lock and what applying it
     did, or why nothing was sent (``refused``: the plan crosses the target's safety threshold;
-    ``locked``: another writer holds the lock)."""
+    ``locked``: another writer holds the lock; ``violated``: drifted assets whose heal a
+    policy rule refuses, not sent while the others are)."""
 
     plan: Plan | None = None
     result: ApplyResult | None = None
     refused: Crossing | None = None
     locked: LockHeld | None = None
+    violated: list[AssetPlan] = field(default_factory=list)
 
 
 async def heal(
@@ -58,6 +61,10 @@ async def heal(
                 return HealRun(plan=plan, refused=crossing)
             wanted = set(asset_ids)
             rows = [a for a in plan.assets if a.asset_id in wanted and a.action is Action.UPDATE]
+            violated = [a for a in rows if a.violations]  # never healed into a violation
+            rows = [a for a in rows if not a.violations]
+            if violated and not rows:
+                return HealRun(plan=plan, violated=violated)
             chosen = PlanSet([replace(plan, assets=rows)], created_at=plan.created_at)
             async with session.client(parallelism) as client:
                 results = await send_all(
@@ -69,7 +76,7 @@ async def heal(
                     hooks,
                     [guard],
                 )
-            return HealRun(plan=plan, result=next(iter(results.values())))
+            return HealRun(plan=plan, result=next(iter(results.values())), violated=violated)
     except LockHeld as exc:
         return HealRun(locked=exc)
 
@@ -84,7 +91,7 @@ async def _plan_all(
     """The target's plan of every managed asset, carrying the target's own safety settings."""
     target = session.target
     say = hooks.progress or (lambda _message: None)
-    desired = [desired_from_loaded(item) for item in loaded]
+    desired = with_rules([desired_from_loaded(item) for item in loaded], target_rules(session))
     say(f"Reading {len(desired)} live assets from {target.endpoint}...")
     started = time.monotonic()
     async with session.client(parallelism) as client:

@@ -15,7 +15,9 @@ from reconciler.api.client import MetaStudioClient
 from reconciler.api.config import ReconcilerConfig, config_path, load_config
 from reconciler.constants import READ_PARALLELISM
 from reconciler.engine.diff import Desired
+from reconciler.engine.guardrails import Rules
 from reconciler.engine.plan import Plan, PlanSet, Targeting
+from reconciler.engine.planner import with_rules
 from reconciler.errors import ReconcilerError
 from reconciler.live.plan import PlanRun
 from reconciler.options import GlobalOptions
@@ -94,17 +96,26 @@ async def streamed_plan(
         return Planned(await streamed.run(), streamed.created_at)
 
 
-class _PlanReads:
-    """A target's plan reads (:class:`PlanRun`) as a streamed run drives them."""
+def target_rules(session: Session) -> Rules:
+    """The target's ignore and policy rules (reconciler.yaml's, then the target's own)."""
+    name = session.target.name
+    config = session.config
+    return Rules(config.ignore_rules(name), config.policy_rules(name), name)
 
-    def __init__(self, run: PlanRun) -> None:
+
+class _PlanReads:
+    """A target's plan reads (:class:`PlanRun`) as a streamed run drives them, each desired
+    asset under the target's ignore and policy rules."""
+
+    def __init__(self, run: PlanRun, rules: Rules | None = None) -> None:
         self.run = run
+        self.rules = rules or Rules()
 
     def start(self, expected: int, *, exact: bool = False) -> None:
         self.run.start(expected, exact=exact)
 
     def add(self, desired: Sequence[Desired]) -> None:
-        self.run.add(desired)
+        self.run.add(with_rules(desired, self.rules))
 
     async def cancel(self) -> None:
         await self.run.cancel()
@@ -150,7 +161,8 @@ class PlanKind:
                 project_id=lane.session.target.project_id,
                 parallelism=parallelism,
                 on_progress=arrived if self.counter is not None else None,
-            )
+            ),
+            target_rules(lane.session),
         )
 
     def _count(self) -> None:

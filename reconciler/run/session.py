@@ -15,16 +15,18 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from reconciler.api.auth import Credentials, credentials_from_env
 from reconciler.api.client import AnswerObserver, MetaStudioClient
 from reconciler.api.config import (
+    CONNECTION_STRING_REFUSED,
     ReconcilerConfig,
     Target,
     config_path,
     is_database_url,
     load_config,
+    looks_like_connection_string,
     resolve_target,
 )
 from reconciler.api.pacing import Pacer
@@ -101,19 +103,25 @@ def state_location(config: ReconcilerConfig) -> str | Path | None:
     given = os.environ.get(STATE_ENV, "").strip()
     if not given:
         return config.state
+    if looks_like_connection_string(given):
+        raise ConfigError(f"{STATE_ENV}: {CONNECTION_STRING_REFUSED}")
     hide_url_password(given)
     return given
 
 
 def hide_url_password(location: str) -> None:
-    """Register the password of a database URL (user part or query) for redaction."""
+    """Register the passwords of a database URL (user part, ``password`` or ``sslpassword`` in
+    the query) for redaction, as written and percent-decoded: the driver's messages may quote
+    either."""
     if not is_database_url(location):
         return
     parts = urlsplit(location)
     with contextlib.suppress(ValueError):
-        register_secret(parts.password)
+        if parts.password:
+            register_secret(parts.password)
+            register_secret(unquote(parts.password))
     for key, value in parse_qsl(parts.query):
-        if key.lower() == "password":
+        if key.lower() in ("password", "sslpassword"):
             register_secret(value)
 
 

@@ -71,7 +71,8 @@ class Migration:
 def migrate(options: GlobalOptions, destination: str) -> Migration:
     """Copy the write-only records and the drift history of the configured state into
     ``destination`` (locks are not copied: they belong to running processes).  Running it
-    again copies nothing twice."""
+    again copies nothing twice, and a record the destination holds from a later apply is
+    kept."""
     config = load_config(config_path(options))
     hide_url_password(destination)
     with open_config_store(config) as source, open_store(destination) as target:
@@ -79,7 +80,10 @@ def migrate(options: GlobalOptions, destination: str) -> Migration:
             raise ReconcilerError(f"the state is already at {source.location}; nothing to copy")
         copied = present = 0
         for project_id, asset_id, record in source.records.all_records():
-            if target.records.get(project_id, asset_id) == record:
+            there = target.records.get(project_id, asset_id)
+            # An equal record, or a newer one (an apply since the switch): never overwritten
+            # by an older copy, which would make a plan take an old value for the live one.
+            if there is not None and there.applied_at >= record.applied_at:
                 present += 1
                 continue
             target.records.record(project_id, asset_id, record.fingerprint, record.applied_at)

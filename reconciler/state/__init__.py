@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from reconciler.state.base import (
+    POSTGRES_INSTALL,
     CycleChanges,
     Episode,
     HeldLock,
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-POSTGRES_INSTALL = 'pip install "metastudio-reconciler[postgres]"'
 
 
 def open_store(location: str | os.PathLike[str] | None) -> StateStore:

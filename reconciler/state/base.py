@@ -9,7 +9,7 @@ Three kinds of memory, each a small protocol, all three kept by one :class:`Stat
 * :class:`History`: the drift episodes ``watch`` records and ``drift`` reads.
 
 A backend implements the three over one connection or file (``state/sqlite.py``, the default;
-``state/postgres.py``, shared by a fleet).  Every failure of the store is a :class:`StateError`
+``state/postgres/``, shared by a fleet).  Every failure of the store is a :class:`StateError`
 naming where the state lives (never a password).  Reading a store that does not exist yet finds
 nothing: ``plan`` never creates one.
 """
@@ -42,6 +42,10 @@ __all__ = [
     "StateStore",
     "WriteOnlyRecords",
 ]
+
+
+# How to get the PostgreSQL driver (the ``postgres`` extra), said wherever it is missing.
+POSTGRES_INSTALL = "pip install 'metastudio-reconciler[postgres]'"
 
 
 class StateError(ReconcilerError):

@@ -93,6 +93,12 @@ _HOLDER_COLUMNS = "pid, host, command, since"
 _BATCH = 500  # SQLite's default limit on host parameters is 999
 
 
+# The lock tokens this process holds: a row naming this very pid and host whose token is not
+# among them was left by an earlier process that had the same pid (a restarted container is
+# pid 1 again), and holds nothing.
+_TOKENS_HERE: set[str] = set()
+
+
 def _alive(pid: int) -> bool:
     """Whether a process of this host with ``pid`` still runs."""
     try:
@@ -341,12 +347,15 @@ class SqliteLocks(Locks):
         token = uuid.uuid4().hex
         with self._store.writing("the lock") as conn, _transaction(conn):
             row = conn.execute(
-                f"SELECT {_HOLDER_COLUMNS} FROM locks WHERE endpoint = ? AND project_id = ?",
+                f"SELECT {_HOLDER_COLUMNS}, token FROM locks WHERE endpoint = ? AND project_id = ?",
                 (endpoint, project_id),
             ).fetchone()
             if row is not None:
                 holder = _holder(row)
-                if holder.host != self.host or _alive(holder.pid):
+                if holder.host != self.host:
+                    return holder
+                earlier = holder.pid == self.pid and str(row[4]) not in _TOKENS_HERE
+                if _alive(holder.pid) and not earlier:
                     return holder
             conn.execute(
                 "INSERT OR REPLACE INTO locks "
@@ -354,10 +363,12 @@ class SqliteLocks(Locks):
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (endpoint, project_id, token, self.pid, self.host, command, now_rfc3339()),
             )
+        _TOKENS_HERE.add(token)
         return token
 
     def release(self, held: HeldLock) -> None:
         """Give the lock back (only if this holder still has it)."""
+        _TOKENS_HERE.discard(held.token)
         with self._store.writing("the lock") as conn:
             conn.execute(
                 "DELETE FROM locks WHERE endpoint = ? AND project_id = ? AND token = ?",

@@ -29,7 +29,8 @@ CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, float("in
 
 
 class WatchMetrics:
-    """Gauges per target, counters of requests and heals, the cycle histogram."""
+    """Gauges per target (the leader gauge included), counters of requests and heals, the
+    cycle histogram."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -101,6 +102,13 @@ class WatchMetrics:
             ["result"],
             registry=r,
         )
+        self.leader = Gauge(
+            "reconciler_watch_leader",
+            "1 while this replica is the target's active watcher (records the drift history, "
+            "heals), 0 while it stands by.",
+            ["target"],
+            registry=r,
+        )
         # Every series exists from the start, so that rate() and absent() work from the
         # first scrape.
         for result in ("success", "failure"):
@@ -118,6 +126,9 @@ class WatchMetrics:
             self.blocked.labels(target).set(project.count(DriftStatus.BLOCKED))
             self.errors.labels(target).set(project.count(DriftStatus.ERROR))
             self.unmanaged.labels(target).set(len(project.unmanaged))
+
+    def role(self, target: str, leader: bool) -> None:
+        self.leader.labels(target).set(1 if leader else 0)
 
     def cycle_finished(self, seconds: float, ok: bool, finished_at: float) -> None:
         self.cycle_duration.observe(seconds)

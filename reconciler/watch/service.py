@@ -8,6 +8,12 @@ A failed cycle is logged and counted; the next one runs on schedule.  Cycles nev
 next starts one interval (plus a little jitter) after the previous one started, or at once when
 it took longer.
 
+Several replicas may watch one project (sharing a PostgreSQL state): one per project, the
+leader (:class:`reconciler.run.Leadership`), records the history and heals; the others run the
+same cycles for their metrics and stand by, claiming the leadership every ``leader_poll`` seconds
+and at each cycle.  The leader confirms its lease at the start of each cycle, before recording
+and before each heal, and steps down when it was lost.  A single replica simply always leads.
+
 On the first SIGTERM/SIGINT nothing new starts: no further write is sent, the requests in flight
 finish (up to ``grace`` seconds), and the process exits 0.  A second signal abandons them at once.
 """
@@ -20,7 +26,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +47,8 @@ from reconciler.engine.history import Observation, Resolution
 from reconciler.errors import ReconcilerError
 from reconciler.manifest.loader import LoadedManifest, discover, load_manifests
 from reconciler.options import GlobalOptions
-from reconciler.render.apply_text import crossing_message, result_line
-from reconciler.state import History
+from reconciler.render.apply_text import crossing_message, result_line, violations_text
+from reconciler.state import History, LockHolder
 from reconciler.times import now_rfc3339
 from reconciler.watch.backoff import HealBackoff
 from reconciler.watch.http import MetricsServer
@@ -55,6 +61,8 @@ JITTER = 0.1  # each wait is the interval plus up to 10% of it, so replicas drif
 DEFAULT_HEAL_BACKOFF = 60.0
 DEFAULT_HEAL_BACKOFF_MAX = 3600.0
 GRACE_SECONDS = 5.0
+DEFAULT_LEADER_POLL = 5.0
+Place = tuple[str, str]  # (endpoint, project)
 EXIT_INTERRUPTED = 130
 
 
@@ -70,6 +78,7 @@ class WatchSettings:
     parallelism: int = READ_PARALLELISM
     jitter: float = JITTER
     grace: float = GRACE_SECONDS
+    leader_poll: float = DEFAULT_LEADER_POLL
 
 
 @dataclass
@@ -111,6 +120,12 @@ class Watcher:
         self._stop = asyncio.Event()
         self._cancel = asyncio.Event()  # apply's "start nothing new"
         self._cycle: asyncio.Task[CycleOutcome] | None = None
+        # Which replica leads each watched project; None (a cycle run on its own): this one.
+        self._leadership: runs.Leadership | None = None
+        self._electing = asyncio.Lock()  # one confirm-or-claim at a time
+        self._places: dict[str, Place] = {}  # target label -> (endpoint, project); replaced whole
+        self._leader_seen: dict[Place, str] = {}  # the other leader last logged, per project
+        self._claim_errors: dict[Place, str] = {}  # the state error last logged, per project
 
     # --- health --------------------------------------------------------------------------------
 
@@ -125,6 +140,15 @@ class Watcher:
             "last_success": self.last_success_at,
             "seconds_since_success": None if since is None else round(since, 3),
             "last_error": self.last_error,
+            "roles": self.roles(),
+        }
+
+    def roles(self) -> dict[str, str]:
+        """Each target's role in this replica: ``leader`` (records the history, heals) or
+        ``standby``."""
+        return {
+            label: "leader" if self._leads(place) else "standby"
+            for label, place in self._places.items()
         }
 
     # --- the process ---------------------------------------------------------------------------
@@ -137,6 +161,12 @@ class Watcher:
         # Configuration, credentials and manifests must be sound at start-up (exit 1 if not);
         # later, a problem fails one cycle and the next one tries again.
         self._run = self._open_run(self._load())
+        self._leadership = runs.Leadership(
+            self._run.store(),
+            "watch --self-heal" if self.settings.self_heal else "watch",
+            hold_off=2 * self.settings.leader_poll,
+        )
+        self._track(self._run)
         server: MetricsServer | None = None
         if self.settings.metrics_addr:
             server = MetricsServer(
@@ -144,10 +174,21 @@ class Watcher:
             )
             server.start()
         self._announce(server)
+        poller: asyncio.Task[None] | None = None
         try:
             with interrupts.graceful(self._on_stop):
+                await self._elect()
+                if not self.settings.once:
+                    poller = asyncio.create_task(self._poll())
                 return await self._loop()
         finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            # Give the leadership back: a standby takes over at its next claim.
+            with contextlib.suppress(ReconcilerError):
+                self._leadership.close()
             if server is not None:
                 server.stop()
             log.info("stopped after %d cycle(s)", self.cycles, extra={"event": "stopped"})
@@ -193,6 +234,107 @@ class Watcher:
         if self._cycle is not None and not self._cycle.done():
             self._cycle.cancel()
 
+    # --- leadership ----------------------------------------------------------------------------
+
+    def _leads(self, place: Place) -> bool:
+        return self._leadership is None or self._leadership.leads(place)
+
+    def _track(self, run: runs.Run) -> None:
+        """Watch the projects of ``run``'s targets (a reloaded configuration may change them);
+        a new one stands by until claimed."""
+        self._places = {t.label: t.session.place for t in run.targets if t.session is not None}
+        for label, place in self._places.items():
+            self.metrics.role(label, self._leads(place))
+
+    async def _poll(self) -> None:
+        """Every ``leader_poll`` seconds: the leader confirms its lease, a standby claims."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.leader_poll)
+            if self._stop.is_set():
+                return
+            try:
+                await self._elect()
+            except Exception:  # a bug must not end the polling silently
+                log.debug("leadership poll failed", exc_info=True)
+
+    async def _elect(self, places: Collection[Place] | None = None) -> list[str]:
+        """Confirm or claim the leadership of ``places`` (default: every watched project) and
+        say what changed; the errors of a state that could not be asked."""
+        if self._leadership is None:
+            return []
+        wanted = list(dict.fromkeys(self._places.values() if places is None else places))
+        async with self._electing:
+            standings = await asyncio.to_thread(self._settle, wanted)
+        return [error for standing in standings if (error := self._report(standing))]
+
+    def _settle(self, places: list[Place]) -> list[runs.Standing]:
+        """(In a worker thread.)  Give up the projects no longer watched, then settle ``places``."""
+        assert self._leadership is not None
+        watched = set(self._places.values())
+        for place in self._leadership.held:
+            if place not in watched:
+                with contextlib.suppress(ReconcilerError):
+                    self._leadership.release(place)
+        return self._leadership.settle(places)
+
+    def _report(self, standing: runs.Standing) -> str | None:
+        """Set the leader gauges and log a change of role; the state's error, if any."""
+        labels = [label for label, place in self._places.items() if place == standing.place]
+        for label in labels:
+            self.metrics.role(label, standing.leader)
+        endpoint, project_id = standing.place
+        names = ", ".join(labels) or project_id
+        where = {"targets": labels, "project_id": project_id, "endpoint": endpoint}
+        if standing.error is not None:
+            if self._claim_errors.get(standing.place) != standing.error:
+                log.warning(
+                    "cannot claim the leadership of target %s: %s",
+                    names,
+                    standing.error,
+                    extra={"event": "leader-error", "error": standing.error, **where},
+                )
+            self._claim_errors[standing.place] = standing.error
+            return standing.error
+        self._claim_errors.pop(standing.place, None)
+        if standing.changed and standing.leader:
+            self._leader_seen.pop(standing.place, None)
+            log.info(
+                "leading target %s (project %s at %s): this replica records the drift history%s",
+                names,
+                project_id,
+                endpoint,
+                " and heals" if self.settings.self_heal else "",
+                extra={"event": "leader-elected", **where},
+            )
+        elif standing.changed:
+            log.warning(
+                "stepped down as the leader of target %s: %s; standing by (no history, no "
+                "heals), claiming again in %s at the earliest",
+                names,
+                standing.lost,
+                format_duration(2 * self.settings.leader_poll),
+                extra={"event": "leader-lost", "reason": standing.lost, **where},
+            )
+        elif standing.holder is not None:
+            self._log_standby(names, standing.place, standing.holder, where)
+        return None
+
+    def _log_standby(
+        self, names: str, place: Place, holder: LockHolder, where: dict[str, Any]
+    ) -> None:
+        """Say who leads, once per leader."""
+        who = holder.describe()
+        if self._leader_seen.get(place) == who:
+            return
+        self._leader_seen[place] = who
+        log.info(
+            "standing by for target %s: %s leads it",
+            names,
+            who,
+            extra={"event": "standby", "leader": who, **where},
+        )
+
     def _open_run(self, loaded: Sequence[LoadedManifest]) -> runs.Run:
         return runs.open_run(
             self.options, self.settings.paths, loaded=loaded, on_answer=self.metrics.request
@@ -208,10 +350,12 @@ class Watcher:
         ]
         where = f"; metrics on http://{server.host}:{server.port}/metrics" if server else ""
         log.info(
-            "watching %s for %s every %s%s; self-heal %s",
+            "watching %s for %s %s%s; self-heal %s",
             ", ".join(self.settings.paths),
             ", ".join(targets),
-            format_duration(self.settings.interval),
+            "once (--once)"
+            if self.settings.once
+            else f"every {format_duration(self.settings.interval)}",
             where,
             "on" if self.settings.self_heal else "off",
             extra={
@@ -232,6 +376,8 @@ class Watcher:
         started = time.monotonic()
         try:
             run = self._open_run(await asyncio.to_thread(self._load))
+            self._track(run)
+            await self._elect()
             report = await runs.drift_run(run, parallelism=self.settings.parallelism)
             outcome.report = report
             self.metrics.observe_report(report)
@@ -241,23 +387,19 @@ class Watcher:
                 for target, project in zip(run.targets, report.projects, strict=True)
                 if project.error is None and target.session is not None
             ]
-            with run.store() as store:
-                history = store.history
-                for target, project in checked:
-                    self._record(history, project, target.manifests)
-                if self.settings.self_heal and not self._stop.is_set():
-                    self.backoff.forget_except(
-                        {a.asset_id for _, p in checked for a in _drifted(p)}
-                    )
-                    for target, project in checked:
-                        assert target.session is not None
-                        await self._heal(
-                            history, project, target.session, target.manifests, outcome.heal
-                        )
-            failed = [p for p in report.projects if p.error is not None]
+            # Only the leader of a project records its history and heals it: confirm (or
+            # claim) just before.
+            state_errors = await self._elect([t.opened().place for t, _ in checked])
+            leading = [(t, p) for t, p in checked if self._leads(t.opened().place)]
+            if leading:
+                await self._record_and_heal(run, leading, outcome.heal)
+            failed = [
+                f"target {p.target}: {p.error}" for p in report.projects if p.error is not None
+            ]
+            failed += state_errors
             outcome.ok = not failed
             if failed:
-                outcome.error = "; ".join(f"target {p.target}: {p.error}" for p in failed)
+                outcome.error = "; ".join(failed)
         except ReconcilerError as exc:
             outcome.error = str(exc)
         except Exception as exc:  # a bug must not end a service; say what it was
@@ -275,6 +417,27 @@ class Watcher:
             self.last_error = outcome.error
         self._log_cycle(outcome)
         return outcome
+
+    async def _record_and_heal(
+        self,
+        run: runs.Run,
+        leading: Sequence[tuple[runs.TargetRun, ProjectDrift]],
+        counts: Counter[str],
+    ) -> None:
+        """Record the history of the projects this replica leads and, with self-heal, heal
+        them, confirming the lease before each heal."""
+        with run.store() as store:
+            history = store.history
+            for target, project in leading:
+                self._record(history, project, target.manifests)
+            if not self.settings.self_heal or self._stop.is_set():
+                return
+            self.backoff.forget_except({a.asset_id for _, p in leading for a in _drifted(p)})
+            for target, project in leading:
+                session = target.opened()
+                await self._elect([session.place])
+                if self._leads(session.place) and not self._stop.is_set():
+                    await self._heal(history, project, session, target.manifests, counts)
 
     def _load(self) -> list[LoadedManifest]:
         """The manifests, parsed again only when a file was added, removed or changed."""
@@ -377,7 +540,15 @@ class Watcher:
                 extra={"event": "heal-refused", "reason": crossing_message(run.refused)},
             )
             return
-        assert run.result is not None
+        for asset in run.violated:  # never healed into a policy violation
+            log.warning(
+                "self-heal of %s refused: %s",
+                asset.asset_id,
+                violations_text(asset.violations),
+                extra={"event": "heal-policy", "asset_id": asset.asset_id},
+            )
+        if run.result is None:
+            return
         for result in run.result.results:
             if result.outcome is Outcome.NOT_STARTED:
                 continue

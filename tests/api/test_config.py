@@ -253,9 +253,17 @@ def test_repeated_target_options_keep_every_name_once() -> None:
 @pytest.mark.parametrize(
     ("options", "env", "message"),
     [
-        (GlobalOptions(region="metastudio.example.com"), {}, "--region: 'metastudio.example"),
+        (
+            GlobalOptions(region="metastudio.example.com"),
+            {},
+            "--region: metastudio.example.com is a host or URL, not a region name",
+        ),
         (GlobalOptions(region="cn-north-4/x"), {}, "--region:"),
-        (GlobalOptions(), {"HW_REGION_NAME": "https://x"}, "HW_REGION_NAME: 'https://x' is not"),
+        (
+            GlobalOptions(),
+            {"HW_REGION_NAME": "https://x"},
+            "HW_REGION_NAME: https://x is a host or URL",
+        ),
         (
             GlobalOptions(region="cn-north-4", project_id="p\x1bq"),
             {},

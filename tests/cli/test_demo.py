@@ -80,7 +80,13 @@ def test_the_demo_runs_anywhere_and_keep_leaves_the_emulator_until_ctrl_c(
         assert "  tags: MARKETING, DRAFT\n" in output
         assert f"The demo folder is {folder}" in output
         copied = sorted(p.name for p in (folder / "manifests").iterdir())
-        assert copied == sorted(sample_manifests())
+        assert copied == sorted([*sample_manifests(), "manifest.schema.json"])
+        # Each sample's editor schema line resolves in the demo folder.
+        for name in sample_manifests():
+            first = (folder / "manifests" / name).read_text(encoding="utf-8").splitlines()[0]
+            reference = first.removeprefix("# yaml-language-server: $schema=")
+            assert (folder / "manifests" / reference).is_file(), first
+        assert f"Working in {folder}\n" in output  # a folder of the user's: no note
         assert {"reconciler.yaml", "demo.env", "retired-jingle.yaml"} <= {
             p.name for p in folder.iterdir()
         }
@@ -130,3 +136,10 @@ def test_the_demo_does_not_run_on_the_test_harness(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Drift: 1 drifted" in done.stdout
+    # Where it worked is said first and last: a new temporary folder unless --dir names one.
+    working = re.search(
+        r"^Working in (\S+) \(a new temporary folder; --dir DIR for one of", done.stdout, re.M
+    )
+    assert working, done.stdout[:500]
+    assert f"==> Done. The demo folder is {working[1]}" in done.stdout
+    assert (Path(working[1]) / "manifests" / "manifest.schema.json").is_file()

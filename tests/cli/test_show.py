@@ -33,7 +33,7 @@ def test_markdown_and_json(demo_project: DemoProject, saved: str) -> None:
     assert markdown.stdout.startswith("<!-- reconciler:plan target=default -->\n")
     assert "[CI run](https://github.com/acme/a/actions/runs/9)" in markdown.stdout
     document = json.loads(demo_project.run("show", saved, "--format", "json").stdout)
-    assert document["format_version"] == "2.1"
+    assert document["format_version"] == "2.2"
     assert document["summary"]["to_change"] >= 1
     assert [t["project_id"] for t in document["targets"]] == ["p-test"]
 

@@ -79,6 +79,8 @@ def test_schema_prints_json_schema_matching_the_committed_file() -> None:
     assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     committed = (ROOT / "docs" / "manifest.schema.json").read_text(encoding="utf-8")
     assert result.output == committed, "regenerate: reconciler schema > docs/manifest.schema.json"
+    beside = (ROOT / "manifests" / "manifest.schema.json").read_text(encoding="utf-8")
+    assert result.output == beside, "regenerate: reconciler schema > manifests/manifest.schema.json"
 
 
 def _document(path: Path) -> dict[str, object]:
@@ -91,7 +93,10 @@ def _document(path: Path) -> dict[str, object]:
 def test_schema_accepts_every_example(example: Path) -> None:
     jsonschema.Draft202012Validator(manifest_json_schema()).validate(_document(example))
     first = example.read_text(encoding="utf-8").splitlines()[0]
-    assert first == "# yaml-language-server: $schema=../docs/manifest.schema.json"
+    # The schema line resolves where the manifests are, in this repository and wherever
+    # they are copied with their folder (the demo writes the schema beside them too).
+    assert first == "# yaml-language-server: $schema=manifest.schema.json"
+    assert (example.parent / "manifest.schema.json").is_file()
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.testing import RunningEmulator, run_emulator
-from reconciler.state import DEFAULT_STATE_PATH
 from tests.e2e.forges import TOKEN, Forge, serve_forge
 from tests.e2e.workflow_runner import (
     ACTION,
@@ -131,18 +130,16 @@ def test_workflows_have_the_promised_shape() -> None:
         job = next(iter(workflow["jobs"].values()))
         return [s for s in job["steps"] if s.get("uses", "").startswith(prefix)]
 
-    # The write-only state is restored for plans and applies, and saved only by applies.
-    for workflow in (plan, apply):
-        [restore] = steps(workflow, "actions/cache/restore@")
-        assert restore["with"]["path"] == str(DEFAULT_STATE_PATH)
-    [save] = steps(apply, "actions/cache/save@")
-    assert save["with"]["path"] == str(DEFAULT_STATE_PATH) and save["if"] == "always()"
-    assert not steps(plan, "actions/cache/save@")
-    # Read-only credentials for plan and drift; the write pair only in apply.
+    # The state is shared through RECONCILER_STATE from a secret: no cache juggling.
+    for workflow in (plan, apply, drift):
+        assert not steps(workflow, "actions/cache")
+    # Read-only credentials (and state role) for plan and drift; the write pair only in apply.
     for workflow in (plan, drift):
         [step] = steps(workflow, "your-org/reconciler@")
         assert "READ" in step["env"]["HUAWEICLOUD_SDK_AK"]
+        assert step["env"]["RECONCILER_STATE"] == "${{ secrets.RECONCILER_STATE_READ }}"
     assert "WRITE" in apply["jobs"]["apply"]["env"]["HUAWEICLOUD_SDK_AK"]
+    assert apply["jobs"]["apply"]["env"]["RECONCILER_STATE"] == "${{ secrets.RECONCILER_STATE }}"
 
 
 @pytest.fixture
@@ -168,6 +165,9 @@ def runner(tmp_path: Path, forge: Forge) -> Runner:
             "METASTUDIO_READ_SK": READ["sk"],
             "METASTUDIO_WRITE_AK": WRITE["ak"],
             "METASTUDIO_WRITE_SK": WRITE["sk"],
+            # Not defined: the jobs use the local SQLite file (one test below sets them).
+            "RECONCILER_STATE": "",
+            "RECONCILER_STATE_READ": "",
         },
         vars={"METASTUDIO_PROJECT_ID": "p-test", "METASTUDIO_REGION": "cn-north-4"},
     )
@@ -255,3 +255,40 @@ def test_a_failed_drift_run_fails_the_job_and_leaves_the_issue(
         [failed] = runner.run_workflow("reconciler-drift.yml", "schedule", {})
     assert failed.code == 1, failed.stdout
     assert forge.issues == [] and "wrong-secret" not in failed.stdout
+
+
+def test_a_plan_on_another_runner_sees_what_apply_recorded_in_the_shared_state(
+    runner: Runner, forge: Forge, tmp_path: Path, postgres_url: str
+) -> None:
+    """The secrets name one PostgreSQL state: the plan, in a fresh checkout on another runner,
+    does not re-send the write-only field the apply workflow sent."""
+    runner.secrets["RECONCILER_STATE"] = runner.secrets["RECONCILER_STATE_READ"] = postgres_url
+    reviewed = MANIFEST.replace("spec: {", "spec: {review_config: {no_need_review: true}, ")
+    (runner.workdir / "manifests" / "sara.yaml").write_text(reviewed)
+    db = tmp_path / "live.sqlite"
+    with run_emulator([LIVE], db_path=db, **WRITE) as emu:
+        reach(runner, emu)
+        [apply] = runner.run_workflow("reconciler-apply.yml", "push", {})
+        assert apply.code == 0, apply.stdout
+        [put] = [r for r in emu.requests() if r["method"] == "PUT"]
+        assert put["body"]["review_config"] == {"no_need_review": True}
+    assert not (runner.workdir / ".reconciler").exists()  # nothing local to keep
+
+    fresh = tmp_path / "another-runner"
+    (fresh / "manifests").mkdir(parents=True)
+    (fresh / "manifests" / "sara.yaml").write_text(reviewed)
+    runner.workdir = fresh
+    with run_emulator(None, db_path=db, **READ) as emu:
+        reach(runner, emu)
+        [plan] = runner.run_workflow("reconciler-plan.yml", "pull_request", PR)
+        assert plan.code == 0, plan.stdout
+        [comment] = forge.comments[7]
+        assert "No changes" in comment["body"], comment["body"]
+        assert "will be sent" not in comment["body"]
+
+        # Without the secret, that runner has only its own empty file: the value is re-sent.
+        runner.secrets["RECONCILER_STATE_READ"] = ""
+        [alone] = runner.run_workflow("reconciler-plan.yml", "pull_request", PR)
+        assert alone.code == 0, alone.stdout
+        [comment] = forge.comments[7]
+        assert "review_config" in comment["body"] and "will be sent" in comment["body"]

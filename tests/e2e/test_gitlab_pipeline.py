@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.testing import run_emulator
-from reconciler.state import DEFAULT_STATE_PATH
 from tests.e2e.forges import TOKEN, Forge, serve_forge
 from tests.e2e.test_github_pipelines import ASSET_ID, LIVE, MANIFEST, READ, WRITE, check_jsonschema
 from tests.e2e.workflow_runner import ROOT, load
@@ -53,13 +52,20 @@ def test_the_pipeline_has_the_promised_shape() -> None:
     assert p["apply"]["resource_group"] and p["apply"]["interruptible"] is False
     assert p["apply"]["environment"] == "production"
     assert p["apply-force"]["extends"] == "apply"
-    state_cache = p["apply"]["cache"][0]
-    assert state_cache["paths"] == [f"{DEFAULT_STATE_PATH.parent}/"]
-    assert state_cache["policy"] == "pull-push" and state_cache["when"] == "always"
-    assert p[".state-cache"]["cache"][0]["policy"] == "pull"
+    # The state is shared through RECONCILER_STATE: no job caches it.
+    for name, job in p.items():
+        if isinstance(job, dict):
+            for cache in job.get("cache", []):
+                assert ".reconciler/" not in cache["paths"], name
+    # The read jobs use the read-only role, whatever RECONCILER_STATE the project defines.
+    for name in ("plan", "drift"):
+        assert 'export RECONCILER_STATE="$RECONCILER_STATE_READ"' in p[name]["script"], name
     assert "schedule" in p["drift"]["rules"][0]["if"]
     assert "merge_request_event" in p["plan"]["rules"][0]["if"]
-    assert re.fullmatch(r"metastudio-reconciler==[\d.]+", p["variables"]["RECONCILER_PACKAGE"])
+    # No release on PyPI yet: a git URL pinned to a commit, not a version that does not exist.
+    package = p["variables"]["RECONCILER_PACKAGE"]
+    assert re.fullmatch(r"metastudio-reconciler @ git\+https://.+\.git@<commit sha>", package)
+    assert "==" not in package
     # Credentials never come from job `variables:`, which project variables would override.
     for name, job in p.items():
         if isinstance(job, dict):

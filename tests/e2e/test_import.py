@@ -69,22 +69,22 @@ def test_import_all_then_plan_shows_no_changes(
     with run_emulator(seeded) as emu:
         result = invoke(emu, monkeypatch, "import", "--all")
         assert result.exit_code == 0, result.output
-        assert "Import: 32 created, 0 updated, 0 already in sync." in result.output
+        # The BLOCK asset is left out with a note: a manifest for it would only make drift
+        # and watch report it as blocked.
+        assert "Import: 31 created, 0 updated, 0 already in sync, 1 skipped (not updatable)." in (
+            result.output
+        )
+        assert "'Frozen clip' ('aaaaaaaa-0000-4000-8000-000000000002') is BLOCK" in result.output
         files = sorted(p.name for p in Path("manifests").glob("*.yaml"))
-        assert len(files) == 32
+        assert len(files) == 31
         assert "voice-model-aaaaaaaa.yaml" in files
-        frozen = Path("manifests/frozen-clip-aaaaaaaa.yaml").read_text()
-        assert "asset_state" not in frozen  # BLOCK is the service's state, not a setting
-        # System properties are the platform's: a new manifest leaves them alone.
-        assert "system_properties" not in frozen and "MATERIAL_VIDEO" not in frozen
+        assert not Path("manifests/frozen-clip-aaaaaaaa.yaml").exists()
 
         assets = asyncio.run(plan_of(emu, Path("manifests")))
-        updatable = [a for a in assets if a.action is not Action.BLOCKED]
-        assert len(assets) == 32
-        assert all(a.action is Action.NOOP for a in updatable), [
-            (a.asset_id, a.changes, a.errors) for a in updatable if a.action is not Action.NOOP
+        assert len(assets) == 31
+        assert all(a.action is Action.NOOP for a in assets), [
+            (a.asset_id, a.changes, a.errors) for a in assets if a.action is not Action.NOOP
         ]
-        assert [a.asset_id for a in assets if a.action is Action.BLOCKED] == [EXTRA[1]["asset_id"]]
 
         # The CLI agrees, and a second import finds everything in sync.
         planned = invoke(
@@ -92,7 +92,9 @@ def test_import_all_then_plan_shows_no_changes(
         )
         assert planned.exit_code == 0, planned.output
         again = invoke(emu, monkeypatch, "import", "--all")
-        assert "Import: 0 created, 0 updated, 32 already in sync." in again.output
+        assert "Import: 0 created, 0 updated, 31 already in sync, 1 skipped" in again.output
+        drift = invoke(emu, monkeypatch, "drift")
+        assert drift.exit_code == 0, drift.output  # nothing blocked among the manifests
 
 
 def test_reimport_by_id_updates_the_existing_manifest_in_place(

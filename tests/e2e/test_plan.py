@@ -191,6 +191,8 @@ async def test_plan_over_the_wire_has_exactly_the_expected_changes(tmp_path: Pat
         "unchanged": 1,
         "errors": 2,
         "blocked": 1,
+        "ignored_fields": 0,
+        "violations": 0,
     }
 
 

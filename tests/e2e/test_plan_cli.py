@@ -112,6 +112,8 @@ def test_changed_asset_exits_2_with_the_body(live: RunningEmulator, tmp_path: Pa
         "unchanged": 0,
         "errors": 0,
         "blocked": 0,
+        "ignored_fields": 0,
+        "violations": 0,
         "failed_targets": 0,
     }
     (target,) = data["targets"]

@@ -204,7 +204,7 @@ def test_json_and_markdown_plans_have_one_entry_per_target(repo: Repo) -> None:
     result = repo.run("plan", "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["format_version"] == "2.1"
+    assert data["format_version"] == "2.2"
     assert [(t["target"], t["project_id"]) for t in data["targets"]] == [
         ("prod", "p-prod"),
         ("staging", "p-staging"),

@@ -63,9 +63,9 @@ def test_in_sync_closes_as_out_of_band_unless_the_manifest_changed() -> None:
 def test_assets_no_longer_managed_close_as_manifest_changes_after_the_rest() -> None:
     current = {"gone": open_episode("gone"), "back": open_episode("back")}
     changes = decide_cycle(P, current, [in_sync("back")], "t2")
-    assert [(e.asset_id, e.resolution) for e in changes.resolved] == [
-        ("back", Resolution.OUT_OF_BAND),
-        ("gone", Resolution.MANIFEST_CHANGE),
+    assert [(e.asset_id, e.resolution, e.resolved_at) for e in changes.resolved] == [
+        ("back", Resolution.OUT_OF_BAND, "t2"),
+        ("gone", Resolution.MANIFEST_CHANGE, "t2"),
     ]
 
 

@@ -67,7 +67,7 @@ async def test_problems_are_those_of_a_serial_load_and_the_first_bad_chunk_says_
 async def test_a_missing_path_is_reported_after_discovery(tmp_path: Path) -> None:
     files, chunks, problems = await collect([tmp_path / "nope"])
     assert files == 0 and chunks == [[]]
-    assert problems == [f"{tmp_path / 'nope'}: no such file or directory"]
+    assert problems == [f"{tmp_path / 'nope'}: no such file or folder"]
 
 
 async def test_leaving_early_cancels_the_chunks_not_started(tmp_path: Path) -> None:

@@ -186,8 +186,8 @@ def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     problems = problems_of(tmp_path / "nope", tmp_path / "empty")
     assert problems == [
-        f"{tmp_path}/nope: no such file or directory",
-        f"{tmp_path}/empty: no .yaml or .yml files found",
+        f"{tmp_path}/nope: no such file or folder",
+        f"{tmp_path}/empty: a folder with no .yaml or .yml files in it",
     ]
 
 

@@ -167,10 +167,17 @@ def test_wall_time_is_split_around_the_first_and_last_request() -> None:
     assert process.phases([], start, wall_s=3.0) == (3.0, 0.0, 0.0)
 
 
-def test_a_small_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+def test_a_small_benchmark_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`make bench` in miniature: real emulator process, real CLI processes, counted requests,
-    and the SDK script against the same emulator (at a faster show limit, to stay quick)."""
+    and the SDK script against the same emulator (at a faster show limit, to stay quick).
+
+    Two start-up runs instead of five, and a shorter pause between runs: at this size a run
+    spends a few tokens of buckets that refill at 10-20 per second, so 0.35 s finds them full
+    again (any 429 would show in the counts asserted below)."""
     from bench.run import bench_size
+
+    monkeypatch.setattr(process, "REFILL_SECONDS", 0.35)
+    monkeypatch.setattr(bench_run, "STARTUP_RUNS", 2)
 
     rates = {"list": 20.0, "show": 300.0, "update": 10.0}
     run = bench_size(
@@ -269,9 +276,13 @@ def test_half_quota_rows_have_their_own_table_targets_and_keep_the_other_rows(
     assert "half quota" not in main_table.split("| assets |")[1]
 
 
-def test_the_half_quota_rows_run_end_to_end(tmp_path: Path) -> None:
+def test_the_half_quota_rows_run_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The emulator allows half the configured rates: the apply still lands every change, and
-    the rows count what the service let through against its real limits."""
+    the rows count what the service let through against its real limits (the first run meets
+    full buckets whatever the pause; the apply meets 429s by design)."""
+    monkeypatch.setattr(process, "REFILL_SECONDS", 0.4)
     rows = bench_run.bench_half_quota(200, tmp_path, latency_ms=0, changes=10)
     by_command = {row.command: row for row in rows}
     assert list(by_command) == ["plan, half quota", "apply, half quota", "re-plan, half quota"]

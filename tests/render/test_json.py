@@ -23,13 +23,15 @@ def test_the_document_holds_a_list_of_targets_each_with_its_summary() -> None:
     staging.assets = staging.assets[:1]
     down = Plan([], target="sg", project_id="p3", error="cannot reach MetaStudio", unplanned=2)
     data = json.loads(json_render.render(PlanSet([sample_plan(), staging, down])))
-    assert data["format_version"] == "2.1"
+    assert data["format_version"] == "2.2"
     assert [t["target"] for t in data["targets"]] == ["prod", "staging", "sg"]
     assert data["targets"][1]["summary"] == {
         "to_change": 1,
         "unchanged": 0,
         "errors": 0,
         "blocked": 0,
+        "ignored_fields": 0,
+        "violations": 0,
     }
     assert data["targets"][2]["error"] == "cannot reach MetaStudio"
     assert data["targets"][2]["unplanned"] == 2 and data["targets"][2]["assets"] == []
@@ -38,6 +40,8 @@ def test_the_document_holds_a_list_of_targets_each_with_its_summary() -> None:
         "unchanged": 1,
         "errors": 1,
         "blocked": 1,
+        "ignored_fields": 0,
+        "violations": 0,
         "failed_targets": 1,
     }
 
@@ -51,6 +55,8 @@ def test_format_version_comes_first() -> None:
         "unchanged": 1,
         "errors": 1,
         "blocked": 1,
+        "ignored_fields": 0,
+        "violations": 0,
         "failed_targets": 0,
     }
 

@@ -41,7 +41,7 @@ def test_round_trip_of_several_targets_keeps_each_one(tmp_path: Path) -> None:
 def test_file_is_the_json_plan_of_every_target(tmp_path: Path) -> None:
     path = write_plan(tmp_path / "plan.json", two_targets())
     data = json.loads(path.read_text())
-    assert data["format_version"] == FORMAT_VERSION == "2.1"
+    assert data["format_version"] == FORMAT_VERSION == "2.2"
     assert data["plan_file"]["kind"] == "reconciler-plan"
     assert [t["target"] for t in data["targets"]] == ["prod", "staging", "sg"]
     assert data["targets"][0]["endpoint"] == ENDPOINT

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlite_rows import leave_row_of_an_earlier_process_with_this_pid
 
 from reconciler.state import (
     DEFAULT_STATE_PATH,
@@ -205,6 +206,17 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(tmp_path: Path) -> 
             taken = store.locks.holder(E, P)
             assert taken is not None and taken.pid == os.getpid()
             store.locks.check(held)
+
+
+def test_a_lock_left_by_an_earlier_process_with_this_pid_is_taken_over(tmp_path: Path) -> None:
+    """A restarted container runs as pid 1 again, on the same host name: the row its earlier
+    life left holds nothing, while a lock this very process holds is never taken from it."""
+    path = tmp_path / "state.sqlite"
+    leave_row_of_an_earlier_process_with_this_pid(path, E, P)
+    with SqliteStore(path) as store, store.locks.hold(E, P, command="apply") as held:
+        store.locks.check(held)
+        with SqliteStore(path) as second, pytest.raises(LockHeld):
+            second.locks.acquire(E, P)
 
 
 def test_a_holder_on_another_host_is_never_taken_over(tmp_path: Path) -> None:
