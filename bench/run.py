@@ -938,6 +938,7 @@ def report(results: Results, *, latency_ms: int, rates: dict[str, float], priori
         "",
         *target_verdicts(results.rows),
         *_rules_verdict(results.rows),
+        *_changed_verdict(results.rows),
         *half_quota_table(results.rows),
     ]
     if results.baseline is not None:
@@ -958,6 +959,12 @@ def _rules_verdict(rows: Sequence[Row]) -> list[str]:
     from bench.rules_rows import rules_verdict  # it imports this module
 
     return rules_verdict(list(rows))
+
+
+def _changed_verdict(rows: Sequence[Row]) -> list[str]:
+    from bench.changed_rows import changed_verdict  # it imports this module
+
+    return changed_verdict(list(rows))
 
 
 def merge_previous(results: Results, previous: Path = RESULTS_JSON) -> Results:
@@ -1097,6 +1104,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "and without them; 0 to skip them)",
     )
     parser.add_argument(
+        "--changed-size",
+        type=int,
+        default=100000,
+        metavar="N",
+        help="assets of the --changed-since row (a plan of 5 documents changed since the last "
+        "commit of a git repository of N manifests; 0 to skip it)",
+    )
+    parser.add_argument(
+        "--watch-size",
+        type=int,
+        default=100000,
+        metavar="N",
+        help="assets of the watch rows (a watch's first read, then 10 incremental cycles, 10 "
+        "assets edited before every other one; 0 to skip them)",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help=f"skip the SDK script at {BASELINE_SIZE:,} assets (it takes about a minute)",
@@ -1150,6 +1173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.rows.extend(
                 bench_rules(args.rules_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES)
             )
+        if args.changed_size:
+            from bench.changed_rows import bench_changed
+
+            results.rows.extend(
+                bench_changed(
+                    args.changed_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES
+                )
+            )
         if args.state_size and not args.plan_only:
             from bench.state_rows import bench_state_backends
 
@@ -1158,12 +1189,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.state_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES
                 )
             )
+        if args.watch_size and not args.plan_only:
+            from bench.watch_rows import bench_watch
+
+            results.rows.extend(
+                bench_watch(args.watch_size, root, latency_ms=args.latency_ms, rates=DEFAULT_RATES)
+            )
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
     print()
+    from bench.changed_rows import changed_verdict
     from bench.rules_rows import rules_verdict
     from bench.state_rows import state_verdict
+    from bench.watch_rows import watch_verdict
 
     print(
         "\n".join(
@@ -1172,6 +1211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 *target_verdicts(results.rows),
                 *state_verdict(results.rows),
                 *rules_verdict(results.rows),
+                *changed_verdict(results.rows),
+                *watch_verdict(results.rows),
             ]
         )
     )

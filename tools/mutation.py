@@ -92,6 +92,7 @@ MODULES: tuple[Module, ...] = (
             "tests/engine/test_diff.py",
             "tests/engine/test_ordered_lists.py",
             "tests/engine/test_diff_promise.py",
+            "tests/engine/test_diff_rules.py",
         ),
     ),
     Module(

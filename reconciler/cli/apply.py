@@ -23,6 +23,7 @@ from reconciler.cli.options import (
     parallelism_option,
     render_options,
 )
+from reconciler.cli.plan import changed_since_option
 from reconciler.cli.progress import ProgressLine, progress_for
 from reconciler.constants import DEFAULT_PATHS, MANIFEST_SUFFIXES, WRITE_PARALLELISM
 from reconciler.engine.apply import AssetResult, PlanStale
@@ -99,6 +100,7 @@ __all__ = ["ApplyRefused", "apply"]
 )
 @max_change_percent_option
 @filter_options
+@changed_since_option
 @pass_options
 def apply(
     options: GlobalOptions,
@@ -111,6 +113,7 @@ def apply(
     asset_ids: tuple[str, ...],
     selectors: tuple[str, ...],
     report_path: Path | None,
+    changed_since: str | None = None,
     allow_policies: tuple[str, ...] = (),
 ) -> None:
     """Make live assets match the manifests, or apply a saved plan.
@@ -127,6 +130,7 @@ def apply(
       reconciler apply --lock-timeout 5m             # wait for another apply to finish
       reconciler apply --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93   # only this asset
       reconciler apply --selector team=marketing    # only manifests labelled team: marketing
+      reconciler apply --changed-since HEAD~1        # only what the last commit changed
     """
     progress = progress_for(options)
     hooks = _hooks(options, auto_approve, progress)
@@ -134,6 +138,10 @@ def apply(
     filters = filters_from(asset_ids, selectors)
     if plan_file is not None and filters:
         raise click.UsageError("--asset and --selector narrow a plan, not a saved plan file")
+    if plan_file is not None and changed_since is not None:
+        raise click.UsageError(
+            "--changed-since narrows a plan, not a saved plan file (give it to `plan --out`)"
+        )
     try:
         with retries.reported():
             run = _run(
@@ -147,6 +155,7 @@ def apply(
                 lock_timeout,
                 max_change_percent,
                 allow_policies,
+                changed_since=changed_since,
             )
     except ApplyRefused as exc:
         if isinstance(exc.reason, PlanStale) and exc.reason.already_applied:
@@ -184,6 +193,8 @@ def _run(
     lock_timeout: float,
     max_change_percent: float | None,
     allow_policies: tuple[str, ...] = (),
+    *,
+    changed_since: str | None = None,
 ) -> ApplyRun:
     if plan_file is not None:
         return apply_saved(
@@ -206,6 +217,7 @@ def _run(
         filters=filters,
         max_change_percent=max_change_percent,
         allow_policies=allow_policies,
+        changed_since=changed_since,
     )
 
 

@@ -148,6 +148,12 @@ def emulator() -> None:
     help="Add N (negative: subtract) to the count of every list answer, never below 0.",
 )
 @click.option(
+    "--ignore-sort-key",
+    is_flag=True,
+    help="List in the default order (create_time) whatever sort_key asks for, as a service "
+    "that does not implement it might; sort_dir still applies.",
+)
+@click.option(
     "--delete-on-list",
     multiple=True,
     metavar="OFFSET:ASSET_ID",
@@ -193,6 +199,7 @@ def serve(
     put_faults: tuple[str, ...],
     lost_answers: tuple[str, ...],
     count_offset: int,
+    ignore_sort_key: bool,
     delete_on_list: tuple[str, ...],
     create_on_list: tuple[str, ...],
     record: Path | None,
@@ -242,6 +249,7 @@ def serve(
             put_faults=[parse_put_fault(item) for item in put_faults],
             lost_answers=[parse_lost_answer(item) for item in lost_answers],
             count_offset=count_offset,
+            ignore_sort_key=ignore_sort_key,
             list_mutations=[
                 *(parse_delete_on_list(item) for item in delete_on_list),
                 *(parse_create_on_list(item) for item in create_on_list),

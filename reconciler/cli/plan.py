@@ -38,9 +38,22 @@ from reconciler.run import make_plan, write_plan
 
 log = logging.getLogger(__name__)
 
-__all__ = ["exit_code", "parse_selectors", "plan"]
+__all__ = ["changed_since_option", "exit_code", "parse_selectors", "plan"]
 
 EXIT_CHANGES = 2  # with --detailed-exitcode
+
+changed_since_option = click.option(
+    "--changed-since",
+    "changed_since",
+    metavar="REF",
+    default=None,
+    help=(
+        "Plan only the manifest documents that differ between git revision REF and the "
+        "working tree, reading those assets by id (a pull request's merge base, the commit "
+        "before a push). Removed documents are listed as no longer managed; the safety "
+        "threshold still counts every managed asset."
+    ),
+)
 
 
 def exit_code(plan: PlanSet, detailed: bool) -> int:
@@ -63,6 +76,7 @@ def exit_code(plan: PlanSet, detailed: bool) -> int:
     help="Exit 0 when nothing changes, 2 when something would change, 1 on error.",
 )
 @filter_options
+@changed_since_option
 @max_change_percent_option
 @parallelism_option()
 @pass_options
@@ -74,6 +88,7 @@ def plan(
     detailed_exitcode: bool,
     asset_ids: tuple[str, ...],
     selectors: tuple[str, ...],
+    changed_since: str | None,
     max_change_percent: float | None,
     parallelism: int,
 ) -> None:
@@ -87,6 +102,7 @@ def plan(
       reconciler plan manifests/ --out plan.json     # then: reconciler apply plan.json
       reconciler plan --format markdown > comment.md
       reconciler plan --detailed-exitcode            # exit 2 when something would change
+      reconciler plan --changed-since origin/main    # only what this branch changed
       reconciler plan --selector team=marketing --asset 93769b5a-c8c6-4692-9c95-53933a1f0c93
     """
     progress = progress_for(options)
@@ -101,6 +117,7 @@ def plan(
                     progress=progress.message if progress else None,
                     counter=progress.count if progress else None,
                     max_change_percent=max_change_percent,
+                    changed_since=changed_since,
                 )
             )
     finally:

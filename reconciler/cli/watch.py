@@ -58,6 +58,14 @@ from reconciler.constants import DEFAULT_PATHS
     help="With several replicas on one state: how often a standby claims the leadership of "
     "a project (and the leader confirms it).",
 )
+@click.option(
+    "--resync",
+    type=DurationType(minimum=0),
+    default="1h",
+    show_default=True,
+    help="Read every asset of the project at least this often; in between, a cycle reads only "
+    "the assets changed since the last one. 0: every cycle reads every asset.",
+)
 @parallelism_option("At most this many requests in flight, reads and self-heal PUTs together.")
 @pass_options
 def watch(
@@ -70,6 +78,7 @@ def watch(
     heal_backoff: float,
     heal_backoff_max: float,
     leader_poll: float,
+    resync: float,
     parallelism: int,
 ) -> None:
     """Watch for drift continuously: history, metrics, self-heal.
@@ -100,5 +109,6 @@ def watch(
         heal_backoff_max=heal_backoff_max,
         parallelism=parallelism,
         leader_poll=leader_poll,
+        resync=resync,
     )
     sys.exit(Watcher(options, settings).run())

@@ -396,6 +396,9 @@ async def list_assets(request: Request) -> Response:
         "asset_order",
     ):
         raise ApiError(400, errors.INVALID_PARAMETER, "Invalid parameter: sort_key or sort_dir")
+    state = _state(request)
+    if state.config.behaviour.ignore_sort_key:
+        sort_key = "create_time"
     combination = params.get("tag_combination_type", "UNION_SET")
     if combination not in ("UNION_SET", "INTERSECTION"):
         raise ApiError(400, errors.INVALID_PARAMETER, "Invalid parameter: tag_combination_type")
@@ -411,7 +414,6 @@ async def list_assets(request: Request) -> Response:
         limit=_int_param(request, "limit", 10, 1, 100),
         offset=_int_param(request, "offset", 0, 0, MAX_OFFSET),
     )
-    state = _state(request)
     if not query.asset_ids:
         _mutate_on_list(state, query.offset)
     count, assets = state.store.query(query)

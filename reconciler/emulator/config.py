@@ -190,6 +190,8 @@ class Behaviour:
     * ``count_offset``: added to the ``count`` of every list answer (never below 0): a count
       lower or higher than the rows.
     * ``list_mutations``: assets deleted or created while the project is being paged.
+    * ``ignore_sort_key``: list in the default order (``create_time``) whatever ``sort_key``
+      says, as a service that does not implement it might (``sort_dir`` still applies).
     """
 
     list_omit: tuple[str, ...] = ()
@@ -200,6 +202,7 @@ class Behaviour:
     timed_edits: list[TimedEdit] = field(default_factory=list)
     count_offset: int = 0
     list_mutations: list[ListMutation] = field(default_factory=list)
+    ignore_sort_key: bool = False
 
     def __post_init__(self) -> None:
         if self.put_answer not in PUT_ANSWERS:

@@ -22,7 +22,7 @@ from typing import Any
 
 from reconciler.emulator.body import WRITE_ONLY as WRITE_ONLY_FIELDS
 from reconciler.emulator.errors import EmulatorError
-from reconciler.emulator.times import format_time, next_update_time
+from reconciler.emulator.times import format_time, next_update_time, parse_time
 
 Asset = dict[str, Any]
 SORT_KEYS = {
@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS assets (
     write_only  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS assets_order ON assets (create_time, asset_id);
+CREATE INDEX IF NOT EXISTS assets_updated ON assets (update_time, create_time, asset_id);
 """
 
 
@@ -71,11 +72,18 @@ def _tag_match(tags_json: str, terms_json: str, intersection: int) -> int:
     return int(all(hits) if intersection else any(hits))
 
 
+def sort_time(value: object) -> object:
+    """``value`` as the sort column holds it: an instant in one text form (UTC, milliseconds),
+    so that ``2024-03-02T09:30:00Z`` sorts before ``2024-03-02T09:30:00.500Z`` as it is."""
+    moment = parse_time(value) if isinstance(value, str) else None
+    return value if moment is None else format_time(moment)
+
+
 def _row(asset: Asset, write_only: Asset) -> tuple[Any, ...]:
     return (
         asset["asset_id"],
         asset.get("create_time") or "",
-        asset.get("update_time"),
+        sort_time(asset.get("update_time")),
         asset.get("asset_order"),
         asset.get("asset_name"),
         asset.get("asset_type"),

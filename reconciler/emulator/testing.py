@@ -91,14 +91,31 @@ class RunningEmulator:
         *,
         list_omit: Sequence[str] | None = None,
         put_answer: str | None = None,
+        ignore_sort_key: bool | None = None,
     ) -> None:
-        """Change how list rows and PUT answers look, for the following requests."""
+        """Change how list rows and PUT answers look, and whether list honours ``sort_key``,
+        for the following requests."""
         current = self.state.config.behaviour
         self.state.config.behaviour = dataclasses.replace(
             current,
             list_omit=current.list_omit if list_omit is None else tuple(list_omit),
             put_answer=current.put_answer if put_answer is None else put_answer,
+            ignore_sort_key=(
+                current.ignore_sort_key if ignore_sort_key is None else ignore_sort_key
+            ),
         )
+
+    def set_update_time(self, asset_id: str, update_time: str) -> None:
+        """Give ``asset_id`` this exact ``update_time`` (an edit stamped at a chosen instant:
+        equal timestamps, a clock that is behind)."""
+
+        def stamp(
+            asset: dict[str, Any], hidden: dict[str, Any]
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
+            return {**asset, "update_time": update_time}, hidden
+
+        if self.store.update(asset_id, stamp) is None:
+            raise KeyError(asset_id)
 
     def edit_on_put(
         self, asset_id: str, changes: Mapping[str, Any], *, after: str | None = None

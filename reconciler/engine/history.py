@@ -62,16 +62,6 @@ class Episode:
     def open(self) -> bool:
         return self.resolved_at is None
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "cycles": self.cycles,
-            "fields": list(self.fields),
-            "resolved_at": self.resolved_at,
-            "resolution": self.resolution.value if self.resolution else None,
-        }
-
     def closed(self, how: Resolution, now: str) -> Episode:
         """This episode resolved ``how`` at ``now``."""
         return replace(self, resolved_at=now, resolution=how)

@@ -330,6 +330,49 @@ class Targeting:
     flags: str
 
 
+@dataclass(frozen=True)
+class Unmanaged:
+    """A manifest document removed since the ``--changed-since`` revision: its asset is no
+    longer managed, and nothing is sent for it."""
+
+    asset_id: str
+    file: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"asset_id": self.asset_id, "file": self.file}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Unmanaged:
+        return cls(str(data["asset_id"]), str(data["file"]))
+
+
+@dataclass(frozen=True)
+class ChangedSince:
+    """A plan of the documents changed since a git revision (``--changed-since REF``):
+    ``managed`` counts every managed asset of the target (an id scan of all its manifests), so
+    that the safety threshold weighs the change against the whole fleet, not the few planned."""
+
+    ref: str
+    managed: int
+    planned: int  # documents changed or added since ``ref``
+    removed: tuple[Unmanaged, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "managed": self.managed,
+            "planned": self.planned,
+            "no_longer_managed": [item.to_json() for item in self.removed],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ChangedSince | None:
+        if data is None:
+            return None
+        removed = tuple(Unmanaged.from_json(item) for item in data.get("no_longer_managed", ()))
+        return cls(str(data["ref"]), int(data["managed"]), int(data["planned"]), removed)
+
+
 @dataclass
 class Plan:
     """One target's plan: every managed asset's AssetPlan, plus where the live state was read.
@@ -352,6 +395,7 @@ class Plan:
     unplanned: int = 0
     safety: SafetyPolicy = field(default_factory=SafetyPolicy, compare=False)
     targeting: Targeting | None = field(default=None, compare=False)
+    changed_since: ChangedSince | None = None
 
     @property
     def crossing(self) -> Crossing | None:
@@ -382,8 +426,12 @@ class Plan:
         """This target's entry of the plan document's ``targets`` list; with ``stream`` its
         assets are made as they are written (:mod:`reconciler.jsonstream`)."""
         if stream:
-            return _dump(self, _PLAN_KEYS, assets=Streamed(self.assets, AssetPlan.to_json))
-        return _dump(self, _PLAN_KEYS)
+            data = _dump(self, _PLAN_KEYS, assets=Streamed(self.assets, AssetPlan.to_json))
+        else:
+            data = _dump(self, _PLAN_KEYS)
+        if self.changed_since is None:  # a full run's plan reads as it always did
+            del data["changed_since"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
@@ -413,6 +461,11 @@ _PLAN_KEYS = _covering(
         _Key("unplanned", load=int, default=0),
         _Key("summary", dump=_summary_json, derived=True),
         _Key("warnings", dump=list, load=list, default=()),
+        _Key(
+            "changed_since",
+            dump=lambda value: value.to_json() if value is not None else None,
+            load=ChangedSince.from_json,
+        ),
         _Key(
             "assets",
             dump=lambda assets: [a.to_json() for a in assets],

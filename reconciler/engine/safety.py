@@ -48,7 +48,10 @@ class Crossing:
 def threshold(plan: Plan, policy: SafetyPolicy | None = None) -> Crossing | None:
     """The crossing when the plan changes too much of what it manages, else None."""
     policy = policy or SafetyPolicy()
-    managed = len(plan.assets)
+    # A plan of what changed since a revision holds a few of the target's assets: weigh it
+    # against all of them.
+    changed_since = plan.changed_since
+    managed = len(plan.assets) if changed_since is None else changed_since.managed
     changing = plan.summary.to_change
     if managed < max(policy.min_assets, 1) or 100 * changing <= policy.max_change_percent * managed:
         return None

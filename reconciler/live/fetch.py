@@ -32,6 +32,7 @@ import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from reconciler.api.errors import ApiError, AssetNotFound, CredentialsRejected, ServiceUnreachable
@@ -528,3 +529,120 @@ class ProjectReads(Generic[W]):
         rows.update(shown.found)
         failed.update(shown.failed)
         return ProjectRead(rows=rows, failed=failed, missing=shown.not_found)
+
+
+# --- incremental reads: what changed since a watermark -----------------------------------------
+
+NEWEST_FIRST: dict[str, str] = {"sort_key": "update_time", "sort_dir": "desc"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SortedSource(Protocol):
+    """A live source that lists the project in a requested order (the real client)."""
+
+    async def list_page(
+        self, offset: int, limit: int = ..., **filters: Any
+    ) -> tuple[int, Sequence[Any]]: ...
+
+
+def update_millis(value: object) -> int | None:
+    """An ``update_time`` (RFC 3339, second or millisecond precision) in milliseconds since
+    1970, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+@dataclass
+class ChangedListing:
+    """The project listed newest first, down to a watermark.
+
+    ``count``: the first page's count; ``newest``: the first row's ``update_time`` (ms), the
+    service's own clock at the moment of the read, which the next read starts from; ``rows``:
+    the rows at or after the watermark minus the margin, by id, each once; ``pages``: the pages
+    read; ``problem``: why the listing cannot be trusted (a reason word and what was seen), in
+    which case the caller reads the whole project instead.
+    """
+
+    count: int = 0
+    newest: int | None = None
+    rows: dict[str, Any] = field(default_factory=dict)
+    pages: int = 0
+    problem: tuple[str, str] | None = None
+
+
+async def list_changed(client: SortedSource, since: int | None, margin: int) -> ChangedListing:
+    """The assets changed at or after ``since - margin`` (ms), listed by ``update_time``
+    descending, page by page, stopping at the first page whose oldest row is older than that
+    (or at the end of the project).  ``since`` None reads the first page only (the watermark
+    and count of a full read).
+
+    Rows must come newest first: a row newer than the one before it, or one without a readable
+    ``update_time``, means the service did not sort (``order``).  The first row older than
+    ``since`` means the newest asset is gone or the sort was ignored (``watermark``); a count
+    that changes between pages, that the project changed while it was listed (``count``).  A
+    page that fails raises, as the client does.
+    """
+    listing = ChangedListing()
+    threshold = None if since is None else since - margin
+    previous: int | None = None
+    offset = 0
+    while True:
+        count, page = await client.list_page(offset, CHUNK, **NEWEST_FIRST)
+        listing.pages += 1
+        if listing.pages == 1:
+            listing.count = count
+        elif count != listing.count:
+            listing.problem = (
+                "count",
+                f"the count changed from {listing.count} to {count} between pages",
+            )
+            return listing
+        for asset in page:
+            raw = getattr(asset, "raw", asset)
+            asset_id = _asset_id(asset)
+            stamp = update_millis(raw.get("update_time") if isinstance(raw, Mapping) else None)
+            if stamp is None:
+                listing.problem = ("order", f"asset {asset_id} has no readable update_time")
+                return listing
+            if previous is not None and stamp > previous:
+                listing.problem = (
+                    "order",
+                    f"the rows are not newest first (asset {asset_id}, updated "
+                    f"{raw.get('update_time')}, follows an older one at offset {offset})",
+                )
+                return listing
+            previous = stamp
+            if listing.newest is None:
+                listing.newest = stamp
+            if (threshold is None or stamp >= threshold) and isinstance(asset_id, str):
+                listing.rows.setdefault(asset_id, asset)
+        if threshold is None or len(page) < CHUNK or previous is None or previous < threshold:
+            break
+        offset += CHUNK
+    if since is not None and listing.newest is not None and listing.newest < since:
+        listing.problem = (
+            "watermark",
+            "the newest asset listed is older than the last read's newest (the service "
+            "ignored the sort, or that asset was deleted)",
+        )
+    return listing
+
+
+async def read_wanted(wanted: Sequence[W], client: ProjectSource, parallelism: int) -> ProjectRead:
+    """The ``wanted`` assets by id (:func:`read_by_ids`), then with ShowAsset those the list
+    did not return: missing only when ShowAsset answers "not found", as a whole-project read
+    decides it."""
+    rows, errors = await read_by_ids(wanted, client, parallelism)
+    failed = {asset_id: failure(error) for asset_id, error in errors.items()}
+    unfound = [d for d in wanted if d.asset_id not in rows and d.asset_id not in failed]
+    shown = await show_all(unfound, client, parallelism)
+    rows.update(shown.found)
+    failed.update(shown.failed)
+    return ProjectRead(rows=rows, failed=failed, missing=shown.not_found)

@@ -20,7 +20,7 @@ from reconciler.engine.apply import (
     not_applied,
 )
 from reconciler.engine.guardrails import PolicyViolated
-from reconciler.engine.plan import Action, Plan, PlanSet, Violation
+from reconciler.engine.plan import Action, ChangedSince, Plan, PlanSet, Violation
 from reconciler.engine.safety import Crossing, SafetyPolicy, ThresholdCrossed, threshold
 from reconciler.escape import clean_text
 from reconciler.render.words import plural
@@ -261,6 +261,12 @@ def with_warnings(plans: PlanSet) -> PlanSet:
             targeted = targeted_message(t.selected, t.declared, t.flags)
             if targeted not in words:
                 words.insert(0, targeted)
+        if plan.changed_since is not None:
+            at = 1 if plan.targeting is not None else 0
+            for line in changed_since_lines(plan.changed_since):
+                if line not in words:
+                    words.insert(at, line)
+                    at += 1
         crossed = threshold_message(plan)
         if crossed is not None and crossed not in words:
             words.append(crossed)
@@ -287,6 +293,24 @@ def targeted_message(selected: int, total: int, flags: str) -> str:
         f"{plural(total, 'manifest')} of the target, so changes to the other assets are neither "
         f"shown nor applied; run without {flags} to reconcile everything"
     )
+
+
+def changed_since_lines(changed: ChangedSince) -> list[str]:
+    """What a ``--changed-since`` plan covers, then each document removed since the revision
+    (its asset is left as it is: nothing is sent for it)."""
+    ref = changed.ref
+    lines = [
+        f"changed since {ref}: this plan covers the {plural(changed.planned, 'document')} "
+        f"changed since {ref}, read by id; the other managed assets are neither read nor "
+        f"shown (run without --changed-since to reconcile everything); the safety threshold "
+        f"counts all {plural(changed.managed, 'managed asset')}"
+    ]
+    lines += [
+        f"no longer managed, nothing sent: asset {item.asset_id} (its document in {item.file} "
+        f"was removed since {ref}; the live asset is left as it is)"
+        for item in changed.removed
+    ]
+    return lines
 
 
 def violation_text(violation: Violation) -> str:

@@ -14,7 +14,7 @@ and ``targeting``, each session's retry tally through :func:`sessions_opened`).
 | drift | :func:`make_drift` | ``DriftReport`` | ``drift.py`` |
 | import | :func:`import_assets` | :class:`ImportRun` | ``importing.py`` |
 | watch: targets | :func:`open_run` | :class:`Run` of :class:`TargetRun` | ``targets.py`` |
-| watch: a cycle | :func:`drift_run` | ``DriftReport`` | ``drift.py`` |
+| watch: a cycle (incremental) | :class:`WatchReads` | ``DriftReport`` | ``incremental.py`` |
 | watch: self-heal | :func:`heal` | :class:`HealRun` | ``heal.py`` |
 | watch: which replica leads | :class:`Leadership` | :class:`Standing` per project | ``leader.py`` |
 | show PLANFILE | :func:`read_plan` | ``SavedPlan`` | ``planfile.py`` |
@@ -38,9 +38,17 @@ from reconciler.run.apply import (
     apply_manifests,
     apply_saved,
 )
-from reconciler.run.drift import drift_run, make_drift, manifest_digests
+from reconciler.run.drift import make_drift, manifest_digests
 from reconciler.run.heal import HealRun, heal
 from reconciler.run.importing import ImportRun, LiveAssets, import_assets, read_live
+from reconciler.run.incremental import (
+    DEFAULT_MARGIN,
+    DEFAULT_RESYNC,
+    FALLBACK_REASONS,
+    ReadsStopped,
+    TargetRead,
+    WatchReads,
+)
 from reconciler.run.leader import LEADER_SUFFIX, Leadership, Standing, leader_key
 from reconciler.run.locks import Guard, project_lock
 from reconciler.run.plan import make_plan
@@ -51,7 +59,10 @@ from reconciler.run.targets import Run, TargetRun, open_run
 from reconciler.state import LockHeld
 
 __all__ = [
+    "DEFAULT_MARGIN",
     "DEFAULT_PATHS",
+    "DEFAULT_RESYNC",
+    "FALLBACK_REASONS",
     "LEADER_SUFFIX",
     "ApplyAborted",
     "ApplyHooks",
@@ -66,17 +77,19 @@ __all__ = [
     "LockHeld",
     "PlanFileError",
     "PlanStale",
+    "ReadsStopped",
     "Refusal",
     "Run",
     "SavedPlan",
     "Session",
     "StageCounter",
     "Standing",
+    "TargetRead",
     "TargetRun",
     "ThresholdCrossed",
+    "WatchReads",
     "apply_manifests",
     "apply_saved",
-    "drift_run",
     "heal",
     "import_assets",
     "leader_key",

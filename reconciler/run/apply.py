@@ -194,11 +194,13 @@ def apply_manifests(
     filters: Filters | None = None,
     max_change_percent: float | None = None,
     allow_policies: Sequence[str] = (),
+    changed_since: str | None = None,
 ) -> ApplyRun:
     """Under each target's write lock: plan every target's manifests (those ``filters``
-    select) with the streamed plan (reads overlap the load; nothing is written before the
-    whole load is valid), show the plan, check each target's threshold, confirm, then send
-    to every target at once (each write right after a fresh read of its asset)."""
+    select, or with ``changed_since`` those changed since that git revision) with the
+    streamed plan (reads overlap the load; nothing is written before the whole load is
+    valid), show the plan, check each target's threshold, confirm, then send to every target
+    at once (each write right after a fresh read of its asset)."""
     hooks = hooks or ApplyHooks()
     if parallelism < 1:
         raise ReconcilerError("--parallelism must be at least 1")
@@ -216,6 +218,7 @@ def apply_manifests(
                 progress=hooks.progress,
                 counter=hooks.on_count,
                 locks=locks,
+                changed_since=changed_since,
             )
         )
         plans = planned.plans

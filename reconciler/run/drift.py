@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from reconciler.constants import PAGE_SIZE, READ_PARALLELISM
 from reconciler.engine.diff import Desired
 from reconciler.engine.drift import DriftReport, ProjectDrift, project_drift
 from reconciler.engine.guardrails import Rules
-from reconciler.engine.planner import desired_from_loaded, with_rules
+from reconciler.engine.planner import with_rules
 from reconciler.live.fetch import ProjectReads
 from reconciler.manifest.loader import LoadedManifest
 from reconciler.options import GlobalOptions
@@ -20,7 +19,6 @@ from reconciler.run.planfile import digest
 from reconciler.run.selection import Filters
 from reconciler.run.session import Session, open_config_store
 from reconciler.run.streamed import Lane, Streamed
-from reconciler.run.targets import Run, TargetRun
 
 
 async def make_drift(
@@ -46,14 +44,6 @@ async def make_drift(
     return report
 
 
-async def drift_run(
-    run: Run, *, parallelism: int = READ_PARALLELISM, include_unmanaged: bool = False
-) -> DriftReport:
-    """The drift of every target of ``run``, at once."""
-    projects = await asyncio.gather(*(_drift_target(run, t, parallelism) for t in run.targets))
-    return DriftReport(list(projects), include_unmanaged=include_unmanaged)
-
-
 def manifest_digests(loaded: Sequence[LoadedManifest]) -> dict[str, str]:
     """Per asset, a digest of what its manifest declares (identity, X-App-UserId, spec): the
     drift history tells a manifest change from an out-of-band fix by it."""
@@ -67,19 +57,6 @@ def manifest_digests(loaded: Sequence[LoadedManifest]) -> dict[str, str]:
         )
         for item in loaded
     }
-
-
-async def _drift_target(run: Run, target: TargetRun, parallelism: int) -> ProjectDrift:
-    def failed(error: str, project_id: str | None, endpoint: str | None) -> ProjectDrift:
-        return _unchecked(target.label, project_id, endpoint, error, len(target.manifests))
-
-    async def work(session: Session) -> ProjectDrift:
-        async with session.client(parallelism) as client:
-            reads = DriftReads(client, parallelism)
-            reads.add([desired_from_loaded(item) for item in target.manifests])
-            return await reads.finish(session)
-
-    return await run.each(target, work, failed)
 
 
 class DriftReads:
@@ -130,10 +107,10 @@ class DriftKind:
         return result
 
     def failed(self, lane: Lane[Any], error: str) -> ProjectDrift:
-        return _unchecked(lane.label, *lane.place, error, len(lane.desired))
+        return unchecked(lane.label, *lane.place, error, len(lane.desired))
 
 
-def _unchecked(
+def unchecked(
     label: str, project_id: str | None, endpoint: str | None, error: str, manifests: int
 ) -> ProjectDrift:
     """The drift of a target that could not be read."""

@@ -16,10 +16,11 @@ from reconciler.api.config import ReconcilerConfig, config_path, load_config
 from reconciler.constants import READ_PARALLELISM
 from reconciler.engine.diff import Desired
 from reconciler.engine.guardrails import Rules
-from reconciler.engine.plan import Plan, PlanSet, Targeting
+from reconciler.engine.plan import ChangedSince, Plan, PlanSet, Targeting, Unmanaged
 from reconciler.engine.planner import with_rules
 from reconciler.errors import ReconcilerError
 from reconciler.live.plan import PlanRun
+from reconciler.manifest.gitrev import Changes, changed_documents
 from reconciler.options import GlobalOptions
 from reconciler.run.locks import StreamedLocks
 from reconciler.run.selection import Filters
@@ -38,9 +39,12 @@ async def make_plan(
     progress: Callable[[str], None] | None = None,
     counter: StageCounter | None = None,
     max_change_percent: float | None = None,
+    changed_since: str | None = None,
 ) -> PlanSet:
     """Plan the manifests under ``paths`` against every target of the run, concurrently,
     reading live state while the manifests load (:class:`~reconciler.run.streamed.Streamed`).
+    With ``changed_since`` (a git revision) only the documents changed since it are loaded,
+    planned and read, by id (:mod:`reconciler.manifest.gitrev`).
 
     A target that cannot be planned (unreachable, credentials rejected) is reported in its own
     plan (``Plan.error``) when the run covers several; a one-target run raises, as a setup
@@ -58,6 +62,7 @@ async def make_plan(
         parallelism=parallelism,
         progress=progress,
         counter=counter,
+        changed_since=changed_since,
     )
     return planned.plans
 
@@ -86,13 +91,25 @@ async def streamed_plan(
     progress: Callable[[str], None] | None,
     counter: StageCounter | None,
     locks: StreamedLocks | None = None,
+    changed_since: str | None = None,
 ) -> Planned:
-    """Every target's plan (:class:`Streamed` with :class:`PlanKind`) with its session."""
+    """Every target's plan (:class:`Streamed` with :class:`PlanKind`) with its session; with
+    ``changed_since``, of the documents changed since that git revision only."""
+    changes = changed_documents(paths, changed_since) if changed_since is not None else None
     with open_config_store(config) as store:
-        kind = PlanKind(store.records, filters, max_change_percent, counter, progress)
+        kind = PlanKind(store.records, filters, max_change_percent, counter, progress, changes)
         streamed = Streamed(
-            kind, options, config, paths, filters, parallelism, progress=progress, locks=locks
+            kind,
+            options,
+            config,
+            changes.files if changes is not None else paths,
+            filters,
+            parallelism,
+            progress=progress,
+            locks=locks,
+            changes=changes,
         )
+        kind.owner_of = streamed.selection.owner_of
         return Planned(await streamed.run(), streamed.created_at)
 
 
@@ -136,7 +153,11 @@ class PlanKind:
         max_change_percent: float | None,
         counter: StageCounter | None,
         progress: Callable[[str], None] | None,
+        changes: Changes | None = None,
     ) -> None:
+        self.changes = changes
+        # Which target a document naming ``target`` belongs to (the run's selection's rule).
+        self.owner_of: Callable[[str | None], str | None] = lambda target: target
         self.records = records
         self.filters = filters
         self.max_change_percent = max_change_percent
@@ -179,6 +200,8 @@ class PlanKind:
         result.safety = lane.session.safety(self.max_change_percent)
         if self.filters:
             result.targeting = Targeting(len(lane.desired), lane.declared, self.filters.flags)
+        if self.changes is not None:
+            result.changed_since = changed_since(self.changes, lane, self.owner_of)
         elapsed = time.monotonic() - lane.started
         self.say(f"{lane.prefix}Planned {len(result.assets)} assets in {elapsed:.1f}s.")
         return result
@@ -194,3 +217,17 @@ class PlanKind:
             error=error,
             unplanned=len(lane.desired),
         )
+
+
+def changed_since(
+    changes: Changes, lane: Lane[Any], owner_of: Callable[[str | None], str | None]
+) -> ChangedSince:
+    """The lane's part of a ``--changed-since`` run: its managed assets (every manifest
+    counted), how many documents it plans, and its documents removed since the revision."""
+    removed = tuple(
+        Unmanaged(document.asset_id, document.file)
+        for document in changes.removed
+        if owner_of(document.target) == lane.name
+    )
+    managed = changes.managed(owner_of).get(lane.name, 0)
+    return ChangedSince(changes.ref, managed, len(lane.desired), removed)

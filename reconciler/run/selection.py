@@ -105,6 +105,11 @@ class Selection:
         self.declared[owner] = self.declared.get(owner, 0) + 1
         return Placed(owner, self.filters.matches(item))
 
+    def owner_of(self, target: str | None) -> str | None:
+        """The target of a document whose ``metadata.target`` is ``target`` (unchecked: for
+        documents only scanned, as ``--changed-since`` scans every manifest)."""
+        return target or self.config.implicit_target or self.options.target
+
     def _owner(self, loaded: LoadedManifest | Declared) -> str | None:
         """``metadata.target``, else the configuration's implicit one, else the single
         ``--target`` given (a manifest without a target follows the chosen one)."""

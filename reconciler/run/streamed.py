@@ -27,6 +27,7 @@ from reconciler.engine.diff import Desired
 from reconciler.engine.planner import desired_from_loaded
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.manifest.background import StreamedLoad
+from reconciler.manifest.gitrev import Changes
 from reconciler.manifest.loader import Declared
 from reconciler.options import GlobalOptions
 from reconciler.run.locks import StreamedLocks
@@ -113,8 +114,11 @@ class Streamed(Generic[R]):
         *,
         progress: Callable[[str], None] | None = None,
         locks: StreamedLocks | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.kind = kind
+        # --changed-since: ``paths`` are the changed files; only the changed documents are read.
+        self.changes = changes
         self.options = options
         self.config = config
         self.paths = paths
@@ -158,7 +162,11 @@ class Streamed(Generic[R]):
         selection = self.selection
         async with StreamedLoad([Path(p) for p in self.paths]) as load:
             self._expected = len(self.filters.asset_ids) if self.filters.asset_ids else load.files
+            if self.changes is not None:
+                self._expected = len(self.changes.changed)
             for name in self._known:
+                await self._lane(name)
+            for name in self._removed_owners():
                 await self._lane(name)
             async for chunk in load:
                 if chunk.problems:
@@ -170,7 +178,7 @@ class Streamed(Generic[R]):
                         continue
                     lane = self.lanes.get(placed.target) or await self._lane(placed.target)
                     lane.declared += 1
-                    if placed.chosen:
+                    if placed.chosen and self._changed(item):
                         chosen.setdefault(placed.target, []).append(item)
                 if selection.refused:
                     await self._fail()
@@ -186,6 +194,25 @@ class Streamed(Generic[R]):
         selection.finish()
         if not self.lanes:
             await self._lane(self.config.implicit_target)
+
+    def _changed(self, item: Declared) -> bool:
+        """Whether the run plans ``item``: every manifest, or with ``--changed-since`` the
+        documents changed since the revision."""
+        return self.changes is None or item.asset_id in self.changes.changed
+
+    def _removed_owners(self) -> list[str | None]:
+        """The targets of documents removed since ``--changed-since``'s revision (each
+        target's plan lists its own), those of the run only."""
+        if self.changes is None:
+            return []
+        owners = {self.selection.owner_of(document.target) for document in self.changes.removed}
+        chosen = self.options.targets
+        known: set[str | None] = set(self.config.targets) or {None}
+        return [
+            owner
+            for owner in sorted(owners, key=str)
+            if owner in known and (not chosen or owner in chosen)
+        ]
 
     async def _lane(self, name: str | None) -> Lane[R]:
         """The lane of target ``name``, opened (and reading) the first time it is named."""
@@ -226,7 +253,8 @@ class Streamed(Generic[R]):
             self.say(f"{lane.prefix}Reading {len(lane.desired)} live assets from {endpoint}...")
         # With --asset the run knows how many assets it wants: their reads leave as soon as
         # their manifests are found.
-        lane.reads.start(expected, exact=self._loading and bool(self.filters.asset_ids))
+        exact = bool(self.filters.asset_ids) or self.changes is not None
+        lane.reads.start(expected, exact=self._loading and exact)
         lane.reads.add(lane.desired)
 
     async def _stop(self) -> None:
@@ -254,6 +282,8 @@ class Streamed(Generic[R]):
             raise lanes[0].error
         if self.locks is not None and self.locks.contended:
             await self.locks.wait_for_all([lane.session for lane in lanes if lane.session])
+        if self.changes is not None:  # the id scan of every manifest, run while reading
+            await asyncio.to_thread(self.changes.settle)
         self.kind.loaded(lanes)
         return lanes
 

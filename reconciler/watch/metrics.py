@@ -26,6 +26,9 @@ HEAL_RESULTS = ("healed", "failed", "backoff", "threshold", "locked")
 disable_created_metrics()  # type: ignore[no-untyped-call]
 # Cycles read a whole project: from well under a second (a few assets) to minutes (10,000).
 CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, float("inf"))
+# An idle incremental cycle sends one request; a full read of 100,000 assets about 1,000.
+REQUEST_BUCKETS = (1, 2, 3, 5, 10, 25, 100, 250, 1000, 2500, 10000, float("inf"))
+READ_KINDS = ("full", "incremental")
 
 
 class WatchMetrics:
@@ -109,6 +112,25 @@ class WatchMetrics:
             ["target"],
             registry=r,
         )
+        self.cycle_requests = Histogram(
+            "reconciler_cycle_requests",
+            "Requests sent to MetaStudio by one watch cycle (reads and heals, retries included).",
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.reads = Counter(
+            "reconciler_project_reads",
+            "Reads of a target's project by kind: full (every asset) or incremental (the "
+            "assets changed since the last read).",
+            ["target", "kind"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "reconciler_read_fallbacks",
+            "Full reads made because the incremental read could not be trusted, by reason.",
+            ["target", "reason"],
+            registry=r,
+        )
         # Every series exists from the start, so that rate() and absent() work from the
         # first scrape.
         for result in ("success", "failure"):
@@ -127,11 +149,28 @@ class WatchMetrics:
             self.errors.labels(target).set(project.count(DriftStatus.ERROR))
             self.unmanaged.labels(target).set(len(project.unmanaged))
 
+    def track(self, target: str, reasons: Iterable[str]) -> None:
+        """Create the target's read and fallback series (at 0)."""
+        for kind in READ_KINDS:
+            self.reads.labels(target, kind)
+        for reason in reasons:
+            self.fallbacks.labels(target, reason)
+
+    def read(self, target: str, kind: str, fallback: str | None) -> None:
+        """One read of a target's project; ``fallback``: why a full read replaced an
+        incremental one."""
+        self.reads.labels(target, kind).inc()
+        if fallback is not None:
+            self.fallbacks.labels(target, fallback).inc()
+
     def role(self, target: str, leader: bool) -> None:
         self.leader.labels(target).set(1 if leader else 0)
 
-    def cycle_finished(self, seconds: float, ok: bool, finished_at: float) -> None:
+    def cycle_finished(
+        self, seconds: float, ok: bool, finished_at: float, requests: int = 0
+    ) -> None:
         self.cycle_duration.observe(seconds)
+        self.cycle_requests.observe(requests)
         self.cycles.labels("success" if ok else "failure").inc()
         if ok:
             self.last_success.set(finished_at)

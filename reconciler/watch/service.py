@@ -1,7 +1,8 @@
 """The watch loop: one cycle at a time, every interval, until SIGTERM or SIGINT.
 
 A cycle (re)loads the manifests when their files changed, computes the drift of every target's
-whole project through :func:`reconciler.run.drift_run`, records it in the drift history,
+project through :class:`reconciler.run.WatchReads` (a full read first and every ``resync``
+seconds; in between, only the assets changed since the last read), records it in the drift history,
 updates the metrics and, with self-heal, applies drifted assets back through
 :func:`reconciler.run.heal` (the apply rules: lock, plan under the lock, safety threshold).
 A failed cycle is logged and counted; the next one runs on schedule.  Cycles never overlap: the
@@ -79,6 +80,8 @@ class WatchSettings:
     jitter: float = JITTER
     grace: float = GRACE_SECONDS
     leader_poll: float = DEFAULT_LEADER_POLL
+    resync: float = runs.DEFAULT_RESYNC
+    margin: float = runs.DEFAULT_MARGIN
 
 
 @dataclass
@@ -89,6 +92,15 @@ class CycleOutcome:
     report: DriftReport | None = None
     error: str | None = None
     heal: Counter[str] = field(default_factory=Counter)
+    reads: list[runs.TargetRead] = field(default_factory=list)
+    requests: int = 0  # sent to MetaStudio during the cycle, retries included
+
+    @property
+    def kind(self) -> str | None:
+        """``full`` when any target was read whole, ``incremental`` when none was."""
+        if not self.reads:
+            return None
+        return "full" if any(r.kind == "full" for r in self.reads) else "incremental"
 
     @property
     def exit_code(self) -> int:
@@ -111,6 +123,8 @@ class Watcher:
         self.settings = settings
         self.metrics = metrics or WatchMetrics()
         self.backoff = HealBackoff(settings.heal_backoff, settings.heal_backoff_max)
+        self.reads = runs.WatchReads(resync=settings.resync, margin=settings.margin)
+        self.requests = 0  # every request sent, for the requests of each cycle
         self._run: runs.Run | None = None
         self.cycles = 0
         self.last_success: float | None = None  # monotonic
@@ -245,6 +259,7 @@ class Watcher:
         self._places = {t.label: t.session.place for t in run.targets if t.session is not None}
         for label, place in self._places.items():
             self.metrics.role(label, self._leads(place))
+            self.metrics.track(label, runs.FALLBACK_REASONS)
 
     async def _poll(self) -> None:
         """Every ``leader_poll`` seconds: the leader confirms its lease, a standby claims."""
@@ -337,8 +352,12 @@ class Watcher:
 
     def _open_run(self, loaded: Sequence[LoadedManifest]) -> runs.Run:
         return runs.open_run(
-            self.options, self.settings.paths, loaded=loaded, on_answer=self.metrics.request
+            self.options, self.settings.paths, loaded=loaded, on_answer=self._answered
         )
+
+    def _answered(self, api: str, code: str) -> None:
+        self.requests += 1
+        self.metrics.request(api, code)
 
     def _announce(self, server: MetricsServer | None) -> None:
         assert self._run is not None
@@ -374,14 +393,18 @@ class Watcher:
         self.cycles += 1
         outcome = CycleOutcome(self.cycles, ok=False)
         started = time.monotonic()
+        sent = self.requests
         try:
             run = self._open_run(await asyncio.to_thread(self._load))
             self._track(run)
             await self._elect()
-            report = await runs.drift_run(run, parallelism=self.settings.parallelism)
+            report, outcome.reads = await self.reads.cycle(
+                run, parallelism=self.settings.parallelism, cancel=self._cancel
+            )
+            self._log_reads(outcome.reads)
             outcome.report = report
             self.metrics.observe_report(report)
-            # drift_run reports the targets in the run's order.
+            # The report holds the targets in the run's order.
             checked = [
                 (target, project)
                 for target, project in zip(run.targets, report.projects, strict=True)
@@ -406,8 +429,9 @@ class Watcher:
             log.debug("cycle %d failed", self.cycles, exc_info=True)
             outcome.error = f"unexpected {type(exc).__name__}: {exc}"
         outcome.duration = time.monotonic() - started
+        outcome.requests = self.requests - sent
         finished = time.time()
-        self.metrics.cycle_finished(outcome.duration, outcome.ok, finished)
+        self.metrics.cycle_finished(outcome.duration, outcome.ok, finished, outcome.requests)
         self.metrics.healed(outcome.heal.elements())
         if outcome.ok:
             self.last_success = time.monotonic()
@@ -417,6 +441,31 @@ class Watcher:
             self.last_error = outcome.error
         self._log_cycle(outcome)
         return outcome
+
+    def _log_reads(self, reads: Sequence[runs.TargetRead]) -> None:
+        """Count each target's read; say why a full read replaced an incremental one."""
+        for read in reads:
+            fallback = read.reason if read.reason in runs.FALLBACK_REASONS else None
+            self.metrics.read(read.target, read.kind, fallback)
+            if fallback is not None:
+                log.warning(
+                    "target %s: reading the whole project: %s",
+                    read.target,
+                    read.detail or read.reason,
+                    extra={
+                        "event": "full-read",
+                        "target": read.target,
+                        "reason": read.reason,
+                        "detail": read.detail,
+                    },
+                )
+            elif read.reason == "resync":
+                log.info(
+                    "target %s: full resync (every %s)",
+                    read.target,
+                    format_duration(self.settings.resync),
+                    extra={"event": "full-read", "target": read.target, "reason": "resync"},
+                )
 
     async def _record_and_heal(
         self,
@@ -456,7 +505,7 @@ class Watcher:
     def _record(
         self, history: History, project: ProjectDrift, loaded: Sequence[LoadedManifest]
     ) -> None:
-        digests = runs.manifest_digests(loaded)
+        _, digests = self.reads.declared(loaded)  # worked out by the cycle's reads
         observations = [
             Observation(
                 asset_id=asset.asset_id,
@@ -587,6 +636,8 @@ class Watcher:
             "cycle": outcome.number,
             "result": "success" if outcome.ok else "failure",
             "duration_seconds": round(outcome.duration, 3),
+            "requests": outcome.requests,
+            "kind": outcome.kind,
         }
         if outcome.report is not None:
             report = outcome.report
@@ -603,7 +654,8 @@ class Watcher:
         if outcome.ok:
             heal = "".join(f", {n} {what}" for what, n in sorted(outcome.heal.items()))
             log.info(
-                "cycle %d: %d managed, %d drifted, %d missing, %d blocked, %d error(s)%s in %.2fs",
+                "cycle %d: %d managed, %d drifted, %d missing, %d blocked, %d error(s)%s in "
+                "%.2fs (%s read, %d request(s))",
                 outcome.number,
                 fields["managed"],
                 fields["drifted"],
@@ -612,6 +664,8 @@ class Watcher:
                 fields["errored"],
                 heal,
                 outcome.duration,
+                outcome.kind or "no",
+                outcome.requests,
                 extra=fields,
             )
         else:
