@@ -18,7 +18,6 @@ from bench import process, workload
 from bench.run import (
     Row,
     _tail,
-    floor_seconds,
     format_row,
     fresh_reads,
     load_generator,
@@ -83,17 +82,12 @@ def bench_changed(n: int, root: Path, *, latency_ms: int, rates: dict[str, float
         argv = ("plan", "manifests", "--changed-since", "HEAD", "--detailed-exitcode")
         timed = process.run_timed(process.reconciler_argv(emu.endpoint, *argv), env=env, cwd=work)
         entries = log.read_new()
-    counts = dict(process.count_kinds(entries))
-    row = Row(
-        assets=n,
-        command=COMMAND,
-        counts=counts,
-        wall_s=timed.wall_s,
-        floor_s=floor_seconds(counts, rates),
-        cpu_s=timed.cpu_s,
-        max_rss_mb=timed.max_rss_mb,
-        returncode=timed.returncode,
-        split=process.phases(entries, timed.started_at, timed.wall_s),
+    row = Row.measured(
+        n,
+        COMMAND,
+        timed,
+        entries,
+        rates,
         fresh_reads=fresh_reads(entries),
         changed=plan_changed(timed.stdout),
         measured_at=now_utc(),

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bench import process, workload
-from bench.run import Row, _tail, floor_seconds, format_row, load_generator, now_utc
+from bench.run import Row, _tail, format_row, load_generator, now_utc
 
 REPEATS = 3  # runs per configuration; the row keeps the one with the least CPU
 WITHOUT = "plan, no rules"
@@ -81,19 +81,7 @@ def bench_rules(n: int, root: Path, *, latency_ms: int, rates: dict[str, float])
                 argv[3:3] = ["--config", str(config)]  # a global option, before the command
                 timed = process.run_timed(argv, env=env, cwd=work)
                 entries = log.read_new()
-                counts = dict(process.count_kinds(entries))
-                row = Row(
-                    assets=n,
-                    command=command,
-                    counts=counts,
-                    wall_s=timed.wall_s,
-                    floor_s=floor_seconds(counts, rates),
-                    cpu_s=timed.cpu_s,
-                    max_rss_mb=timed.max_rss_mb,
-                    returncode=timed.returncode,
-                    split=process.phases(entries, timed.started_at, timed.wall_s),
-                    measured_at=now_utc(),
-                )
+                row = Row.measured(n, command, timed, entries, rates, measured_at=now_utc())
                 if timed.returncode != 2:
                     print(f"  unexpected exit {timed.returncode}:", file=sys.stderr)
                     print(_tail(timed.stderr) or _tail(timed.stdout), file=sys.stderr)

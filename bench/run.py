@@ -69,6 +69,32 @@ class Row:
     put_window_s: float | None = None
     puts_accepted: int | None = None
 
+    @classmethod
+    def measured(
+        cls,
+        n: int,
+        command: str,
+        timed: process.Timed,
+        entries: Sequence[dict[str, Any]],
+        rates: dict[str, float],
+        **extra: Any,
+    ) -> Row:
+        """The row of one timed command and the requests the emulator saw during it, its floor
+        at ``rates`` (``extra``: the optional figures of some rows)."""
+        counts = dict(process.count_kinds(entries))
+        return cls(
+            assets=n,
+            command=command,
+            counts=counts,
+            wall_s=timed.wall_s,
+            floor_s=floor_seconds(counts, rates),
+            cpu_s=timed.cpu_s,
+            max_rss_mb=timed.max_rss_mb,
+            returncode=timed.returncode,
+            split=process.phases(entries, timed.started_at, timed.wall_s),
+            **extra,
+        )
+
     @property
     def ratio(self) -> float:
         return self.wall_s / self.floor_s if self.floor_s else float("nan")
@@ -321,22 +347,17 @@ def bench_size(
             )
             nonlocal accepted_puts
             entries = log.read_new()
-            counts = dict(process.count_kinds(entries))
             accepted_puts = sum(
                 1
                 for e in entries
                 if process.request_kind(e) == "update" and int(e.get("status") or 0) < 400
             )
-            row = Row(
-                assets=n,
-                command=name,
-                counts=counts,
-                wall_s=timed.wall_s,
-                floor_s=floor_seconds(counts, rates),
-                cpu_s=timed.cpu_s,
-                max_rss_mb=timed.max_rss_mb,
-                returncode=timed.returncode,
-                split=process.phases(entries, timed.started_at, timed.wall_s),
+            row = Row.measured(
+                n,
+                name,
+                timed,
+                entries,
+                rates,
                 fresh_reads=fresh_reads(entries),
                 changed=plan_changed(timed.stdout) if name != "apply" else None,
                 measured_at=stamp,

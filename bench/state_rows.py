@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import process, workload
-from bench.run import Row, _tail, floor_seconds, format_row, fresh_reads, load_generator, now_utc
+from bench.run import Row, _tail, format_row, fresh_reads, load_generator, now_utc
 
 STATE_CHANGES = 100
 SUFFIX = ", {backend} state"
@@ -65,17 +65,12 @@ def bench_state_backends(
                     cwd=work,
                 )
                 entries = log.read_new()
-                counts = dict(process.count_kinds(entries))
-                row = Row(
-                    assets=n,
-                    command="apply" + SUFFIX.format(backend=backend),
-                    counts=counts,
-                    wall_s=timed.wall_s,
-                    floor_s=floor_seconds(counts, rates),
-                    cpu_s=timed.cpu_s,
-                    max_rss_mb=timed.max_rss_mb,
-                    returncode=timed.returncode,
-                    split=process.phases(entries, timed.started_at, timed.wall_s),
+                row = Row.measured(
+                    n,
+                    "apply" + SUFFIX.format(backend=backend),
+                    timed,
+                    entries,
+                    rates,
                     fresh_reads=fresh_reads(entries),
                     measured_at=stamp,
                 )

@@ -96,6 +96,25 @@ class Session:
         )
 
 
+class TargetNamed:
+    """A target of a run by its name and, once opened, its session (the streamed runs' lanes and
+    watch's targets both are)."""
+
+    name: str | None
+    session: Session | None
+
+    @property
+    def label(self) -> str:
+        return self.session.target.name if self.session else (self.name or "default")
+
+    @property
+    def place(self) -> tuple[str | None, str | None]:
+        """The project id and endpoint, when the session opened."""
+        if self.session is None:
+            return None, None
+        return self.session.target.project_id, self.session.target.endpoint
+
+
 def state_location(config: ReconcilerConfig) -> str | Path | None:
     """Where the state lives: ``RECONCILER_STATE`` (from a secret, so it may hold a password,
     which is registered for redaction), else ``state:`` of reconciler.yaml, else None (the

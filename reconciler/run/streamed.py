@@ -32,7 +32,7 @@ from reconciler.manifest.loader import Declared
 from reconciler.options import GlobalOptions
 from reconciler.run.locks import StreamedLocks
 from reconciler.run.selection import Filters, Selection
-from reconciler.run.session import Session, open_target
+from reconciler.run.session import Session, TargetNamed, open_target
 from reconciler.times import now_rfc3339
 
 R = TypeVar("R")
@@ -66,7 +66,7 @@ class Kind(Protocol[R]):
 
 
 @dataclass
-class Lane(Generic[R]):
+class Lane(TargetNamed, Generic[R]):
     """One target of a streamed run, opened when the run learns it (a ``--target``, or the
     first manifest that names or follows it): its session, client and reads."""
 
@@ -79,17 +79,6 @@ class Lane(Generic[R]):
     client: MetaStudioClient | None = None
     prefix: str = ""  # "[name] " when the run may cover several targets (progress only)
     started: float = field(default_factory=time.monotonic)
-
-    @property
-    def label(self) -> str:
-        return self.session.target.name if self.session else (self.name or "default")
-
-    @property
-    def place(self) -> tuple[str | None, str | None]:
-        """The project id and endpoint, when the session opened."""
-        if self.session is None:
-            return None, None
-        return self.session.target.project_id, self.session.target.endpoint
 
 
 @dataclass(frozen=True)

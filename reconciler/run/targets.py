@@ -18,14 +18,14 @@ from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.manifest.loader import LoadedManifest, load_manifests
 from reconciler.options import GlobalOptions
 from reconciler.run.selection import Filters, Selection
-from reconciler.run.session import Session, open_config_store, open_target
+from reconciler.run.session import Session, TargetNamed, open_config_store, open_target
 from reconciler.state import StateStore
 
 T = TypeVar("T")
 
 
 @dataclass
-class TargetRun:
+class TargetRun(TargetNamed):
     """One target of a run: its manifests and its session (a tenant of its own: credentials,
     pacing and rate limits), or why the session could not be opened."""
 
@@ -34,17 +34,6 @@ class TargetRun:
     session: Session | None = None
     error: ReconcilerError | None = None
     declared: int = 0  # the target's manifests before --asset / --selector
-
-    @property
-    def label(self) -> str:
-        return self.session.target.name if self.session else (self.name or "default")
-
-    @property
-    def place(self) -> tuple[str | None, str | None]:
-        """The project id and endpoint, when the session opened."""
-        if self.session is None:
-            return None, None
-        return self.session.target.project_id, self.session.target.endpoint
 
     def opened(self) -> Session:
         """The session; raises the error that kept it from opening."""
