@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from reconciler.run.session import Session
 from reconciler.state import LockHeld, LockHolder, Locks
-from reconciler.state.base import HeldLock
+from reconciler.state.base import POLL_SECONDS, HeldLock
 
-POLL_SECONDS = 0.2
 LockWait = Callable[[LockHolder, float], None]
 
 

@@ -17,6 +17,7 @@ nothing: ``plan`` never creates one.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self
@@ -43,6 +44,8 @@ __all__ = [
     "WriteOnlyRecords",
 ]
 
+
+POLL_SECONDS = 0.2  # how often a writer waiting for a lock looks at it again
 
 # How to get the PostgreSQL driver (the ``postgres`` extra), said wherever it is missing.
 POSTGRES_INSTALL = "pip install 'metastudio-reconciler[postgres]'"
@@ -134,6 +137,11 @@ class WriteOnlyRecords(Protocol):
 class Locks(Protocol):
     """The write lock per (endpoint, project); the endpoint is compared without a trailing /."""
 
+    def try_acquire(self, endpoint: str, project_id: str, command: str) -> HeldLock | LockHolder:
+        """Take the lock now if it is free (or its holder is known to be gone): the held lock;
+        else who holds it.  Never waits; ``endpoint`` comes without its trailing /."""
+        ...
+
     def acquire(
         self,
         endpoint: str,
@@ -144,8 +152,22 @@ class Locks(Protocol):
         on_wait: Callable[[LockHolder], None] | None = None,
     ) -> HeldLock:
         """Take the lock, waiting up to ``timeout`` seconds; :class:`LockHeld` if it stays
-        taken.  ``on_wait(holder)`` is called once when waiting begins."""
-        ...
+        taken.  ``on_wait(holder)`` is called once when waiting begins.  (One loop for every
+        backend, over its :meth:`try_acquire`.)"""
+        endpoint = endpoint.rstrip("/")
+        started = time.monotonic()
+        told = False
+        while True:
+            taken = self.try_acquire(endpoint, project_id, command)
+            if isinstance(taken, HeldLock):
+                return taken
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise LockHeld(endpoint, project_id, taken, round(waited, 1) if timeout else 0.0)
+            if on_wait is not None and not told:
+                on_wait(taken)
+                told = True
+            time.sleep(min(POLL_SECONDS, timeout - waited))
 
     def release(self, held: HeldLock) -> None:
         """Give the lock back (only if this holder still has it)."""

@@ -22,9 +22,8 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -39,7 +38,6 @@ from reconciler.engine.records import Record
 from reconciler.state.base import (
     HeldLock,
     LockEntry,
-    LockHeld,
     LockHolder,
     LockLost,
     Locks,
@@ -48,7 +46,6 @@ from reconciler.state.base import (
 from reconciler.times import now_rfc3339
 
 DEFAULT_STATE_PATH = Path(".reconciler/state.sqlite")
-POLL_SECONDS = 0.2  # how often a waiting writer looks at the lock again
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS write_only (
@@ -313,37 +310,9 @@ class SqliteLocks(Locks):
         self.host = socket.gethostname()
         self.pid = os.getpid()
 
-    def acquire(
-        self,
-        endpoint: str,
-        project_id: str,
-        *,
-        command: str = "apply",
-        timeout: float = 0.0,
-        on_wait: Callable[[LockHolder], None] | None = None,
-    ) -> HeldLock:
-        """Take the lock, waiting up to ``timeout`` seconds; :class:`LockHeld` if it stays taken.
-
-        ``on_wait(holder)`` is called once when the lock is found taken and waiting begins.
-        """
-        endpoint = endpoint.rstrip("/")
-        started = time.monotonic()
-        told = False
-        while True:
-            taken = self._try(endpoint, project_id, command)
-            if isinstance(taken, str):
-                return HeldLock(endpoint, project_id, taken)
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise LockHeld(endpoint, project_id, taken, round(waited, 1) if timeout else 0.0)
-            if on_wait is not None and not told:
-                on_wait(taken)
-                told = True
-            time.sleep(min(POLL_SECONDS, timeout - waited))
-
-    def _try(self, endpoint: str, project_id: str, command: str) -> str | LockHolder:
-        """Take the lock if it is free (or its holder died on this host): its token; else the
-        holder."""
+    def try_acquire(self, endpoint: str, project_id: str, command: str) -> HeldLock | LockHolder:
+        """Take the lock if it is free (or its holder died on this host): the held lock; else
+        the holder."""
         token = uuid.uuid4().hex
         with self._store.writing("the lock") as conn, _transaction(conn):
             row = conn.execute(
@@ -364,7 +333,7 @@ class SqliteLocks(Locks):
                 (endpoint, project_id, token, self.pid, self.host, command, now_rfc3339()),
             )
         _TOKENS_HERE.add(token)
-        return token
+        return HeldLock(endpoint, project_id, token)
 
     def release(self, held: HeldLock) -> None:
         """Give the lock back (only if this holder still has it)."""

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 
 SCHEMA_VERSION = 1
-POLL_SECONDS = 0.2
 CONNECT_TIMEOUT_SECONDS = 10
 # How soon the server ends the session of a lock holder whose host vanished (docs/state.md).
 KEEPALIVE_IDLE_SECONDS = 15

@@ -8,20 +8,17 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.state.base import (
     HeldLock,
     LockEntry,
-    LockHeld,
     LockHolder,
     LockLost,
     Locks,
     StateError,
 )
 from reconciler.state.postgres.connection import (
-    POLL_SECONDS,
     Channel,
     Database,
     lock_key,
@@ -73,30 +70,6 @@ class PostgresLocks(Locks):
 
     # --- taking and giving back ----------------------------------------------------------------
 
-    def acquire(
-        self,
-        endpoint: str,
-        project_id: str,
-        *,
-        command: str = "apply",
-        timeout: float = 0.0,
-        on_wait: Callable[[LockHolder], None] | None = None,
-    ) -> HeldLock:
-        endpoint = endpoint.rstrip("/")
-        started = time.monotonic()
-        told = False
-        while True:
-            taken = self._try(endpoint, project_id, command)
-            if isinstance(taken, HeldLock):
-                return taken
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise LockHeld(endpoint, project_id, taken, round(waited, 1) if timeout else 0.0)
-            if on_wait is not None and not told:
-                on_wait(taken)
-                told = True
-            time.sleep(min(POLL_SECONDS, timeout - waited))
-
     def _held_here(self) -> dict[tuple[str, str], str]:
         """The locks still held: none once the connection they were taken on is gone."""
         if self._held_on is None or self._held_on is not self._session.conn:
@@ -106,7 +79,7 @@ class PostgresLocks(Locks):
             self._session.discard()
         return self._held
 
-    def _try(self, endpoint: str, project_id: str, command: str) -> HeldLock | LockHolder:
+    def try_acquire(self, endpoint: str, project_id: str, command: str) -> HeldLock | LockHolder:
         """Take the lock if no session holds it: the held lock; else its holder."""
         pg = self._db.driver
         key = lock_key(endpoint, project_id)
