@@ -162,15 +162,19 @@ def looks_like_connection_string(location: str) -> bool:
     return re.match(r"\s*[A-Za-z_]+\s*=", location) is not None
 
 
+def url_passwords(url: str) -> list[str]:
+    """The passwords a database URL carries, as written (possibly empty, possibly
+    percent-encoded): its user part's, and ``password`` / ``sslpassword`` in its query.  One
+    reading for the config's refusal, the log redaction and the state's own messages."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password is not None else []
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    return found + [value for key, value in query if key.lower() in ("password", "sslpassword")]
+
+
 def _has_password(url: str) -> bool:
     """Whether a database URL carries a password (in its user part or its query)."""
-    parts = urlsplit(url)
-    try:
-        has_user_password = parts.password is not None
-    except ValueError:
-        has_user_password = False
-    query = {key.lower() for key, _value in parse_qsl(parts.query, keep_blank_values=True)}
-    return has_user_password or bool(query & {"password", "sslpassword"})
+    return bool(url_passwords(url))
 
 
 def _fail(path: Path, key: str, problem: str) -> ConfigError:

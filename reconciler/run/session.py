@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 from reconciler.api.auth import Credentials, credentials_from_env
 from reconciler.api.client import AnswerObserver, MetaStudioClient
@@ -28,6 +28,7 @@ from reconciler.api.config import (
     load_config,
     looks_like_connection_string,
     resolve_target,
+    url_passwords,
 )
 from reconciler.api.pacing import Pacer
 from reconciler.api.retries import RetryTally
@@ -134,14 +135,9 @@ def hide_url_password(location: str) -> None:
     either."""
     if not is_database_url(location):
         return
-    parts = urlsplit(location)
-    with contextlib.suppress(ValueError):
-        if parts.password:
-            register_secret(parts.password)
-            register_secret(unquote(parts.password))
-    for key, value in parse_qsl(parts.query):
-        if key.lower() in ("password", "sslpassword"):
-            register_secret(value)
+    for password in url_passwords(location):
+        register_secret(password)
+        register_secret(unquote(password))
 
 
 def open_config_store(config: ReconcilerConfig) -> StateStore:

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from reconciler.api.config import url_passwords
 from reconciler.state.base import POSTGRES_INSTALL, StateError
 
 if TYPE_CHECKING:
@@ -113,11 +114,7 @@ def _secrets(url: str) -> list[str]:
     """Every password the URL (or libpq's environment) holds, as it may appear in a message."""
     found: list[str] = []
     if "://" in url:
-        parts = urlsplit(url)
-        userinfo = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
-        if ":" in userinfo:
-            found.append(userinfo.split(":", 1)[1])
-        found += [v for k, v in parse_qsl(parts.query) if k.lower() in ("password", "sslpassword")]
+        found += url_passwords(url)
     else:
         found += [m.group(2).strip("'") for m in _KV_PASSWORD.finditer(url)]
     if os.environ.get("PGPASSWORD"):
