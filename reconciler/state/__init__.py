@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from reconciler.api.config import is_database_url
 from reconciler.state.base import (
     POSTGRES_INSTALL,
     CycleChanges,
@@ -51,8 +52,6 @@ __all__ = [
     "open_store",
 ]
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
 
 def open_store(location: str | os.PathLike[str] | None) -> StateStore:
     """The state store at ``location``: None for the default SQLite file, a ``postgresql://``
@@ -63,7 +62,7 @@ def open_store(location: str | os.PathLike[str] | None) -> StateStore:
     """
     if location is None:
         return SqliteStore(DEFAULT_STATE_PATH)
-    if isinstance(location, str) and location.startswith(POSTGRES_SCHEMES):
+    if isinstance(location, str) and is_database_url(location):
         try:
             # Imported here: the driver is an optional extra, and SQLite users never need it.
             from reconciler.state.postgres import PostgresStore
